@@ -1,0 +1,125 @@
+r"""The one adapter between RecBole and CROLoss: any sequential model, trained by any loss.
+
+:class:`CROLossAdapter` wraps a RecBole sequential model without editing or copying it:
+
+- user vectors ``u [B, d]`` come from the model's own ``forward(item_seq, item_seq_len)``;
+- item vectors ``V [n_items, d]`` come from the model's item table (``item_embedding``);
+- training: ``neg [M] , mask [B, M] = sampler(pos [B])``, scores
+  ``s_pos = S(u_b, v_pos_b) [B]`` and ``s_neg = S(u_b, v_neg_j) [B, M]``, loss = CROLoss;
+- evaluation ranks by the same score ``S`` (``full_sort_predict`` -> ``[B, n_items]``,
+  ``predict`` -> ``[B]``), so a model trained on cosine is ranked on cosine.
+
+With ``loss=None`` (the ``ce`` baseline) every call goes to the model, untouched.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+from .loss import CROLoss
+from .sampler import NegativeSampler
+from .scoring import Score
+
+
+class UnsupportedModelError(ConfigError):
+    """The model cannot be trained by the adapter (the reason says why)."""
+
+    def __init__(self, model: str, reason: str):
+        super().__init__("model", model, reason)
+
+
+#: RecBole 1.2.1 sequential models the adapter refuses, with the reason. Every other sequential
+#: model with ``forward(item_seq, item_seq_len) -> [B, d]`` and an ``item_embedding`` table works.
+UNSUPPORTED: dict[str, str] = {}
+
+
+def item_table(model: nn.Module) -> nn.Embedding:
+    """The model's item embedding table (the vectors its ``full_sort_predict`` ranks)."""
+    name = type(model).__name__
+    if name in UNSUPPORTED:
+        raise UnsupportedModelError(name, UNSUPPORTED[name])
+    table = getattr(model, "item_embedding", None)
+    if not isinstance(table, nn.Embedding):
+        raise UnsupportedModelError(
+            name, "the adapter needs an item table `item_embedding` (nn.Embedding) whose rows the "
+            "model scores by a dot product with forward()'s output; use loss=ce for this model")
+    return table
+
+
+class CROLossAdapter(nn.Module):
+    """A RecBole model, trained with CROLoss on shared negatives and ranked by one score.
+
+    Args:
+        model: a RecBole ``SequentialRecommender``.
+        loss: a :class:`CROLoss`, or ``None`` to keep the model's own loss and scoring (``ce``).
+        sampler: negatives shared by the batch (required with ``loss``).
+        score: the score S used in training and evaluation (required with ``loss``).
+    """
+
+    def __init__(self, model: nn.Module, loss: CROLoss | None = None,
+                 sampler: NegativeSampler | None = None, score: Score | None = None):
+        super().__init__()
+        self.model = model
+        self.loss = loss
+        self.sampler = sampler
+        self.score = score
+        if loss is not None:
+            if sampler is None or score is None:
+                raise ValueError("a CROLoss-trained adapter needs a sampler and a score")
+            item_table(model)  # fail at start, not at the first batch
+            if loss.n_items != sampler.catalogue_size:
+                raise ValueError(f"the loss counts {loss.n_items} items but the sampler draws "
+                                 f"from {sampler.catalogue_size}")
+
+    # RecBole's model interface, as the Trainer uses it -------------------------------------
+    @property
+    def type(self):
+        return self.model.type
+
+    def other_parameter(self):
+        return self.model.other_parameter()
+
+    def load_other_parameter(self, para):
+        self.model.load_other_parameter(para)
+
+    def user_vectors(self, interaction) -> torch.Tensor:
+        """``u [B, d]`` from the model's own forward."""
+        return self.model.forward(interaction[self.model.ITEM_SEQ], interaction[self.model.ITEM_SEQ_LEN])
+
+    def item_vectors(self) -> torch.Tensor:
+        """``V [n_items, d]``: the item table's rows for the catalogue (extra rows, e.g. a mask
+        token, are not candidates)."""
+        return item_table(self.model).weight[: self.model.n_items]
+
+    def loss_inputs(self, interaction):
+        """``(pos_score [B], neg_score [B, M], neg_mask [B, M] | None)`` for one batch."""
+        user = self.user_vectors(interaction)
+        pos_items = interaction[self.model.POS_ITEM_ID]
+        neg_items, neg_mask = self.sampler(pos_items)
+        table = item_table(self.model).weight
+        query = self.score.query(user)
+        pos_score = (query * self.score.key(table[pos_items])).sum(-1)
+        neg_score = query @ self.score.key(table[neg_items]).T
+        return pos_score, neg_score, neg_mask
+
+    def calculate_loss(self, interaction):
+        if self.loss is None:
+            return self.model.calculate_loss(interaction)
+        return self.loss(*self.loss_inputs(interaction))
+
+    def predict(self, interaction):
+        if self.loss is None:
+            return self.model.predict(interaction)
+        items = item_table(self.model)(interaction[self.model.ITEM_ID])
+        return self.score.pairs(self.user_vectors(interaction), items)
+
+    def full_sort_predict(self, interaction):
+        if self.loss is None:
+            return self.model.full_sort_predict(interaction)
+        return self.score.all(self.user_vectors(interaction), self.item_vectors())
+
+    def extra_repr(self) -> str:
+        if self.loss is None:
+            return "loss=model's own"
+        return f"sampler={type(self.sampler).__name__}, score={self.score!r}"

@@ -1,0 +1,87 @@
+"""The one place the plugin's flat YAML keys are read: config -> loss, negatives, score, adapter.
+
+Keys (defaults in ``properties/overall.yaml``): ``loss``, ``kernel``, ``alpha``,
+``lambda_kernel``, ``margin``, ``rank_estimator``, ``negatives``, ``neg_per_pos``,
+``mask_accidental_hits``, ``score``, ``scale``. :meth:`TrainingSpec.from_config` checks every
+value before any data is loaded; :meth:`TrainingSpec.wrap` builds the adapter for a model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .adapter import CROLossAdapter, item_table
+from .errors import ConfigError
+from .loss import LOSS_OPTIONS, PRESETS, CROLoss, get_preset
+from .sampler import FullNegatives, NegativeSampler, UniformNegatives
+from .scoring import Score, get_score
+
+#: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.
+MODEL_LOSS = "ce"
+LOSSES = (MODEL_LOSS, *PRESETS)
+NEGATIVES: dict[str, type[NegativeSampler]] = {s.name: s for s in (UniformNegatives, FullNegatives)}
+
+
+def _bool(key, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(key, value, "choose one of: true, false")
+
+
+def _int(key, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(key, value, f"{key} must be an integer >= {low}")
+    return value
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    loss: str
+    loss_options: dict
+    negatives: str
+    neg_per_pos: int
+    mask_accidental_hits: bool
+    score: Score | None
+
+    @classmethod
+    def from_config(cls, config) -> "TrainingSpec":
+        """Read and check the keys. Raises :class:`ConfigError` naming key, value and choices."""
+        loss = config["loss"]
+        if loss not in LOSSES:
+            raise ConfigError("loss", loss, LOSSES)
+        options = {key: config[key] for key in LOSS_OPTIONS}
+        negatives = config["negatives"]
+        if negatives not in NEGATIVES:
+            raise ConfigError("negatives", negatives, NEGATIVES)
+        neg_per_pos = _int("neg_per_pos", config["neg_per_pos"], 1)
+        mask_hits = _bool("mask_accidental_hits", config["mask_accidental_hits"])
+        score = get_score(config["score"], config["scale"])
+        if loss == MODEL_LOSS:
+            for key in ("kernel", "alpha", "lambda_kernel", "margin"):
+                if options[key] is not None:
+                    raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
+                                      f"and takes no {key}; use loss='croloss' or unset {key}")
+            if score.name != "dot" or score.scale != 1.0:
+                raise ConfigError("score", f"{score.name} (scale {score.scale})",
+                                  "loss='ce' ranks by the model's own dot product; use score=dot, "
+                                  "scale=1, or loss='sampled_softmax' with negatives=full")
+            return cls(loss, {}, negatives, neg_per_pos, mask_hits, None)
+        get_preset(loss).build(n_items=1, **options)  # checks every loss setting now, before data
+        return cls(loss, options, negatives, neg_per_pos, mask_hits, score)
+
+    def sampler(self, n_items: int) -> NegativeSampler:
+        cls = NEGATIVES[self.negatives]
+        extra = {"neg_per_pos": self.neg_per_pos, "mask_accidental_hits": self.mask_accidental_hits}
+        return cls(n_items, **{k: v for k, v in extra.items() if k in cls.options})
+
+    def build_loss(self, catalogue_size: int) -> CROLoss | None:
+        if self.loss == MODEL_LOSS:
+            return None
+        return get_preset(self.loss).build(n_items=catalogue_size, **self.loss_options)
+
+    def wrap(self, model) -> CROLossAdapter:
+        """The adapter that trains ``model`` (a RecBole sequential model) with this spec."""
+        if self.loss == MODEL_LOSS:
+            return CROLossAdapter(model)
+        item_table(model)  # a clear error for a model the adapter cannot train
+        sampler = self.sampler(model.n_items)
+        return CROLossAdapter(model, self.build_loss(sampler.catalogue_size), sampler, self.score)

@@ -1,0 +1,20 @@
+"""CROLoss in pure PyTorch: kernels, rank weights, rank estimators, the loss and its presets.
+
+Imports torch only (no RecBole), so it can be used in any training loop::
+
+    from recbole_croloss.loss import CROLoss
+    loss_fn = CROLoss(kernel="softplus", alpha=1.2, n_items=313966)
+    loss = loss_fn(pos_score, neg_score)          # [B], [B, M] -> scalar
+"""
+from .croloss import CROLoss, LossOverflowError, hard_rank_percentile
+from .estimators import ESTIMATORS, PaperEstimator, RankEstimator, UnbiasedEstimator, get_rank_estimator
+from .kernels import KERNELS, Exponential, Hinge, Kernel, Sigmoid, Softplus, Step, get_kernel
+from .presets import LOSS_OPTIONS, PRESETS, LossPreset, build_loss, get_preset
+from .weights import PowerRankWeight
+
+__all__ = [
+    "CROLoss", "LossOverflowError", "hard_rank_percentile",
+    "ESTIMATORS", "RankEstimator", "PaperEstimator", "UnbiasedEstimator", "get_rank_estimator",
+    "KERNELS", "Kernel", "Sigmoid", "Softplus", "Exponential", "Hinge", "Step", "get_kernel",
+    "LOSS_OPTIONS", "PRESETS", "LossPreset", "build_loss", "get_preset", "PowerRankWeight",
+]

@@ -1,0 +1,154 @@
+r"""CROLoss and its Lambda method (paper eq. 16, 21-24), a pure function of scores.
+
+For row b with positive score ``s_b`` and negative scores ``t_bj`` (valid where ``mask_bj``):
+
+    g_bj   = t_bj - s_b                                  gaps,            [B, M]
+    R_b    = a_b + b_b * sum_j mask_bj * phi(g_bj)       rank estimate,   [B]  (see estimators)
+    plain  : loss = mean_b  L * W_alpha(R_b)                                  (L = log(|I| + 1))
+    Lambda : loss = mean_b  SG(L * w_alpha(R_b^{phi_1})) * R_b^{phi_2}
+
+The mean runs over rows with at least one valid negative. With phi_1 = phi_2 the Lambda
+gradient equals the plain one (d/dR of L W_alpha(R) is L w_alpha(R)). Every quantity is
+computed from ``log R`` (log-sum-exp for the exponential kernel), so the loss and its gradient
+are finite wherever the loss itself is; where it is not (the exponential kernel with alpha < 1,
+or as phi_2 of the Lambda method, at gaps of hundreds), :class:`LossOverflowError` says so.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .estimators import RankEstimator, get_rank_estimator
+from .kernels import Kernel, get_kernel
+from .weights import PowerRankWeight
+
+
+class LossOverflowError(FloatingPointError):
+    """The loss value exceeds the floating-point range (not a bug of the computation)."""
+
+
+def _check_scores(pos_score: torch.Tensor, neg_score: torch.Tensor, neg_mask) -> None:
+    if pos_score.dim() != 1:
+        raise ValueError(f"pos_score must have shape [B]; got {tuple(pos_score.shape)}")
+    if neg_score.dim() != 2 or neg_score.shape[0] != pos_score.shape[0]:
+        raise ValueError(
+            f"neg_score must have shape [B, M] with B = {pos_score.shape[0]} (from pos_score); "
+            f"got {tuple(neg_score.shape)}")
+    if neg_score.shape[1] == 0:
+        raise ValueError("neg_score has no negatives (M = 0)")
+    if neg_mask is not None:
+        if neg_mask.shape != neg_score.shape:
+            raise ValueError(
+                f"neg_mask must have the shape of neg_score {tuple(neg_score.shape)}; "
+                f"got {tuple(neg_mask.shape)}")
+        if neg_mask.dtype != torch.bool:
+            raise ValueError(f"neg_mask must be a bool tensor; got {neg_mask.dtype}")
+
+
+class CROLoss(nn.Module):
+    r"""Customizable Recall@N Optimization Loss.
+
+    Args:
+        kernel: phi (phi_2 for the Lambda method): ``sigmoid | softplus | exp | hinge`` or a
+            :class:`Kernel`. ``step`` has no gradient and is refused here.
+        alpha: weight exponent >= 0; larger alpha optimises Recall@N at smaller N.
+        n_items: |I|, the catalogue size the rank is estimated over (>= 1).
+        lambda_kernel: phi_1 of the Lambda method (``step`` allowed); ``None`` for plain CROLoss.
+        margin: m of the hinge kernel.
+        rank_estimator: ``paper`` (eq. 24) or ``unbiased``.
+
+    ``forward(pos_score [B], neg_score [B, M], neg_mask bool [B, M] | None) -> scalar``.
+    """
+
+    def __init__(self, kernel: str | Kernel = "softplus", alpha: float = 1.0, n_items: int = 1,
+                 lambda_kernel: str | Kernel | None = None, margin: float = 5.0,
+                 rank_estimator: str | RankEstimator = "paper"):
+        super().__init__()
+        self.kernel = get_kernel(kernel, "kernel", margin=margin)
+        if not self.kernel.differentiable:
+            raise ConfigError("kernel", self.kernel.name,
+                              "it has no gradient; use it only as lambda_kernel (phi_1)")
+        self.lambda_kernel = None if lambda_kernel is None else get_kernel(
+            lambda_kernel, "lambda_kernel", margin=margin)
+        self.weight = PowerRankWeight(alpha, n_items)
+        self.estimator = get_rank_estimator(rank_estimator)
+        # Only these settings can push the loss past the float range; the check costs a sync.
+        if self.lambda_kernel is None:
+            self._may_overflow = self.kernel.exponential and self.alpha < 1
+        else:
+            self._may_overflow = self.kernel.exponential and not (
+                self.lambda_kernel.exponential and self.alpha >= 1)
+
+    @property
+    def alpha(self) -> float:
+        return self.weight.alpha
+
+    @property
+    def n_items(self) -> int:
+        return self.weight.n_items
+
+    def log_rank(self, kernel: Kernel, gaps, mask, n_valid) -> torch.Tensor:
+        """``log R_hat`` per row ``[B]`` for ``kernel`` from gaps ``[B, M]``."""
+        a, b = self.estimator.coefficients(self.n_items, n_valid)
+        return kernel.log_affine_sum(gaps, mask, a, b)
+
+    def forward(self, pos_score: torch.Tensor, neg_score: torch.Tensor,
+                neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+        _check_scores(pos_score, neg_score, neg_mask)
+        gaps = neg_score - pos_score.unsqueeze(1)
+        if neg_mask is None:
+            mask = torch.ones_like(gaps, dtype=torch.bool)
+            n_valid = torch.full_like(pos_score, gaps.shape[1])
+            rows, n_rows = None, pos_score.shape[0]
+        else:
+            n_valid_int = neg_mask.sum(dim=1)
+            rows = n_valid_int > 0
+            n_rows = rows.sum()
+            if not bool(n_rows):
+                raise ValueError("no row of neg_mask has a valid negative; the loss is undefined")
+            # Rows without a valid negative get a harmless stand-in and are left out of the mean.
+            gaps = gaps.masked_fill(~neg_mask, 0.0)
+            mask = neg_mask | ~rows.unsqueeze(1)
+            n_valid = torch.where(rows, n_valid_int, gaps.shape[1]).to(gaps.dtype)
+        log_r = self.log_rank(self.kernel, gaps, mask, n_valid)
+        if self.lambda_kernel is None:
+            per_row = self.weight.scaled_cdf(log_r)
+        else:
+            with torch.no_grad():
+                log_r1 = self.log_rank(self.lambda_kernel, gaps, mask, n_valid)
+            per_row = torch.exp(self.weight.log_scaled_density(log_r1) + log_r)
+        if rows is not None:
+            per_row = per_row.masked_fill(~rows, 0.0)
+        loss = per_row.sum() / n_rows
+        if self._may_overflow and not bool(torch.isfinite(loss)):
+            raise LossOverflowError(
+                f"CROLoss overflowed: with kernel={self.kernel.name!r}, alpha={self.alpha} "
+                f"(lambda_kernel={getattr(self.lambda_kernel, 'name', None)!r}) the loss grows like "
+                f"exp(gap) and the gaps in this batch reach {float(gaps.detach().max()):.4g}, "
+                f"beyond the {gaps.dtype} range. Use alpha >= 1, a bounded kernel "
+                f"(sigmoid, softplus, hinge), or smaller scores (e.g. score=cosine with a smaller scale).")
+        return loss
+
+    def extra_repr(self) -> str:
+        lam = "" if self.lambda_kernel is None else f", lambda_kernel={self.lambda_kernel!r}"
+        return (f"kernel={self.kernel!r}, alpha={self.alpha}, n_items={self.n_items}{lam}, "
+                f"rank_estimator={self.estimator.name!r}")
+
+
+@torch.no_grad()
+def hard_rank_percentile(pos_score: torch.Tensor, neg_score: torch.Tensor,
+                         neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Mean hard rank of the positives among their negatives, in percent (a logging diagnostic).
+
+    ``100 * mean_b (sum_j mask_bj [t_bj >= s_b]) / M_b`` over rows with a valid negative:
+    0 when every positive outscores all its negatives, 50 for random scores.
+    """
+    _check_scores(pos_score, neg_score, neg_mask)
+    above = neg_score >= pos_score.unsqueeze(1)
+    if neg_mask is None:
+        return above.float().mean() * 100.0
+    n_valid = neg_mask.sum(dim=1)
+    rows = n_valid > 0
+    frac = (above & neg_mask).sum(dim=1).float() / n_valid.clamp(min=1)
+    return frac[rows].mean() * 100.0

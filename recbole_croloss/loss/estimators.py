@@ -1,0 +1,65 @@
+r"""Rank estimators: the rank of the positive among all |I| items from M sampled negatives.
+
+Both have the affine form ``R_hat = a + b * sum_j phi(g_j)`` over the M valid negatives of a row:
+
+- ``paper`` (eq. 24): ``R_hat = (|I| / M) (1 + sum_j phi(g_j))``, i.e. ``a = b = |I| / M``;
+- ``unbiased``: ``R_hat = 1 + ((|I| - 1) / M) sum_j phi(g_j)``, i.e. ``a = 1, b = (|I|-1)/M``.
+  With every other item once as a negative (M = |I| - 1) it is the exact rank of eq. 15.
+
+``M`` counts the valid negatives of each row (``neg_mask``), so padding and accidental hits do
+not shift the estimate.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+
+
+class RankEstimator:
+    name: str = ""
+
+    def coefficients(self, n_items: int, n_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a, b)`` per row, each ``[B]``, from the number of valid negatives ``n_valid`` ``[B]``."""
+        raise NotImplementedError  # pragma: no cover
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other)
+
+    def __hash__(self) -> int:
+        return hash(type(self))
+
+
+class PaperEstimator(RankEstimator):
+    """``(|I| / M) * (1 + sum phi)``: the paper's eq. 24 (biased upwards by |I|/M at the top)."""
+
+    name = "paper"
+
+    def coefficients(self, n_items, n_valid):
+        a = n_items / n_valid
+        return a, a
+
+
+class UnbiasedEstimator(RankEstimator):
+    """``1 + ((|I| - 1) / M) * sum phi``: unbiased for uniform negatives, exact when M = |I| - 1."""
+
+    name = "unbiased"
+
+    def coefficients(self, n_items, n_valid):
+        return torch.ones_like(n_valid), (n_items - 1) / n_valid
+
+
+ESTIMATORS: dict[str, type[RankEstimator]] = {e.name: e for e in (PaperEstimator, UnbiasedEstimator)}
+
+
+def get_rank_estimator(estimator: str | RankEstimator) -> RankEstimator:
+    """An estimator from its name (or a ready :class:`RankEstimator`, returned as is)."""
+    if isinstance(estimator, RankEstimator):
+        return estimator
+    cls = ESTIMATORS.get(estimator) if isinstance(estimator, str) else None
+    if cls is None:
+        raise ConfigError("rank_estimator", estimator, ESTIMATORS)
+    return cls()

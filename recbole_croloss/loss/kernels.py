@@ -1,0 +1,128 @@
+r"""Comparison kernels phi(g): smooth stand-ins for the unit step of the rank (paper section 3.4).
+
+A kernel maps the gap of a negative, ``g = S(u, v_neg) - S(u, v_pos)``, to its contribution to
+the rank estimate ``R = a + b * sum_j phi(g_j)`` (see :mod:`.estimators` for ``a`` and ``b``).
+Every kernel offers :meth:`Kernel.log_affine_sum`, which returns ``log(a + b * sum_j phi(g_j))``
+over the valid negatives of each row; the exponential kernel overrides it with log-sum-exp so
+that scores of any magnitude give a finite log-rank.
+
+Shapes: ``gaps`` and ``mask`` are ``[B, M]`` (mask bool, True = the negative counts);
+``a > 0`` and ``b >= 0`` are ``[B]`` tensors; the result is ``[B]``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+
+
+class Kernel:
+    """Base class. ``differentiable`` is False for kernels with no useful gradient (the step)."""
+
+    name: str = ""
+    differentiable: bool = True
+    #: True when phi grows like e^g, so that a loss built on it can exceed the float range.
+    exponential: bool = False
+    #: Options the constructor accepts (the factory passes only these).
+    options: tuple[str, ...] = ()
+
+    def __call__(self, gaps: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def log_affine_sum(self, gaps, mask, a, b):
+        r"""``log(a + b * sum_j mask_j * phi(g_j))`` per row: ``[B, M] -> [B]``."""
+        phi = self(gaps).masked_fill(~mask, 0.0)
+        return torch.log(a + b * phi.sum(dim=1))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.options)
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and all(
+            getattr(self, k) == getattr(other, k) for k in self.options)
+
+    def __hash__(self) -> int:
+        return hash((type(self), tuple(getattr(self, k) for k in self.options)))
+
+
+class Sigmoid(Kernel):
+    r"""phi(g) = 1 / (1 + e^{-g}); bounded, the closest smooth rank (paper's phi_1)."""
+
+    name = "sigmoid"
+
+    def __call__(self, gaps):
+        return torch.sigmoid(gaps)
+
+
+class Softplus(Kernel):
+    r"""phi(g) = log(1 + e^g); convex, grows linearly (the paper's best phi on Amazon Books)."""
+
+    name = "softplus"
+
+    def __call__(self, gaps):
+        return F.softplus(gaps)
+
+
+class Exponential(Kernel):
+    r"""phi(g) = e^g. With alpha = 1 and the exact rank, CROLoss is softmax cross-entropy.
+
+    ``log(a + b * sum_j e^{g_j}) = logaddexp(log a, log b + logsumexp_j g_j)``: finite for any
+    finite gaps.
+    """
+
+    name = "exp"
+    exponential = True
+
+    def __call__(self, gaps):
+        return torch.exp(gaps)
+
+    def log_affine_sum(self, gaps, mask, a, b):
+        masked = gaps.masked_fill(~mask, float("-inf"))
+        return torch.logaddexp(a.log(), b.log() + torch.logsumexp(masked, dim=1))
+
+
+class Hinge(Kernel):
+    r"""phi(g) = max(0, g + m) with margin m (paper: m = 5). With alpha = 0: the triplet loss."""
+
+    name = "hinge"
+    options = ("margin",)
+
+    def __init__(self, margin: float = 5.0):
+        margin = float(margin)
+        if not margin >= 0 or margin == float("inf"):
+            raise ConfigError("margin", margin, "the hinge margin must be a finite number >= 0")
+        self.margin = margin
+
+    def __call__(self, gaps):
+        return torch.relu(gaps + self.margin)
+
+
+class Step(Kernel):
+    r"""psi(g) = 1 if g >= 0 else 0: the hard rank. No gradient: only for the Lambda method's
+    phi_1 and for diagnostics."""
+
+    name = "step"
+    differentiable = False
+
+    def __call__(self, gaps):
+        return (gaps >= 0).to(gaps.dtype)
+
+
+#: Name -> kernel class. The only place kernel names are spelled.
+KERNELS: dict[str, type[Kernel]] = {k.name: k for k in (Sigmoid, Softplus, Exponential, Hinge, Step)}
+
+
+def get_kernel(kernel: str | Kernel, key: str = "kernel", **options) -> Kernel:
+    """A kernel from its name (or a ready :class:`Kernel`, returned as is).
+
+    ``options`` (e.g. ``margin``) are passed to the kernels that take them and ignored by the
+    others. ``key`` names the setting in error messages.
+    """
+    if isinstance(kernel, Kernel):
+        return kernel
+    cls = KERNELS.get(kernel) if isinstance(kernel, str) else None
+    if cls is None:
+        raise ConfigError(key, kernel, KERNELS)
+    return cls(**{k: v for k, v in options.items() if k in cls.options and v is not None})

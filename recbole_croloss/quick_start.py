@@ -1,0 +1,182 @@
+"""Train and evaluate one RecBole sequential model with a CROLoss variant: the CLI's flow.
+
+Built from ``recbole.config``, ``recbole.data``, ``recbole.trainer`` and ``recbole.utils`` only
+(``recbole.quick_start`` imports ray, which this project never imports). Usage::
+
+    python run_recbole_croloss.py --model=GRU4Rec --loss=croloss --alpha=1.2 [--dataset=ml-100k]
+        [--config_files="a.yaml b.yaml"] [--any_recbole_key=value ...]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from logging import getLogger
+
+from .compat import CompatConfig, CompatTrainer, check_versions
+from .errors import ConfigError
+from .factory import TrainingSpec
+from .model import PROPERTIES_DIR, get_model, model_properties
+
+METRICS_ORDER = ("recall", "ndcg", "hit", "mrr", "precision")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    pass
+
+
+class PluginConfig(CompatConfig):
+    """RecBole's Config, with the plugin's defaults under the user's files and explicit
+    command-line settings (RecBole's own reads ``sys.argv``, whatever program is running)."""
+
+    def __init__(self, model, dataset, config_file_list=None, config_dict=None, cmd_args=None):
+        self._cmd_args = dict(cmd_args or {})
+        files = [os.path.join(PROPERTIES_DIR, "overall.yaml")]
+        files += [p for p in (model_properties(getattr(model, "__name__", str(model))),
+                              dataset_properties(dataset)) if p]
+        super().__init__(model=model, dataset=dataset,
+                         config_file_list=files + list(config_file_list or []), config_dict=config_dict)
+
+    def _load_cmd_line(self):
+        return self._convert_config_dict(dict(self._cmd_args))
+
+
+def dataset_properties(dataset: str) -> str | None:
+    path = os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml")
+    return path if os.path.isfile(path) else None
+
+
+def check_dataset(config) -> str:
+    """The dataset's ``.inter`` file, or a clear error: RecBole would try to download it."""
+    path = os.path.join(config["data_path"], f"{config['dataset']}.inter")
+    if not os.path.isfile(path):
+        raise DatasetNotFoundError(
+            f"dataset {config['dataset']!r} not found: looked for {os.path.abspath(path)}. "
+            f"Put its RecBole atomic files ({config['dataset']}.inter, optionally .item/.user) in "
+            f"{os.path.abspath(config['data_path'])}, or set data_path to the folder that holds "
+            f"the folder {config['dataset']}/. recbole-croloss never downloads data.")
+    return path
+
+
+def atomic_write_json(path: str, payload) -> None:
+    """Write JSON so that ``path`` holds either the old file or the whole new one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2, sort_keys=True, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def results_table(results: dict) -> str:
+    """``metric | @50 | @100 ...`` as a compact text table."""
+    rows: dict[str, dict[int, float]] = {}
+    for key, value in results.items():
+        metric, _, k = key.partition("@")
+        rows.setdefault(metric.lower(), {})[int(k)] = float(value)
+    ks = sorted({k for r in rows.values() for k in r})
+    lines = ["metric    " + "".join(f"{'@' + str(k):>9}" for k in ks)]
+    for metric in sorted(rows, key=lambda m: METRICS_ORDER.index(m) if m in METRICS_ORDER else 99):
+        lines.append(f"{metric:<10}" + "".join(f"{rows[metric].get(k, float('nan')):>9.4f}" for k in ks))
+    return "\n".join(lines)
+
+
+def _log_file() -> str | None:
+    for handler in getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
+
+
+def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None, config_dict=None,
+        cmd_args=None, saved: bool = True) -> dict:
+    """Train ``model`` on ``dataset`` with the configured loss and evaluate it on the test split.
+
+    Returns ``{"config": {...}, "best_valid_result": {...}, "test_result": {...}, "files": {...}}``.
+    """
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import init_logger, init_seed
+
+    check_versions()
+    model_class = get_model(model)
+    config = PluginConfig(model_class, dataset, config_file_list, config_dict, cmd_args)
+    spec = TrainingSpec.from_config(config)  # bad settings stop the run here, before any data
+    check_dataset(config)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    data = create_dataset(config)
+    logger.info(data)
+    train_data, valid_data, test_data = data_preparation(config, data)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    net = spec.wrap(model_class(config, train_data._dataset).to(config["device"]))
+    logger.info(net)
+    trainer = CompatTrainer(config, net)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+
+    log_file = _log_file()
+    result = {
+        "model": config["model"], "dataset": config["dataset"], "loss": spec.loss,
+        "protocol": "loo",  # RecBole's leave-one-out split: Recall@N equals Hit@N
+        "device": str(config["device"]),
+        "config": {k: config[k] for k in sorted(config.final_config_dict) if k != "device"},
+        "best_valid_score": best_valid_score,
+        "best_valid_result": dict(best_valid_result or {}),
+        "test_result": dict(test_result),
+        "files": {"log": log_file, "model": trainer.saved_model_file if saved else None},
+    }
+    if log_file:
+        result["files"]["result"] = os.path.splitext(log_file)[0] + ".json"
+        atomic_write_json(result["files"]["result"], result)
+    logger.info("test result (protocol: RecBole leave-one-out)\n" + results_table(test_result))
+    return result
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="run_recbole_croloss.py",
+        description="Train a RecBole sequential model with CROLoss and evaluate full-ranking "
+                    "Recall/NDCG/Hit/MRR@50/100/200/500. Any RecBole key is accepted as --key=value.")
+    parser.add_argument("--model", "-m", default="GRU4Rec", help="model name (plugin or RecBole)")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name (ml-100k is bundled)")
+    parser.add_argument("--config_files", default=None, help="YAML files, space-separated")
+    args, rest = parser.parse_known_args(argv)
+    cmd = {}
+    for arg in rest:
+        key, sep, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        if not key or not sep:
+            parser.error(f"unrecognised argument {arg!r}: settings are written --key=value")
+        if key in cmd and cmd[key] != value:
+            parser.error(f"--{key} given twice with different values")
+        cmd[key] = value
+    files = args.config_files.split() if args.config_files else None
+    return args.model, args.dataset, files, cmd
+
+
+def main(argv=None) -> int:
+    model, dataset, files, cmd = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        result = run(model, dataset, config_file_list=files, cmd_args=cmd)
+    except (ConfigError, DatasetNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "
+          "(protocol: RecBole leave-one-out, full ranking; test split)")
+    print(results_table(result["test_result"]))
+    if result["files"].get("result"):
+        print(f"config and metrics: {result['files']['result']}")
+    return 0

@@ -1,0 +1,71 @@
+r"""Negatives for CROLoss, shared by the whole mini-batch (paper section 4.1).
+
+A sampler turns the positives of a batch ``pos_items [B]`` into ``(neg_items [M], mask)``:
+one set of M negative item ids scored against every row, and ``mask [B, M]`` (bool, True =
+counts) that removes a row's own positive ("accidental hit"), or ``None`` when nothing is masked.
+``catalogue_size`` is |I|, the number of candidates the rank is estimated over.
+
+Item id 0 is RecBole's padding item.
+"""
+from __future__ import annotations
+
+import torch
+
+from .errors import ConfigError
+
+
+class NegativeSampler:
+    name: str = ""
+    catalogue_size: int
+    #: Settings the constructor takes besides ``n_items`` (the factory passes only these).
+    options: tuple[str, ...] = ()
+
+    def __call__(self, pos_items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        raise NotImplementedError  # pragma: no cover
+
+
+class UniformNegatives(NegativeSampler):
+    """``neg_per_pos * B`` items drawn uniformly with replacement from the real items 1..n-1.
+
+    Never the padding item 0; |I| = n_items - 1. With ``mask_accidental_hits`` a negative equal
+    to the row's positive is masked out (the estimator then counts M per row without it).
+    """
+
+    name = "uniform"
+    options = ("neg_per_pos", "mask_accidental_hits")
+
+    def __init__(self, n_items: int, neg_per_pos: int = 10, mask_accidental_hits: bool = True):
+        if n_items < 2:
+            raise ConfigError("n_items", n_items, "uniform negatives need at least one real item")
+        if isinstance(neg_per_pos, bool) or not isinstance(neg_per_pos, int) or neg_per_pos < 1:
+            raise ConfigError("neg_per_pos", neg_per_pos, "neg_per_pos must be an integer >= 1")
+        self.n_items, self.neg_per_pos = n_items, neg_per_pos
+        self.mask_accidental_hits = bool(mask_accidental_hits)
+        self.catalogue_size = n_items - 1
+
+    def __call__(self, pos_items):
+        m = self.neg_per_pos * pos_items.shape[0]
+        neg = torch.randint(1, self.n_items, (m,), device=pos_items.device)
+        mask = neg.unsqueeze(0) != pos_items.unsqueeze(1) if self.mask_accidental_hits else None
+        return neg, mask
+
+
+class FullNegatives(NegativeSampler):
+    """Every other item of the model's item table once: the exact rank (no sampling).
+
+    These are exactly the candidates RecBole's own cross-entropy scores (padding row 0 included),
+    so with ``kernel=exp, alpha=1, rank_estimator=unbiased`` CROLoss *is* that cross-entropy.
+    The row's own positive is always left out; |I| = n_items (the table size).
+    """
+
+    name = "full"
+
+    def __init__(self, n_items: int):
+        if n_items < 2:
+            raise ConfigError("n_items", n_items, "full negatives need at least two items")
+        self.n_items = n_items
+        self.catalogue_size = n_items
+
+    def __call__(self, pos_items):
+        neg = torch.arange(self.n_items, device=pos_items.device)
+        return neg, neg.unsqueeze(0) != pos_items.unsqueeze(1)
