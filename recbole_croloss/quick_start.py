@@ -14,8 +14,10 @@ import logging
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from logging import getLogger
 
+from .adapter import CROLossAdapter
 from .compat import CompatConfig, CompatTrainer, check_versions
 from .errors import ConfigError
 from .factory import TrainingSpec
@@ -97,12 +99,22 @@ def _log_file() -> str | None:
     return None
 
 
-def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None, config_dict=None,
-        cmd_args=None, saved: bool = True) -> dict:
-    """Train ``model`` on ``dataset`` with the configured loss and evaluate it on the test split.
+@dataclass
+class Job:
+    """Everything one run is made of, built but not yet trained."""
 
-    Returns ``{"config": {...}, "best_valid_result": {...}, "test_result": {...}, "files": {...}}``.
-    """
+    config: PluginConfig
+    spec: TrainingSpec
+    train_data: object
+    valid_data: object
+    test_data: object
+    net: CROLossAdapter
+    trainer: CompatTrainer
+
+
+def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
+          config_dict=None, cmd_args=None) -> Job:
+    """Config, data, model wrapped by the adapter, and RecBole's trainer, as the CLI uses them."""
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import init_logger, init_seed
 
@@ -123,14 +135,26 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = spec.wrap(model_class(config, train_data._dataset).to(config["device"]))
     logger.info(net)
-    trainer = CompatTrainer(config, net)
+    return Job(config, spec, train_data, valid_data, test_data, net, CompatTrainer(config, net))
+
+
+def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None, config_dict=None,
+        cmd_args=None, saved: bool = True) -> dict:
+    """Train ``model`` on ``dataset`` with the configured loss and evaluate it on the test split.
+
+    Returns the run's record (also written, atomically, as JSON beside RecBole's log):
+    ``model, dataset, loss, protocol, device, config, best_valid_result, test_result, files``.
+    """
+    job = build(model, dataset, config_file_list, config_dict, cmd_args)
+    config, trainer = job.config, job.trainer
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"])
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+        job.train_data, job.valid_data, saved=saved, show_progress=config["show_progress"])
+    test_result = trainer.evaluate(job.test_data, load_best_model=saved,
+                                   show_progress=config["show_progress"])
 
     log_file = _log_file()
     result = {
-        "model": config["model"], "dataset": config["dataset"], "loss": spec.loss,
+        "model": config["model"], "dataset": config["dataset"], "loss": job.spec.loss,
         "protocol": "loo",  # RecBole's leave-one-out split: Recall@N equals Hit@N
         "device": str(config["device"]),
         "config": {k: config[k] for k in sorted(config.final_config_dict) if k != "device"},
@@ -142,7 +166,7 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     if log_file:
         result["files"]["result"] = os.path.splitext(log_file)[0] + ".json"
         atomic_write_json(result["files"]["result"], result)
-    logger.info("test result (protocol: RecBole leave-one-out)\n" + results_table(test_result))
+    getLogger().info("test result (protocol: RecBole leave-one-out)\n" + results_table(test_result))
     return result
 
 

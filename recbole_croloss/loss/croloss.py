@@ -20,7 +20,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .estimators import RankEstimator, get_rank_estimator
-from .kernels import Kernel, get_kernel
+from .kernels import Kernel, check_margin, get_kernel
 from .weights import PowerRankWeight
 
 
@@ -65,6 +65,7 @@ class CROLoss(nn.Module):
                  lambda_kernel: str | Kernel | None = None, margin: float = 5.0,
                  rank_estimator: str | RankEstimator = "paper"):
         super().__init__()
+        margin = check_margin(margin)  # refused whatever the kernel, not only for hinge
         self.kernel = get_kernel(kernel, "kernel", margin=margin)
         if not self.kernel.differentiable:
             raise ConfigError("kernel", self.kernel.name,

@@ -83,6 +83,17 @@ class Exponential(Kernel):
         return torch.logaddexp(a.log(), b.log() + torch.logsumexp(masked, dim=1))
 
 
+def check_margin(margin) -> float:
+    """The hinge margin as a float; a finite number >= 0, else :class:`ConfigError`."""
+    try:
+        value = float(margin)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (0 <= value < float("inf")):
+        raise ConfigError("margin", margin, "the hinge margin must be a finite number >= 0")
+    return value
+
+
 class Hinge(Kernel):
     r"""phi(g) = max(0, g + m) with margin m (paper: m = 5). With alpha = 0: the triplet loss."""
 
@@ -90,10 +101,7 @@ class Hinge(Kernel):
     options = ("margin",)
 
     def __init__(self, margin: float = 5.0):
-        margin = float(margin)
-        if not margin >= 0 or margin == float("inf"):
-            raise ConfigError("margin", margin, "the hinge margin must be a finite number >= 0")
-        self.margin = margin
+        self.margin = check_margin(margin)
 
     def __call__(self, gaps):
         return torch.relu(gaps + self.margin)
