@@ -2,7 +2,9 @@ r"""The one adapter between RecBole and CROLoss: any sequential model, trained b
 
 :class:`CROLossAdapter` wraps a RecBole sequential model without editing or copying it:
 
-- user vectors ``u [B, d]`` come from the model's own ``forward(item_seq, item_seq_len)``;
+- user vectors ``u [B, d]`` come from the model's own ``forward``, called with the interaction
+  fields its parameters name (``item_seq``/``seq_item``, ``item_seq_len``/``seq_item_len``,
+  ``user``: see :data:`FORWARD_INPUTS`);
 - item vectors ``V [n_items, d]`` come from the model's item table (``item_embedding``);
 - training: ``neg [M] , mask [B, M] = sampler(pos [B])``, scores
   ``s_pos = S(u_b, v_pos_b) [B]`` and ``s_neg = S(u_b, v_neg_j) [B, M]``, loss = CROLoss;
@@ -12,6 +14,8 @@ r"""The one adapter between RecBole and CROLoss: any sequential model, trained b
 With ``loss=None`` (the ``ce`` baseline) every call goes to the model, untouched.
 """
 from __future__ import annotations
+
+import inspect
 
 import torch
 from torch import nn
@@ -29,21 +33,66 @@ class UnsupportedModelError(ConfigError):
         super().__init__("model", model, reason)
 
 
-#: RecBole 1.2.1 sequential models the adapter refuses, with the reason. Every other sequential
-#: model with ``forward(item_seq, item_seq_len) -> [B, d]`` and an ``item_embedding`` table works.
-UNSUPPORTED: dict[str, str] = {}
+#: ``forward`` parameter name -> the model attribute naming the interaction field it takes.
+FORWARD_INPUTS = {
+    "item_seq": "ITEM_SEQ", "seq_item": "ITEM_SEQ",
+    "item_seq_len": "ITEM_SEQ_LEN", "seq_item_len": "ITEM_SEQ_LEN",
+    "user": "USER_ID",
+}
+
+#: RecBole 1.2.1 sequential models the adapter trains (each is tested; see README). Their own
+#: regularisers (GCSAN, NextItNet, Caser) and FEARec's optional contrastive terms are
+#: not added: the adapter's loss replaces ``calculate_loss``.
+SUPPORTED = ("GRU4Rec", "SASRec", "NARM", "STAMP", "SRGNN", "LightSANs", "SINE", "GCSAN", "FEARec",
+             "NextItNet", "Caser", "HRM", "FDSA", "GRU4RecF", "SASRecF")
+
+#: RecBole 1.2.1 sequential models the adapter refuses, with the reason (``loss: ce`` still
+#: trains them with their own loss).
+UNSUPPORTED: dict[str, str] = {
+    "FOSSIL": "its own setting `alpha` has the name of CROLoss's alpha, so the two would clash",
+    "BERT4Rec": "it trains on a cloze (masked-item) target and ranks with an output bias",
+    "CORE": "it ranks by a temperature-scaled cosine with item dropout inside its own loss",
+    "NPE": "it ranks by relu(item_embedding), not by the item table itself",
+    "HGN": "it ranks with a separate table (item_embedding_for_prediction)",
+    "SHAN": "it trains on the reversed sequence but ranks on the forward one",
+    "S3Rec": "its forward returns every position, and it needs a pre-training stage",
+    "GRU4RecCPR": "it ranks by a Softmax-CPR mixture of several projections",
+    "SASRecCPR": "it ranks by a Softmax-CPR mixture of several projections",
+    "RepeatNet": "its forward returns item probabilities, not a user vector",
+    "TransRec": "it ranks by a translation distance plus an item bias",
+    "FPMC": "it scores with four factor tables and needs the next item in forward",
+    "DIN": "it is a click-through-rate model without a user vector",
+    "DIEN": "it is a click-through-rate model without a user vector",
+    "KSR": "it ranks against a projection of item and knowledge-graph entity vectors",
+    "GRU4RecKG": "it needs knowledge-graph entity files (ml-100k.ent is not bundled); untested",
+}
+
+
+def check_model_class(cls) -> None:
+    """Refuse, before any data is loaded, a model the adapter cannot train."""
+    name = cls.__name__
+    if name in UNSUPPORTED:
+        raise UnsupportedModelError(name, f"CROLoss cannot train it: {UNSUPPORTED[name]}; use loss=ce")
+    unknown = [p for p in forward_inputs(cls) if p not in FORWARD_INPUTS]
+    if unknown:
+        raise UnsupportedModelError(
+            name, f"its forward takes {unknown}, which the adapter cannot supply (it knows "
+            f"{sorted(FORWARD_INPUTS)}); use loss=ce")
+
+
+def forward_inputs(cls) -> list[str]:
+    """The parameter names of ``cls.forward`` after ``self``."""
+    return list(inspect.signature(cls.forward).parameters)[1:]
 
 
 def item_table(model: nn.Module) -> nn.Embedding:
     """The model's item embedding table (the vectors its ``full_sort_predict`` ranks)."""
-    name = type(model).__name__
-    if name in UNSUPPORTED:
-        raise UnsupportedModelError(name, UNSUPPORTED[name])
+    check_model_class(type(model))
     table = getattr(model, "item_embedding", None)
     if not isinstance(table, nn.Embedding):
         raise UnsupportedModelError(
-            name, "the adapter needs an item table `item_embedding` (nn.Embedding) whose rows the "
-            "model scores by a dot product with forward()'s output; use loss=ce for this model")
+            type(model).__name__, "the adapter needs an item table `item_embedding` "
+            "(nn.Embedding) ranked by a dot product with forward()'s output; use loss=ce")
     return table
 
 
@@ -68,6 +117,7 @@ class CROLossAdapter(nn.Module):
             if sampler is None or score is None:
                 raise ValueError("a CROLoss-trained adapter needs a sampler and a score")
             item_table(model)  # fail at start, not at the first batch
+            self._inputs = [getattr(model, FORWARD_INPUTS[p]) for p in forward_inputs(type(model))]
             if loss.n_items != sampler.catalogue_size:
                 raise ValueError(f"the loss counts {loss.n_items} items but the sampler draws "
                                  f"from {sampler.catalogue_size}")
@@ -85,7 +135,7 @@ class CROLossAdapter(nn.Module):
 
     def user_vectors(self, interaction) -> torch.Tensor:
         """``u [B, d]`` from the model's own forward."""
-        return self.model.forward(interaction[self.model.ITEM_SEQ], interaction[self.model.ITEM_SEQ_LEN])
+        return self.model.forward(*(interaction[field] for field in self._inputs))
 
     def item_vectors(self) -> torch.Tensor:
         """``V [n_items, d]``: the item table's rows for the catalogue (extra rows, e.g. a mask

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .adapter import CROLossAdapter, item_table
+from .adapter import CROLossAdapter, check_model_class, item_table
 from .errors import ConfigError
 from .loss import LOSS_OPTIONS, PRESETS, CROLoss, get_preset
 from .sampler import FullNegatives, NegativeSampler, UniformNegatives
@@ -67,6 +67,11 @@ class TrainingSpec:
             return cls(loss, {}, negatives, neg_per_pos, mask_hits, None)
         get_preset(loss).build(n_items=1, **options)  # checks every loss setting now, before data
         return cls(loss, options, negatives, neg_per_pos, mask_hits, score)
+
+    def check_model(self, model_class) -> None:
+        """Refuse a model the adapter cannot train (only the model's own loss needs nothing)."""
+        if self.loss != MODEL_LOSS:
+            check_model_class(model_class)
 
     def sampler(self, n_items: int) -> NegativeSampler:
         cls = NEGATIVES[self.negatives]

@@ -122,6 +122,7 @@ def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=Non
     model_class = get_model(model)
     config = PluginConfig(model_class, dataset, config_file_list, config_dict, cmd_args)
     spec = TrainingSpec.from_config(config)  # bad settings stop the run here, before any data
+    spec.check_model(model_class)
     check_dataset(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)

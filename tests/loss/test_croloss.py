@@ -505,6 +505,8 @@ def test_hard_rank_percentile_no_grad():
     (dict(kernel="hinge", margin=-1.0), r"margin=-1\.0.*>= 0"),
     (dict(kernel="sigmoid", lambda_kernel="hinge", margin=-1.0), r"margin=-1\.0"),
     (dict(kernel="hinge", margin=float("nan")), r"margin=nan"),
+    (dict(kernel="hinge", margin="wide"), r"margin='wide'.*finite number >= 0"),
+    (dict(kernel="sigmoid", margin=-1.0), r"margin=-1\.0"),  # refused whatever the kernel
 ])
 def test_bad_settings(kwargs, match):
     kwargs = {"n_items": 100, **kwargs}

@@ -99,9 +99,9 @@ def test_get_kernel_unknown(bad, key):
         get_kernel(bad, key)
 
 
-@pytest.mark.parametrize("margin", [-0.1, float("inf"), float("nan")])
+@pytest.mark.parametrize("margin", [-0.1, float("inf"), float("nan"), "wide", None])
 def test_hinge_bad_margin(margin):
-    with pytest.raises(ValueError, match=r"margin="):
+    with pytest.raises(ValueError, match=rf"^margin={margin!r} is not valid; the hinge margin must be a finite number >= 0$"):
         Hinge(margin)
 
 
