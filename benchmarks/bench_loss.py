@@ -11,6 +11,11 @@ baseline's median (the target is judged on it), and the fastest round with its r
 sensitive to a loaded machine). Sampled softmax is ``F.cross_entropy`` on the ``[B, 1 + M]``
 logits ``cat([pos, neg])`` with target 0 (with a mask: masked negatives set to -inf first).
 Target: ratio <= 1.2 for every plain kernel.
+
+On CPU much of the run-to-run noise is glibc handing [B, M] buffers back to the OS and faulting
+them in again; for steadier numbers keep freed memory in the process:
+
+    MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 python benchmarks/bench_loss.py
 """
 from __future__ import annotations
 
@@ -126,7 +131,8 @@ def main(argv=None):
 
     print(f"# bench_loss  {datetime.datetime.now().isoformat(timespec='seconds')}  "
           f"platform={platform.platform()}  python={platform.python_version()}  cpus={os.cpu_count()}  "
-          f"torch={torch.__version__}  threads={torch.get_num_threads()}  repeats={args.repeats}x{args.inner}")
+          f"torch={torch.__version__}  threads={torch.get_num_threads()}  repeats={args.repeats}x{args.inner}  "
+          f"malloc_env={'set' if 'MALLOC_MMAP_THRESHOLD_' in os.environ else 'default'}")
     summary = []
     for dev in devices:
         device = torch.device(dev)

@@ -89,18 +89,16 @@ class CROLoss(nn.Module):
     def n_items(self) -> int:
         return self.weight.n_items
 
-    def log_rank(self, kernel: Kernel, gaps, mask, n_valid) -> torch.Tensor:
-        """``log R_hat`` per row ``[B]`` for ``kernel`` from gaps ``[B, M]``."""
+    def log_rank(self, kernel: Kernel, pos, neg, mask, n_valid) -> torch.Tensor:
+        """``log R_hat`` per row ``[B]`` for ``kernel`` from the scores (``mask`` False = skip)."""
         a, b = self.estimator.coefficients(self.n_items, n_valid)
-        return kernel.log_affine_sum(gaps, mask, a, b)
+        return kernel.log_affine_sum(pos, neg, mask, a, b)
 
     def forward(self, pos_score: torch.Tensor, neg_score: torch.Tensor,
                 neg_mask: torch.Tensor | None = None) -> torch.Tensor:
         _check_scores(pos_score, neg_score, neg_mask)
-        gaps = neg_score - pos_score.unsqueeze(1)
         if neg_mask is None:
-            mask = torch.ones_like(gaps, dtype=torch.bool)
-            n_valid = torch.full_like(pos_score, gaps.shape[1])
+            n_valid = torch.full_like(pos_score, neg_score.shape[1])
             rows, n_rows = None, pos_score.shape[0]
         else:
             n_valid_int = neg_mask.sum(dim=1)
@@ -108,26 +106,24 @@ class CROLoss(nn.Module):
             n_rows = rows.sum()
             if not bool(n_rows):
                 raise ValueError("no row of neg_mask has a valid negative; the loss is undefined")
-            # Rows without a valid negative get a harmless stand-in and are left out of the mean.
-            gaps = gaps.masked_fill(~neg_mask, 0.0)
-            mask = neg_mask | ~rows.unsqueeze(1)
-            n_valid = torch.where(rows, n_valid_int, gaps.shape[1]).to(gaps.dtype)
-        log_r = self.log_rank(self.kernel, gaps, mask, n_valid)
+            n_valid = n_valid_int.clamp(min=1).to(pos_score.dtype)
+        log_r = self.log_rank(self.kernel, pos_score, neg_score, neg_mask, n_valid)
         if self.lambda_kernel is None:
             per_row = self.weight.scaled_cdf(log_r)
         else:
             with torch.no_grad():
-                log_r1 = self.log_rank(self.lambda_kernel, gaps, mask, n_valid)
+                log_r1 = self.log_rank(self.lambda_kernel, pos_score, neg_score, neg_mask, n_valid)
             per_row = torch.exp(self.weight.log_scaled_density(log_r1) + log_r)
         if rows is not None:
             per_row = per_row.masked_fill(~rows, 0.0)
         loss = per_row.sum() / n_rows
         if self._may_overflow and not bool(torch.isfinite(loss)):
+            gap = float((neg_score.detach() - pos_score.detach().unsqueeze(1)).max())
             raise LossOverflowError(
                 f"CROLoss overflowed: with kernel={self.kernel.name!r}, alpha={self.alpha} "
                 f"(lambda_kernel={getattr(self.lambda_kernel, 'name', None)!r}) the loss grows like "
-                f"exp(gap) and the gaps in this batch reach {float(gaps.detach().max()):.4g}, "
-                f"beyond the {gaps.dtype} range. Use alpha >= 1, a bounded kernel "
+                f"exp(gap) and the gaps in this batch reach {gap:.4g}, "
+                f"beyond the {neg_score.dtype} range. Use alpha >= 1, a bounded kernel "
                 f"(sigmoid, softplus, hinge), or smaller scores (e.g. score=cosine with a smaller scale).")
         return loss
 

@@ -6,8 +6,8 @@ Every kernel offers :meth:`Kernel.log_affine_sum`, which returns ``log(a + b * s
 over the valid negatives of each row; the exponential kernel overrides it with log-sum-exp so
 that scores of any magnitude give a finite log-rank.
 
-Shapes: ``gaps`` and ``mask`` are ``[B, M]`` (mask bool, True = the negative counts);
-``a > 0`` and ``b >= 0`` are ``[B]`` tensors; the result is ``[B]``.
+Shapes: ``pos [B]``, ``neg`` and ``mask`` ``[B, M]`` (mask bool, True = the negative counts, or
+``None``); ``a > 0`` and ``b >= 0`` are ``[B]`` tensors; the result is ``[B]``.
 """
 from __future__ import annotations
 
@@ -26,14 +26,28 @@ class Kernel:
     exponential: bool = False
     #: Options the constructor accepts (the factory passes only these).
     options: tuple[str, ...] = ()
+    #: ``shifted(g + offset) == phi(g)``: lets the hinge fold its margin into the gap.
+    offset: float = 0.0
+
+    def shifted(self, x: torch.Tensor) -> torch.Tensor:
+        """phi(x - offset)."""
+        return self(x)
 
     def __call__(self, gaps: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def log_affine_sum(self, gaps, mask, a, b):
-        r"""``log(a + b * sum_j mask_j * phi(g_j))`` per row: ``[B, M] -> [B]``."""
-        phi = self(gaps).masked_fill(~mask, 0.0)
-        return torch.log(a + b * phi.sum(dim=1))
+    def log_affine_sum(self, pos, neg, mask, a, b):
+        r"""``log(a + b * sum_j mask_bj * phi(t_bj - s_b))`` per row, from the scores.
+
+        ``pos [B]``, ``neg [B, M]``, ``mask [B, M]`` bool or ``None`` (all count), ``a, b [B]``
+        -> ``[B]``. The gaps are formed as ``neg + (offset - pos)`` (no [B, M] negation in the
+        backward); masked entries become -inf, where every kernel is 0 with zero gradient, even
+        if the masked score itself is inf or NaN.
+        """
+        x = neg + (self.offset - pos).unsqueeze(1)
+        if mask is not None:
+            x = x.masked_fill(~mask, float("-inf"))
+        return torch.log(a + b * self.shifted(x).sum(dim=1))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.options)
@@ -68,8 +82,8 @@ class Softplus(Kernel):
 class Exponential(Kernel):
     r"""phi(g) = e^g. With alpha = 1 and the exact rank, CROLoss is softmax cross-entropy.
 
-    ``log(a + b * sum_j e^{g_j}) = logaddexp(log a, log b + logsumexp_j g_j)``: finite for any
-    finite gaps.
+    ``log(a + b * sum_j e^{g_j})`` through the fused cross-entropy (log-sum-exp): finite for
+    any finite scores.
     """
 
     name = "exp"
@@ -78,9 +92,17 @@ class Exponential(Kernel):
     def __call__(self, gaps):
         return torch.exp(gaps)
 
-    def log_affine_sum(self, gaps, mask, a, b):
-        masked = gaps.masked_fill(~mask, float("-inf"))
-        return torch.logaddexp(a.log(), b.log() + torch.logsumexp(masked, dim=1))
+    def log_affine_sum(self, pos, neg, mask, a, b):
+        # log(a + b sum_j e^{t_j - s}) = log a + CE([s + log(a/b), t_1..t_M], target 0): the
+        # fused log-softmax kernel. Column 0 is finite, so a row whose negatives are all masked
+        # (-inf) stays finite with zero gradient; b = 0 (|I| = 1, unbiased) is clamped to tiny.
+        if mask is not None:
+            neg = neg.masked_fill(~mask, float("-inf"))
+        log_a = a.log()
+        first = pos + (log_a - b.clamp(min=torch.finfo(b.dtype).tiny).log())
+        logits = torch.cat([first.unsqueeze(1), neg], dim=1)
+        target = torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device)
+        return log_a + F.cross_entropy(logits, target, reduction="none")
 
 
 def check_margin(margin) -> float:
@@ -105,6 +127,13 @@ class Hinge(Kernel):
 
     def __call__(self, gaps):
         return torch.relu(gaps + self.margin)
+
+    @property
+    def offset(self):
+        return self.margin
+
+    def shifted(self, x):
+        return torch.relu(x)
 
 
 class Step(Kernel):

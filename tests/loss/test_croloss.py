@@ -214,6 +214,18 @@ def test_rows_masked_out_with_inf_scores_give_zero_gradient(kernel, alpha, lambd
     torch.testing.assert_close(loss, loss_fn(pos[keep], neg[keep], mask[keep]))
 
 
+@pytest.mark.parametrize("lambda_kernel", [None, "step"])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_nan_scores_at_masked_entries_are_ignored(kernel, lambda_kernel):
+    pos, neg = make_scores(11)
+    mask = MASKS["mask"]
+    loss_fn = CROLoss(kernel, 0.8, N_ITEMS, lambda_kernel=lambda_kernel, margin=MARGIN)
+    want = lib_value_and_grads(loss_fn, pos, neg, mask, torch.float64)
+    got = lib_value_and_grads(loss_fn, pos, neg.masked_fill(~mask, float("nan")), mask, torch.float64)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+
+
 # --------------------------------------------------------------------------------------------
 # Lambda method
 # --------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_unbiased_is_the_exact_rank_with_every_item_once(kernel):
     phi = get_kernel(kernel)
     n_valid = torch.full((3,), float(n - 1), dtype=torch.float64)
     a, b = UnbiasedEstimator().coefficients(n, n_valid)
-    got = phi.log_affine_sum(gaps, mask, a, b).exp()
+    got = phi.log_affine_sum(torch.zeros(3, dtype=torch.float64), gaps, mask, a, b).exp()
     torch.testing.assert_close(got, 1 + phi(gaps).sum(1))
 
 

@@ -61,7 +61,7 @@ def test_log_affine_sum(name):
     for r in range(4):
         total = sum(formula(name, float(gaps[r, j]), 1.0) for j in range(6) if mask[r, j])
         want.append(math.log(float(a[r]) + float(b[r]) * total))
-    got = kernel.log_affine_sum(gaps, mask, a, b)
+    got = kernel.log_affine_sum(torch.zeros(4, dtype=torch.float64), gaps, mask, a, b)  # pos 0: neg = gaps
     torch.testing.assert_close(got, torch.tensor(want, dtype=torch.float64), rtol=1e-12, atol=1e-12)
 
 
@@ -72,7 +72,7 @@ def test_exp_log_affine_sum_is_finite_for_huge_gaps(gap, dtype):
     mask = torch.tensor([[True, True, False]])
     a = torch.tensor([2.0], dtype=dtype)
     b = torch.tensor([3.0], dtype=dtype)
-    out = Exponential().log_affine_sum(gaps, mask, a, b)
+    out = Exponential().log_affine_sum(torch.zeros(1, dtype=dtype), gaps, mask, a, b)
     out.sum().backward()
     assert torch.isfinite(out).all() and torch.isfinite(gaps.grad).all()
     if gap > 0:  # log(b) + logsumexp = log 3 + gap + log(1 + e^-1)

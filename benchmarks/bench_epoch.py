@@ -1,0 +1,164 @@
+"""Seconds per training epoch of RecBole sequential models: the model's own CE against CROLoss.
+
+    python benchmarks/bench_epoch.py                          # GRU4Rec and SASRec, 2 rounds
+    python benchmarks/bench_epoch.py --models SASRec --rounds 5 --threads 2
+
+Every job is built by :func:`recbole_croloss.quick_start.build`, the CLI's own code path, on the
+bundled ml-100k (full dataset, RecBole's leave-one-out split) with the paper's batch size 256,
+history length 20 and ``neg_per_pos`` 10 (M = 2560 shared negatives), and RecBole's default model
+sizes. Losses: ``ce`` (the model's own cross-entropy over the whole item table, [B, n_items]
+logits), ``sampled_softmax`` and ``croloss`` (softplus, alpha 1.0; and alpha 1.2) on the adapter's
+[B, M] scores. Only ``trainer._train_epoch`` is timed (batches, forward, loss, backward, optimiser
+step), not building, data loading or evaluation.
+
+Each job is built once; then each round runs one epoch of every (model, loss) job, one after the
+other, the order rotated from round to round, so that noise from other work on a shared machine
+hits all jobs alike. The table gives the median epoch over rounds and its ratio to ``ce`` of the
+same model (the target is judged on it), and the fastest round with its ratio.
+Target: croloss <= 1.05x ce, per model.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from recbole_croloss.quick_start import build  # noqa: E402
+
+# RecBole 1.2.1's own deprecation noise (pandas chained fillna, torch.cuda.amp.GradScaler), once
+# per build and per epoch; it does not change what is measured.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
+
+TARGET = 1.05
+BASELINE = "ce"
+#: (label, plugin settings). The croloss rows are the ones the target is judged on.
+LOSSES = [
+    ("ce", {"loss": "ce"}),
+    ("sampled_softmax", {"loss": "sampled_softmax"}),
+    ("croloss", {"loss": "croloss"}),  # softplus, alpha 1.0 (the preset's defaults)
+    ("croloss a=1.2", {"loss": "croloss", "alpha": 1.2}),
+]
+TARGET_ROWS = ("croloss", "croloss a=1.2")
+SETTINGS = {
+    "train_batch_size": 256,        # the paper's
+    "MAX_ITEM_LIST_LENGTH": 20,     # the paper's Amazon setting
+    "neg_per_pos": 10,              # M = 2560
+    "show_progress": False,
+    "state": "WARNING",
+}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
+def time_epoch(job, epoch_idx: int) -> float:
+    device = job.config["device"]
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    gc.collect()
+    sync()
+    t0 = time.perf_counter()
+    job.trainer._train_epoch(job.train_data, epoch_idx)
+    sync()
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default="GRU4Rec,SASRec", help="comma-separated model names")
+    parser.add_argument("--rounds", type=int, default=2, help="epochs per job, interleaved (median over them)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be >= 1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
+    started = time.perf_counter()
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(f"# bench_epoch  {datetime.datetime.now().isoformat(timespec='seconds')}")
+    print(f"# command: cd {shlex.quote(os.getcwd())} && {command}")
+    print(f"# platform={platform.platform()}  python={platform.python_version()}  cpus={os.cpu_count()}  "
+          f"torch={torch.__version__}  threads={torch.get_num_threads()}")
+    print(f"# device={device}: {device_name(device)}")
+    print(f"# ml-100k (full, leave-one-out), batch 256, history 20, neg_per_pos 10 (M=2560), "
+          f"RecBole default model sizes; rounds={args.rounds}; target: croloss <= {TARGET}x ce", flush=True)
+
+    jobs = {}  # (model, label) -> Job
+    with tempfile.TemporaryDirectory(prefix="bench_epoch-") as workdir:
+        home = os.getcwd()
+        os.chdir(workdir)  # RecBole writes log/, log_tensorboard/ and saved/ here
+        try:
+            for model in models:
+                for label, settings in LOSSES:
+                    t0 = time.perf_counter()
+                    job = build(model, "ml-100k", config_dict={**SETTINGS, **settings})
+                    jobs[(model, label)] = job
+                    print(f"# built {model:<8} {label:<16} device={job.config['device']}  "
+                          f"batches/epoch={len(job.train_data)}  {time.perf_counter() - t0:.1f}s", flush=True)
+            if torch.get_num_threads() != threads:
+                print(f"# note: torch threads changed to {torch.get_num_threads()} while building")
+
+            keys = list(jobs)
+            times = {key: [] for key in keys}
+            for r in range(args.rounds):
+                k = r % len(keys)
+                for key in keys[k:] + keys[:k]:
+                    seconds = time_epoch(jobs[key], r)
+                    times[key].append(seconds)
+                    print(f"# round {r + 1}/{args.rounds}  {key[0]:<8} {key[1]:<16} {seconds:8.2f}s", flush=True)
+        finally:
+            os.chdir(home)
+
+    print()
+    print(f"{'model':<8} {'loss':<16} {'median s':>9} {'ratio':>6} {'min s':>8} {'ratio(min)':>10} "
+          f"{'ms/batch':>9}  rounds (s)")
+    summary = []
+    for model in models:
+        base_med = statistics.median(times[(model, BASELINE)])
+        base_min = min(times[(model, BASELINE)])
+        ratios = {}
+        for label, _ in LOSSES:
+            ts = times[(model, label)]
+            med, best = statistics.median(ts), min(ts)
+            ratios[label] = med / base_med
+            n_batches = len(jobs[(model, label)].train_data)
+            flag = "" if label not in TARGET_ROWS else ("  ok" if ratios[label] <= TARGET else "  ABOVE TARGET")
+            print(f"{model:<8} {label:<16} {med:>9.2f} {med / base_med:>6.2f} {best:>8.2f} "
+                  f"{best / base_min:>10.2f} {1e3 * med / n_batches:>9.1f}  "
+                  + " ".join(f"{t:.2f}" for t in ts) + flag)
+        parts = [f"{label} {ratios[label]:.2f}x {'YES' if ratios[label] <= TARGET else 'NO'}" for label in TARGET_ROWS]
+        ok = all(ratios[label] <= TARGET for label in TARGET_ROWS)
+        summary.append(f"{model}: croloss <= {TARGET}x ce: {'YES' if ok else 'NO'} ({'; '.join(parts)})")
+    print()
+    for line in summary:
+        print(line)
+    print(f"# total wall time {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
