@@ -20,8 +20,9 @@ import inspect
 import torch
 from torch import nn
 
+from .compat import CompatTrainer
 from .errors import ConfigError
-from .loss import CROLoss
+from .loss import CROLoss, hard_rank_percentile
 from .sampler import NegativeSampler
 from .scoring import Score
 
@@ -121,6 +122,7 @@ class CROLossAdapter(nn.Module):
             if loss.n_items != sampler.catalogue_size:
                 raise ValueError(f"the loss counts {loss.n_items} items but the sampler draws "
                                  f"from {sampler.catalogue_size}")
+        self._rank_sum, self._rank_batches = 0.0, 0  # hard-rank diagnostic over the epoch
 
     # RecBole's model interface, as the Trainer uses it -------------------------------------
     @property
@@ -156,7 +158,20 @@ class CROLossAdapter(nn.Module):
     def calculate_loss(self, interaction):
         if self.loss is None:
             return self.model.calculate_loss(interaction)
-        return self.loss(*self.loss_inputs(interaction))
+        pos_score, neg_score, neg_mask = self.loss_inputs(interaction)
+        # A device tensor, added up without a host sync; read once per epoch.
+        self._rank_sum = self._rank_sum + hard_rank_percentile(pos_score, neg_score, neg_mask)
+        self._rank_batches += 1
+        return self.loss(pos_score, neg_score, neg_mask)
+
+    def pop_hard_rank(self) -> float | None:
+        """Mean hard rank of the positives among their negatives over the batches since the last
+        call, in percent (0 = every positive above all its negatives, 50 = random), or None."""
+        if not self._rank_batches:
+            return None
+        value = float(self._rank_sum) / self._rank_batches
+        self._rank_sum, self._rank_batches = 0.0, 0
+        return value
 
     def predict(self, interaction):
         if self.loss is None:
@@ -173,3 +188,13 @@ class CROLossAdapter(nn.Module):
         if self.loss is None:
             return "loss=model's own"
         return f"sampler={type(self.sampler).__name__}, score={self.score!r}"
+
+
+class CROLossTrainer(CompatTrainer):
+    """RecBole's trainer (with the compat fixes) that also logs the adapter's hard-rank
+    diagnostic with each epoch's training loss, as the official CROLoss code does."""
+
+    def _generate_train_loss_output(self, epoch_idx, s_time, e_time, losses):
+        output = super()._generate_train_loss_output(epoch_idx, s_time, e_time, losses)
+        rank = self.model.pop_hard_rank() if isinstance(self.model, CROLossAdapter) else None
+        return output if rank is None else f"{output}, hard rank: {rank:.2f}%"

@@ -17,8 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from logging import getLogger
 
-from .adapter import CROLossAdapter
-from .compat import CompatConfig, CompatTrainer, check_versions
+from .adapter import CROLossAdapter, CROLossTrainer
+from .compat import CompatConfig, check_versions
 from .errors import ConfigError
 from .factory import TrainingSpec
 from .model import PROPERTIES_DIR, get_model, model_properties
@@ -109,7 +109,7 @@ class Job:
     valid_data: object
     test_data: object
     net: CROLossAdapter
-    trainer: CompatTrainer
+    trainer: CROLossTrainer
 
 
 def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
@@ -136,7 +136,7 @@ def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=Non
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = spec.wrap(model_class(config, train_data._dataset).to(config["device"]))
     logger.info(net)
-    return Job(config, spec, train_data, valid_data, test_data, net, CompatTrainer(config, net))
+    return Job(config, spec, train_data, valid_data, test_data, net, CROLossTrainer(config, net))
 
 
 def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None, config_dict=None,

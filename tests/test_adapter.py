@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from recbole_croloss.adapter import SUPPORTED, UNSUPPORTED, CROLossAdapter
-from recbole_croloss.compat import CompatTrainer
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.quick_start import build
 
@@ -45,3 +44,12 @@ def test_padding_never_a_uniform_negative_and_hits_masked(tiny):
     assert torch.equal(mask, neg[None, :] != pos[:, None])
     assert (~mask).any()  # with 12800 draws over ~1000 items some hit the positive
     assert job.net.loss.n_items == job.net.model.n_items - 1  # |I| excludes the padding item
+
+
+def test_hard_rank_diagnostic_is_logged_per_epoch(tiny):
+    job = build("GRU4Rec", "ml-100k", config_dict=tiny)
+    loss = job.trainer._train_epoch(job.train_data, 0)
+    line = job.trainer._generate_train_loss_output(0, 0.0, 1.0, loss)
+    rank = float(line.split("hard rank: ")[1].rstrip("%"))
+    assert 0.0 < rank < 60.0  # starts near 50 (random), falls as the epoch trains
+    assert job.net.pop_hard_rank() is None  # read once per epoch
