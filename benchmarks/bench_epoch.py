@@ -34,6 +34,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import device_name  # noqa: E402
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole_croloss.quick_start import build  # noqa: E402
 
@@ -58,19 +61,6 @@ SETTINGS = {
     "show_progress": False,
     "state": "WARNING",
 }
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def time_epoch(job, epoch_idx: int) -> float:

@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import device_name  # noqa: E402
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,19 +63,6 @@ def methods():
     for kernel in ("softplus", "exp"):
         out.append((f"{kernel} a=1.2 +mask", CROLoss(kernel, 1.2, N_ITEMS), True, False, "sampled_softmax +mask"))
     return out
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
 
 
 def bench_setting(device, b, m, repeats, warmup, inner):

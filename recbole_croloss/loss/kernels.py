@@ -46,7 +46,7 @@ class Kernel:
         """
         x = neg + (self.offset - pos).unsqueeze(1)
         if mask is not None:
-            x = x.masked_fill(~mask, float("-inf"))
+            x.masked_fill_(~mask, float("-inf"))  # x is a fresh tensor: fill it in place
         return torch.log(a + b * self.shifted(x).sum(dim=1))
 
     def __repr__(self) -> str:
