@@ -147,14 +147,14 @@ class CROLossAdapter(nn.Module):
     def item_vectors(self) -> torch.Tensor:
         """``V [n_items, d]``: the item table's rows for the catalogue (extra rows, e.g. a mask
         token, are not candidates)."""
-        return item_table(self.model).weight[: self.model.n_items]
+        return self.model.item_embedding.weight[: self.model.n_items]
 
     def loss_inputs(self, interaction):
         """``(pos_score [B], neg_score [B, M], neg_mask [B, M] | None)`` for one batch."""
         user = self.user_vectors(interaction)
         pos_items = interaction[self.model.POS_ITEM_ID]
         neg_items, neg_mask = self.sampler(pos_items)
-        table = item_table(self.model).weight
+        table = self.model.item_embedding.weight  # checked by item_table() at construction
         query = self.score.query(user)
         # F.embedding, not table[ids]: its backward is cheaper than indexing's index_put.
         pos_score = (query * self.score.key(F.embedding(pos_items, table))).sum(-1)
@@ -186,7 +186,7 @@ class CROLossAdapter(nn.Module):
     def predict(self, interaction):
         if self.loss is None:
             return self.model.predict(interaction)
-        items = item_table(self.model)(interaction[self.model.ITEM_ID])
+        items = self.model.item_embedding(interaction[self.model.ITEM_ID])
         return self.score.pairs(self.user_vectors(interaction), items)
 
     def full_sort_predict(self, interaction):

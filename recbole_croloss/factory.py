@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .adapter import CROLossAdapter, check_model_class, item_table
+from .adapter import CROLossAdapter, check_model_class
 from .errors import ConfigError
 from .loss import LOSS_OPTIONS, PRESETS, CROLoss, get_preset
 from .sampler import FullNegatives, NegativeSampler, UniformNegatives
@@ -87,6 +87,5 @@ class TrainingSpec:
         """The adapter that trains ``model`` (a RecBole sequential model) with this spec."""
         if self.loss == MODEL_LOSS:
             return CROLossAdapter(model)
-        item_table(model)  # a clear error for a model the adapter cannot train
         sampler = self.sampler(model.n_items)
         return CROLossAdapter(model, self.build_loss(sampler.catalogue_size), sampler, self.score)
