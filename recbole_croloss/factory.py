@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .adapter import CROLossAdapter, check_model_class
 from .errors import ConfigError
-from .loss import LOSS_OPTIONS, PRESETS, CROLoss, get_preset
+from .loss import LOSS_OPTIONS, PRESETS, CROLoss, LossPreset, get_preset
 from .sampler import FullNegatives, NegativeSampler, UniformNegatives
 from .scoring import Score, get_score
 
@@ -36,6 +36,7 @@ def _int(key, value, low: int) -> int:
 @dataclass(frozen=True)
 class TrainingSpec:
     loss: str
+    preset: LossPreset | None  # None: the model's own loss (``ce``)
     loss_options: dict
     negatives: str
     neg_per_pos: int
@@ -64,13 +65,14 @@ class TrainingSpec:
                 raise ConfigError("score", f"{score.name} (scale {score.scale})",
                                   "loss='ce' ranks by the model's own dot product; use score=dot, "
                                   "scale=1, or loss='sampled_softmax' with negatives=full")
-            return cls(loss, {}, negatives, neg_per_pos, mask_hits, None)
-        get_preset(loss).build(n_items=1, **options)  # checks every loss setting now, before data
-        return cls(loss, options, negatives, neg_per_pos, mask_hits, score)
+            return cls(loss, None, {}, negatives, neg_per_pos, mask_hits, None)
+        preset = get_preset(loss)
+        preset.build(n_items=1, **options)  # checks every loss setting now, before data
+        return cls(loss, preset, options, negatives, neg_per_pos, mask_hits, score)
 
     def check_model(self, model_class) -> None:
         """Refuse a model the adapter cannot train (only the model's own loss needs nothing)."""
-        if self.loss != MODEL_LOSS:
+        if self.preset is not None:
             check_model_class(model_class)
 
     def sampler(self, n_items: int) -> NegativeSampler:
@@ -79,13 +81,13 @@ class TrainingSpec:
         return cls(n_items, **{k: v for k, v in extra.items() if k in cls.options})
 
     def build_loss(self, catalogue_size: int) -> CROLoss | None:
-        if self.loss == MODEL_LOSS:
+        if self.preset is None:
             return None
-        return get_preset(self.loss).build(n_items=catalogue_size, **self.loss_options)
+        return self.preset.build(n_items=catalogue_size, **self.loss_options)
 
     def wrap(self, model) -> CROLossAdapter:
         """The adapter that trains ``model`` (a RecBole sequential model) with this spec."""
-        if self.loss == MODEL_LOSS:
+        if self.preset is None:
             return CROLossAdapter(model)
         sampler = self.sampler(model.n_items)
         return CROLossAdapter(model, self.build_loss(sampler.catalogue_size), sampler, self.score)
