@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from recbole_croloss.adapter import SUPPORTED, UNSUPPORTED, CROLossAdapter
+from recbole_croloss.adapter import SUPPORTED, UNSUPPORTED
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.quick_start import build
 
