@@ -4,12 +4,16 @@ r"""The one adapter between RecBole and CROLoss: any sequential model, trained b
 
 - user vectors ``u [B, d]`` come from the model's own ``forward``, called with the interaction
   fields its parameters name (``item_seq``/``seq_item``, ``item_seq_len``/``seq_item_len``,
-  ``user``: see :data:`FORWARD_INPUTS`);
-- item vectors ``V [n_items, d]`` come from the model's item table (``item_embedding``);
+  ``user``: see :data:`FORWARD_INPUTS`); a multi-interest model returns ``U [B, K, d]``;
+- item vectors ``V [n_items, d]`` come from the model's item tower (``item_vectors``, the
+  plugin's models) or else its item table (``item_embedding``, RecBole's models);
 - training: ``neg [M] , mask [B, M] = sampler(pos [B])``, scores
-  ``s_pos = S(u_b, v_pos_b) [B]`` and ``s_neg = S(u_b, v_neg_j) [B, M]``, loss = CROLoss;
+  ``s_pos = S(u_b, v_pos_b) [B]`` and ``s_neg = S(u_b, v_neg_j) [B, M]``, loss = CROLoss; for a
+  multi-interest model ``u_b`` is the model's ``readout`` of ``U_b`` with the positive (ComiRec:
+  the interest most aligned with it; MIND: label-aware attention);
 - evaluation ranks by the same score ``S`` (``full_sort_predict`` -> ``[B, n_items]``,
-  ``predict`` -> ``[B]``), so a model trained on cosine is ranked on cosine.
+  ``predict`` -> ``[B]``, ``max_k`` over a multi-interest user's interests), so a model trained
+  on cosine is ranked on cosine.
 
 With ``loss=None`` (the ``ce`` baseline) every call goes to the model, untouched.
 """
@@ -102,6 +106,27 @@ def item_table(model: nn.Module) -> nn.Embedding:
     return table
 
 
+class ItemTable:
+    """The item tower of a RecBole model: its item table's rows, ``items [...] -> [..., d]``,
+    ``None -> [n_items, d]`` (extra rows, e.g. a mask token, are not candidates)."""
+
+    def __init__(self, model: nn.Module):
+        self.table, self.n_items = item_table(model), model.n_items
+
+    def __call__(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        if items is None:
+            return self.table.weight[: self.n_items]
+        # F.embedding, not weight[ids]: its backward is cheaper than indexing's index_put.
+        return F.embedding(items, self.table.weight)
+
+
+def item_tower(model: nn.Module):
+    """``items -> vectors`` as the model ranks them: the plugin models' ``item_vectors``, else
+    the item table (:class:`ItemTable`)."""
+    check_model_class(type(model))
+    return model.item_vectors if hasattr(model, "item_vectors") else ItemTable(model)
+
+
 class CROLossAdapter(nn.Module):
     """A RecBole model, trained with CROLoss on shared negatives and ranked by one score.
 
@@ -122,7 +147,7 @@ class CROLossAdapter(nn.Module):
         if loss is not None:
             if sampler is None or score is None:
                 raise ValueError("a CROLoss-trained adapter needs a sampler and a score")
-            item_table(model)  # fail at start, not at the first batch
+            self._item_vectors = item_tower(model)  # fails at start, not at the first batch
             self._inputs = [getattr(model, FORWARD_INPUTS[p]) for p in forward_inputs(type(model))]
             if loss.n_items != sampler.catalogue_size:
                 raise ValueError(f"the loss counts {loss.n_items} items but the sampler draws "
@@ -141,24 +166,24 @@ class CROLossAdapter(nn.Module):
         self.model.load_other_parameter(para)
 
     def user_vectors(self, interaction) -> torch.Tensor:
-        """``u [B, d]`` from the model's own forward."""
+        """``u [B, d]`` (or ``U [B, K, d]``) from the model's own forward."""
         return self.model.forward(*(interaction[field] for field in self._inputs))
 
-    def item_vectors(self) -> torch.Tensor:
-        """``V [n_items, d]``: the item table's rows for the catalogue (extra rows, e.g. a mask
-        token, are not candidates)."""
-        return self.model.item_embedding.weight[: self.model.n_items]
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
+        """``V [n_items, d]`` for the catalogue, or ``[..., d]`` for ``items [...]``."""
+        return self._item_vectors(items)
 
     def loss_inputs(self, interaction):
         """``(pos_score [B], neg_score [B, M], neg_mask [B, M] | None)`` for one batch."""
         user = self.user_vectors(interaction)
         pos_items = interaction[self.model.POS_ITEM_ID]
         neg_items, neg_mask = self.sampler(pos_items)
-        table = self.model.item_embedding.weight  # checked by item_table() at construction
+        pos_key = self.score.key(self.item_vectors(pos_items))  # [B, d]
         query = self.score.query(user)
-        # F.embedding, not table[ids]: its backward is cheaper than indexing's index_put.
-        pos_score = (query * self.score.key(F.embedding(pos_items, table))).sum(-1)
-        neg_score = query @ self.score.key(F.embedding(neg_items, table)).T
+        if user.dim() == 3:  # multi-interest: the model reads one vector out per sample
+            query = self.model.readout(query, pos_key)
+        pos_score = (query * pos_key).sum(-1)
+        neg_score = query @ self.score.key(self.item_vectors(neg_items)).T
         return pos_score, neg_score, neg_mask
 
     def calculate_loss(self, interaction):
@@ -186,7 +211,7 @@ class CROLossAdapter(nn.Module):
     def predict(self, interaction):
         if self.loss is None:
             return self.model.predict(interaction)
-        items = self.model.item_embedding(interaction[self.model.ITEM_ID])
+        items = self.item_vectors(interaction[self.model.ITEM_ID])
         return self.score.pairs(self.user_vectors(interaction), items)
 
     def full_sort_predict(self, interaction):

@@ -16,3 +16,10 @@ class ConfigError(ValueError):
             allowed = "choose one of: " + ", ".join(sorted(str(a) for a in allowed))
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r} is not valid; {allowed}")
+
+
+def check_int(key: str, value: object, low: int) -> int:
+    """``value`` if it is an integer >= ``low`` (not a bool), else a :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(key, value, f"{key} must be an integer >= {low}")
+    return value

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .adapter import CROLossAdapter, check_model_class
-from .errors import ConfigError
+from .errors import ConfigError, check_int
 from .loss import LOSS_OPTIONS, PRESETS, CROLoss, LossPreset, get_preset
 from .sampler import FullNegatives, NegativeSampler, UniformNegatives
 from .scoring import Score, get_score
@@ -21,16 +21,16 @@ LOSSES = (MODEL_LOSS, *PRESETS)
 NEGATIVES: dict[str, type[NegativeSampler]] = {s.name: s for s in (UniformNegatives, FullNegatives)}
 
 
+def score_from_config(config) -> Score:
+    """The retrieval score the keys ``score`` and ``scale`` name (the adapter's, and the plugin
+    models' own)."""
+    return get_score(config["score"], config["scale"])
+
+
 def _bool(key, value) -> bool:
     if isinstance(value, bool):
         return value
     raise ConfigError(key, value, "choose one of: true, false")
-
-
-def _int(key, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(key, value, f"{key} must be an integer >= {low}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class TrainingSpec:
     negatives: str
     neg_per_pos: int
     mask_accidental_hits: bool
-    score: Score | None
+    score: Score
 
     @classmethod
     def from_config(cls, config) -> "TrainingSpec":
@@ -53,27 +53,30 @@ class TrainingSpec:
         negatives = config["negatives"]
         if negatives not in NEGATIVES:
             raise ConfigError("negatives", negatives, NEGATIVES)
-        neg_per_pos = _int("neg_per_pos", config["neg_per_pos"], 1)
+        neg_per_pos = check_int("neg_per_pos", config["neg_per_pos"], 1)
         mask_hits = _bool("mask_accidental_hits", config["mask_accidental_hits"])
-        score = get_score(config["score"], config["scale"])
+        score = score_from_config(config)
         if loss == MODEL_LOSS:
             for key in ("kernel", "alpha", "lambda_kernel", "margin"):
                 if options[key] is not None:
                     raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
                                       f"and takes no {key}; use loss='croloss' or unset {key}")
-            if score.name != "dot" or score.scale != 1.0:
-                raise ConfigError("score", f"{score.name} (scale {score.scale})",
-                                  "loss='ce' ranks by the model's own dot product; use score=dot, "
-                                  "scale=1, or loss='sampled_softmax' with negatives=full")
-            return cls(loss, None, {}, negatives, neg_per_pos, mask_hits, None)
+            return cls(loss, None, {}, negatives, neg_per_pos, mask_hits, score)
         preset = get_preset(loss)
         preset.build(n_items=1, **options)  # checks every loss setting now, before data
         return cls(loss, preset, options, negatives, neg_per_pos, mask_hits, score)
 
     def check_model(self, model_class) -> None:
-        """Refuse a model the adapter cannot train (only the model's own loss needs nothing)."""
+        """Refuse a model the adapter cannot train, or a score a model's own loss ignores
+        (RecBole's models rank by their dot product; the plugin's models, which set
+        ``SCORED_BY_CONFIG``, by ``score`` and ``scale``)."""
         if self.preset is not None:
             check_model_class(model_class)
+        elif (self.score.name, self.score.scale) != ("dot", 1.0) and \
+                not getattr(model_class, "SCORED_BY_CONFIG", False):
+            raise ConfigError("score", f"{self.score.name} (scale {self.score.scale})",
+                              f"loss='ce' trains {model_class.__name__} with its own dot product; "
+                              "use score=dot, scale=1, or loss='sampled_softmax' with negatives=full")
 
     def sampler(self, n_items: int) -> NegativeSampler:
         cls = NEGATIVES[self.negatives]

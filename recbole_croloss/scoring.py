@@ -3,8 +3,12 @@ r"""Retrieval scores S(u, v): dot product or cosine similarity, times a scale ta
 The paper uses ``S = tau * cos(u, v)`` with tau = 10. A model trained on a score must be ranked
 on the same score at evaluation, so the adapter uses one :class:`Score` for both.
 
-Shapes: ``user [B, d]``; ``items [N, d]`` for :meth:`Score.all` (-> ``[B, N]``) and ``[B, d]``
-for :meth:`Score.pairs` (-> ``[B]``).
+Shapes: ``user [B, d]``, or ``[B, K, d]`` for a multi-interest model (K interests per user);
+``items [N, d]`` for :meth:`Score.all` (-> ``[B, N]``) and ``[B, d]`` for :meth:`Score.pairs`
+(-> ``[B]``). A multi-interest user scores an item by its best interest:
+``S(U_b, v) = max_k S(u_bk, v)``. For the top N this is exactly ComiRec's serving (search the
+top N of each interest, pool the K x N hits, keep each item's best score, take the top N):
+:func:`search_and_merge` implements that merge, and the tests compare the two.
 """
 from __future__ import annotations
 
@@ -37,11 +41,16 @@ class Score:
         return self.key(user) * self.scale
 
     def all(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``S(u_b, v_n)`` for every pair: ``[B, d] x [N, d] -> [B, N]``."""
-        return self.query(user) @ self.key(items).T
+        """``S(u_b, v_n)`` for every pair: ``[B, d] x [N, d] -> [B, N]``; for ``user [B, K, d]``,
+        ``max_k S(u_bk, v_n)`` -> ``[B, N]``."""
+        scores = self.query(user) @ self.key(items).T
+        return scores.amax(dim=1) if user.dim() == 3 else scores
 
     def pairs(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """``S(u_b, v_b)`` row by row: ``[B, d] x [B, d] -> [B]``."""
+        """``S(u_b, v_b)`` row by row: ``[B, d] x [B, d] -> [B]``; for ``user [B, K, d]``,
+        ``max_k S(u_bk, v_b)`` -> ``[B]``."""
+        if user.dim() == 3:
+            return (self.query(user) * self.key(items)[:, None, :]).sum(-1).amax(dim=1)
         return (self.query(user) * self.key(items)).sum(-1)
 
     def __repr__(self) -> str:
@@ -64,6 +73,25 @@ class CosineScore(Score):
 
 
 SCORES = {s.name: s for s in (DotScore, CosineScore)}
+
+
+def search_and_merge(score: Score, user: torch.Tensor, items: torch.Tensor, n: int):
+    """ComiRec's multi-interest retrieval: each of the K interests searches its own top ``n``
+    items, the ``K x n`` hits are pooled, an item found by several interests keeps its best
+    score, and the pool's top ``n`` is returned.
+
+    Shapes: ``user [B, K, d]``, ``items [N, d]`` -> ``(scores [B, n], ids [B, n])``, best first.
+    Equal, for the top ``n``, to ``score.all(user, items).topk(n)``: an item in the true top n
+    is in the top n of the interest that gives it its maximum.
+    """
+    per_interest = score.query(user) @ score.key(items).T            # [B, K, N]
+    top_scores, top_ids = per_interest.topk(n, dim=-1)                # [B, K, n]
+    pooled_scores = top_scores.flatten(1)                             # [B, K n]
+    pooled_ids = top_ids.flatten(1)
+    best = torch.full((user.shape[0], items.shape[0]), -torch.inf,
+                      dtype=pooled_scores.dtype, device=pooled_scores.device)
+    best.scatter_reduce_(1, pooled_ids, pooled_scores, reduce="amax")  # de-duplicate
+    return best.topk(n, dim=-1)
 
 
 def get_score(name: str, scale: float = 1.0) -> Score:

@@ -10,8 +10,8 @@ import os
 
 from ..compat import import_sequential_models
 
-#: Plugin models, by class name -> module (filled in as models are added).
-PLUGIN_MODELS: dict[str, str] = {}
+#: Plugin models, by class name -> module.
+PLUGIN_MODELS: dict[str, str] = {"TwoTower": "twotower", "ComiRec": "comirec", "MIND": "mind"}
 
 #: RecBole model packages searched after the plugin (never ``exlib_recommender``: it imports
 #: lightgbm/xgboost and is what turns RecBole's own unknown-name error into an ImportError).

@@ -1,0 +1,97 @@
+r"""ComiRec (Cen et al., KDD 2020): K interests per user, extracted by self-attention (SA) or
+dynamic routing (DR); trained with a hard readout, served by searching every interest.
+
+``forward(item_seq [B, L], item_seq_len [B]) -> interests [B, K, d]``:
+
+- ``sa``: ``A = softmax_l(W_2 tanh(W_1 (e_l + p_l)))`` over the real positions (``W_1: d -> 4d``,
+  ``W_2: 4d -> K``, ``p_l`` a learnt position embedding), ``interests = A^T e`` (``A [B, L, K]``);
+- ``dr``: each interest k maps behaviour l with its own bilinear map, ``e_hat_kl = W_lk e_l``
+  (``W [L, K, d, d]``), and ``routing_iterations`` rounds of dynamic routing
+  (:func:`~recbole_croloss.model.layers.dynamic_routing`) give ``interests = squash(...)``, with
+  routing logits drawn afresh for each sequence from a truncated N(0, 1).
+
+Training (every loss): for each sample the interest most aligned with its positive item is the
+user vector, ``u_b = U_b[argmax_k S(u_bk, v_pos_b)]`` (hard readout). Evaluation: an item scores
+``max_k S(u_bk, v)``; for the top N this equals ComiRec's per-interest search and merge
+(:func:`recbole_croloss.scoring.search_and_merge`; tested).
+
+Where this follows ComiRec's paper and official code (github.com/THUDM/ComiRec, TensorFlow):
+
+- SA: attention on embeddings plus positions, pooling of the embeddings without positions,
+  hidden width 4d, tanh; padding positions get weight exactly 0.
+- DR: per-position, per-interest bilinear maps (the code's ``bilinear_type=2``), initialised
+  N(0, 1); routing logits from a truncated N(0, 1) per sequence, not learnt; the softmax runs
+  over the interests (each behaviour spreads one unit over them); three rounds, the first two
+  through a stop-gradient, squash as the code writes it; no ReLU layer after routing.
+- Hard readout by arg-max at training, max over interests at serving.
+
+Where it differs:
+
+- The official code trains with TensorFlow's sampled softmax (``10 x batch`` sampled items,
+  zero biases); here ``loss: ce`` is the full softmax over the catalogue and
+  ``loss: sampled_softmax`` the sampled one over shared uniform negatives (the adapter's);
+  ComiRec's controllable aggregation (lambda diversity re-ranking) is not implemented.
+- Several PyTorch ports learn one set of routing logits shared by all users, take the routing
+  softmax over the behaviours instead of the interests, or let the gradient through every
+  routing round; this implementation does none of those, following the official code.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .abstract import PluginSequentialModel
+from .layers import (choice, dynamic_routing, hard_readout, padding_mask, int_setting,
+                     self_attentive_interests)
+
+
+class SelfAttentiveExtractor(nn.Module):
+    """ComiRec-SA: ``emb [B, L, d], mask [B, L] -> interests [B, K, d]``."""
+
+    def __init__(self, d: int, num_interest: int, max_len: int, config):
+        super().__init__()
+        self.position_embedding = nn.Embedding(max_len, d)
+        self.attention = nn.Sequential(nn.Linear(d, 4 * d), nn.Tanh(), nn.Linear(4 * d, num_interest))
+
+    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        positions = self.position_embedding.weight[: emb.shape[1]]
+        return self_attentive_interests(self.attention(emb + positions), emb, mask)
+
+
+class RoutingExtractor(nn.Module):
+    """ComiRec-DR: ``emb [B, L, d], mask [B, L] -> interests [B, K, d]``."""
+
+    def __init__(self, d: int, num_interest: int, max_len: int, config):
+        super().__init__()
+        self.num_interest = num_interest
+        self.iterations = int_setting(config, "routing_iterations")
+        self.bilinear = nn.Parameter(torch.randn(max_len, num_interest, d, d))  # W_lk
+
+    def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = emb.shape
+        item_hat = torch.einsum("lkde,ble->bkld", self.bilinear[:length], emb)  # [B, K, L, d]
+        logits = nn.init.trunc_normal_(emb.new_empty(batch, self.num_interest, length), std=1.0, a=-2.0, b=2.0)
+        return dynamic_routing(item_hat, mask, self.iterations, logits)
+
+
+#: ``interest_extractor`` -> its module.
+EXTRACTORS: dict[str, type[nn.Module]] = {"sa": SelfAttentiveExtractor, "dr": RoutingExtractor}
+
+
+class ComiRec(PluginSequentialModel):
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        d = self.embedding_size = int_setting(config, "embedding_size")
+        self.num_interest = int_setting(config, "num_interest")
+        extractor = EXTRACTORS[choice(config, "interest_extractor", EXTRACTORS)]
+        self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)
+        self.extractor = extractor(d, self.num_interest, self.max_seq_length, config)
+        self.apply(self._init_weights)
+
+    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """``[B, L], [B] -> interests [B, K, d]``."""
+        return self.extractor(self.item_embedding(item_seq), padding_mask(item_seq_len, item_seq.shape[1]))
+
+    def readout(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        """Hard readout: ``[B, K, d], [B, d] -> [B, d]``, the interest with the largest score."""
+        return hard_readout(query, key)

@@ -1,0 +1,82 @@
+"""ComiRec: the two extractors as defined, from the command line and from YAML."""
+import json
+
+import pytest
+import torch
+
+from recbole_croloss.model.layers import dynamic_routing, padding_mask, self_attentive_interests
+from recbole_croloss.quick_start import main
+
+from .conftest import first_batch
+
+
+def test_sa_interests_are_attention_over_embeddings_plus_positions(build_model):
+    job = build_model("ComiRec", loss="ce", interest_extractor="sa", num_interest=3)
+    model = job.net.model.eval()
+    interaction = first_batch(job)
+    seq, lengths = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
+    with torch.no_grad():
+        got = model(seq, lengths)
+        emb = model.item_embedding(seq)
+        att = model.extractor.attention(emb + model.extractor.position_embedding.weight[: seq.shape[1]])
+        ref = self_attentive_interests(att, emb, padding_mask(lengths, seq.shape[1]))
+    assert got.shape == (len(seq), 3, 16)
+    torch.testing.assert_close(got, ref)
+
+
+def test_dr_interests_route_per_position_per_interest_maps(build_model):
+    job = build_model("ComiRec", loss="ce", interest_extractor="dr", num_interest=2, routing_iterations=2)
+    model = job.net.model.eval()
+    interaction = first_batch(job)
+    seq, lengths = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
+    L = seq.shape[1]
+    with torch.no_grad():
+        torch.manual_seed(5)
+        got = model(seq, lengths)
+        torch.manual_seed(5)
+        logits = torch.nn.init.trunc_normal_(torch.empty(len(seq), 2, L), std=1.0, a=-2.0, b=2.0)
+        emb = model.item_embedding(seq)
+        W = model.extractor.bilinear  # [L, K, d, d]
+        item_hat = torch.stack([torch.stack([emb[:, l] @ W[l, k].T for l in range(L)], 1) for k in range(2)], 1)
+        ref = dynamic_routing(item_hat, padding_mask(lengths, L), 2, logits)
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-6)
+    assert (got.norm(dim=-1) < 1).all()  # squashed
+    assert not torch.allclose(got[:, 0], got[:, 1])  # the interests differ
+
+
+def test_one_interest_is_a_single_vector_model(build_model):
+    job = build_model("ComiRec", loss="croloss", num_interest=1)
+    job.trainer.fit(job.train_data, saved=False)
+    assert job.trainer.evaluate(job.test_data, load_best_model=False)["recall@500"] > 0
+
+
+def _tiny_args(tiny):
+    return [f"--{k}={v}" for k, v in tiny.items()]
+
+
+def test_cli_trains_comirec_sa_with_croloss_lambda(tiny, capsys):
+    code = main(["--model=ComiRec", "--interest_extractor=sa", "--loss=croloss_lambda", *_tiny_args(tiny)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ComiRec on ml-100k, loss=croloss_lambda" in out
+    record = json.load(open(out.split("config and metrics: ")[1].strip()))
+    assert record["config"]["interest_extractor"] == "sa" and record["config"]["num_interest"] == 4
+    assert record["config"]["embedding_size"] == 16  # the command line over the model's YAML
+
+
+def test_yaml_file_configures_model_and_loss(tiny, tmp_path, capsys):
+    settings = tmp_path / "comirec_dr.yaml"
+    settings.write_text("model: ComiRec\ninterest_extractor: dr\nnum_interest: 2\nloss: croloss\n"
+                        "kernel: sigmoid\nalpha: 1.2\n")
+    code = main(["--model=ComiRec", f"--config_files={settings}", *_tiny_args(tiny)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    record = json.load(open(out.split("config and metrics: ")[1].strip()))
+    assert (record["config"]["interest_extractor"], record["config"]["num_interest"]) == ("dr", 2)
+    assert (record["loss"], record["config"]["kernel"], record["config"]["alpha"]) == ("croloss", "sigmoid", 1.2)
+
+
+@pytest.mark.parametrize("value", ["lstm", "SA"])
+def test_cli_unknown_extractor_exits_with_clear_error(tiny, value, capsys):
+    assert main(["--model=ComiRec", f"--interest_extractor={value}", *_tiny_args(tiny)]) == 2
+    assert f"interest_extractor='{value}' is not valid; choose one of: dr, sa" in capsys.readouterr().err
