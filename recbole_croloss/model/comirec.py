@@ -7,33 +7,36 @@ dynamic routing (DR); trained with a hard readout, served by searching every int
   ``W_2: 4d -> K``, ``p_l`` a learnt position embedding), ``interests = A^T e`` (``A [B, L, K]``);
 - ``dr``: each interest k maps behaviour l with its own bilinear map, ``e_hat_kl = W_lk e_l``
   (``W [L, K, d, d]``), and ``routing_iterations`` rounds of dynamic routing
-  (:func:`~recbole_croloss.model.layers.dynamic_routing`) give ``interests = squash(...)``, with
-  routing logits drawn afresh for each sequence from a truncated N(0, 1).
+  (:func:`~recbole_croloss.model.layers.dynamic_routing`) from zero routing logits give
+  ``interests = squash(...)``.
 
 Training (every loss): for each sample the interest most aligned with its positive item is the
 user vector, ``u_b = U_b[argmax_k S(u_bk, v_pos_b)]`` (hard readout). Evaluation: an item scores
 ``max_k S(u_bk, v)``; for the top N this equals ComiRec's per-interest search and merge
 (:func:`recbole_croloss.scoring.search_and_merge`; tested).
 
-Where this follows ComiRec's paper and official code (github.com/THUDM/ComiRec, TensorFlow):
+Where this follows ComiRec's paper and official code (github.com/THUDM/ComiRec, ``src/model.py``):
 
-- SA: attention on embeddings plus positions, pooling of the embeddings without positions,
-  hidden width 4d, tanh; padding positions get weight exactly 0.
+- SA: attention on embeddings plus positions, hidden width 4d with tanh, pooling of the
+  embeddings without positions; padding positions get weight exactly 0.
 - DR: per-position, per-interest bilinear maps (the code's ``bilinear_type=2``), initialised
-  N(0, 1); routing logits from a truncated N(0, 1) per sequence, not learnt; the softmax runs
-  over the interests (each behaviour spreads one unit over them); three rounds, the first two
-  through a stop-gradient, squash as the code writes it; no ReLU layer after routing.
+  N(0, 1); routing logits start at zero (the per-interest maps already make the interests
+  differ; the code draws random logits only for its MIND baseline); the routing softmax runs
+  over the interests (``axis=1``: each behaviour spreads one unit over them); three rounds, the
+  first two through a stop-gradient; squash as the code writes it; no ReLU layer after routing.
 - Hard readout by arg-max at training, max over interests at serving.
 
 Where it differs:
 
 - The official code trains with TensorFlow's sampled softmax (``10 x batch`` sampled items,
   zero biases); here ``loss: ce`` is the full softmax over the catalogue and
-  ``loss: sampled_softmax`` the sampled one over shared uniform negatives (the adapter's);
-  ComiRec's controllable aggregation (lambda diversity re-ranking) is not implemented.
-- Several PyTorch ports learn one set of routing logits shared by all users, take the routing
-  softmax over the behaviours instead of the interests, or let the gradient through every
-  routing round; this implementation does none of those, following the official code.
+  ``loss: sampled_softmax`` the sampled one over shared uniform negatives (the adapter's).
+- The official code embeds the padding positions as zero vectors and keeps them in the SA
+  softmax with a logit of -2^32; here their weight is exactly 0 (the same up to rounding).
+- ComiRec's controllable aggregation (the lambda diversity re-ranking) is not implemented.
+- A PyTorch port we read (ShiningCosmos/pytorch_ComiRec) takes the routing softmax over the
+  behaviours (``dim=-1``) where the official code takes it over the interests, and initialises
+  every weight Kaiming-normal; this implementation keeps the official routing.
 """
 from __future__ import annotations
 
@@ -70,7 +73,7 @@ class RoutingExtractor(nn.Module):
     def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         batch, length, _ = emb.shape
         item_hat = torch.einsum("lkde,ble->bkld", self.bilinear[:length], emb)  # [B, K, L, d]
-        logits = nn.init.trunc_normal_(emb.new_empty(batch, self.num_interest, length), std=1.0, a=-2.0, b=2.0)
+        logits = emb.new_zeros(batch, self.num_interest, length)  # deterministic, as the official DR
         return dynamic_routing(item_hat, mask, self.iterations, logits)
 
 

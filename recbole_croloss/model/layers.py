@@ -46,7 +46,7 @@ def masked_mean(emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def dense_tower(sizes: list[int], activation: str, dropout: float) -> nn.Sequential:
     """``Linear -> activation -> Dropout`` for each step of ``sizes`` (``[in, h1, ..., out]``),
-    the last Linear without activation: the official DNN's ``dense(relu) -> dense``."""
+    the last Linear without activation (``[in, out]``: one linear layer)."""
     layers: list[nn.Module] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(fan_in, fan_out))

@@ -3,8 +3,8 @@ label-aware attention.
 
 ``forward(item_seq [B, L], item_seq_len [B]) -> interests [B, K, d]``: behaviour-to-interest
 routing with one bilinear map shared by all interests, ``e_hat_l = S e_l`` (``S [d, d]``),
-routing logits drawn per sequence from N(0, 1) (the paper's random initialisation, which is
-what lets the K interests differ when the map is shared), ``routing_iterations`` rounds of
+routing logits drawn per sequence from a truncated N(0, 1) (random, not learnt: with a shared
+map this is what lets the K interests differ), ``routing_iterations`` rounds of
 :func:`~recbole_croloss.model.layers.dynamic_routing`, then a dense ReLU layer on each interest.
 
 Training (every loss): label-aware attention with the positive item,
@@ -12,17 +12,23 @@ Training (every loss): label-aware attention with the positive item,
 Evaluation: an item scores ``max_k S(u_bk, v)`` (the paper serves each interest by its own
 nearest-neighbour search and merges; for the top N that is the same ranking).
 
-Where this follows MIND's paper: the shared bilinear map, random Gaussian routing logits (not
-learnt), squash, label-aware attention with power p, one user vector per interest at serving.
+Where this follows MIND's paper and ComiRec's official MIND baseline (``bilinear_type=0``,
+``relu_layer=True`` in github.com/THUDM/ComiRec ``src/model.py``): the shared bilinear map,
+random routing logits drawn afresh for each sequence (truncated N(0, 1) as that code draws them),
+routing softmax over the interests, stop-gradient before the last round, squash, a dense ReLU
+layer, one user vector per interest at serving.
+
 Where it differs:
 
+- training reads the interests out by the paper's label-aware attention with power p; ComiRec's
+  MIND baseline uses the hard arg-max readout instead (the limit p -> infinity);
 - every user has K interests (the paper adapts K'_u = max(1, min(K, log2 |I_u|)) per user);
-- there are no user-profile features: the paper's ReLU layers after concatenating them are one
-  dense ReLU layer on each interest, as in ComiRec's official MIND baseline;
-- ComiRec's official MIND baseline initialises the routing logits to zeros, which with a shared
-  map makes the K interests identical; the paper's random initialisation is used here;
-- the paper trains with sampled softmax; here ``loss: ce`` is the full softmax and the sampled
-  losses come from the adapter.
+- there are no user-profile features: the paper's ReLU layers after concatenating them are the
+  one dense ReLU layer on each interest of ComiRec's baseline;
+- the paper and ComiRec train with sampled softmax; here ``loss: ce`` is the full softmax and the
+  sampled losses come from the adapter;
+- the routing logits are random at evaluation too (as in both), so evaluation depends on the
+  torch seed; RecBole seeds it before every run.
 """
 from __future__ import annotations
 
@@ -50,7 +56,7 @@ class MIND(PluginSequentialModel):
         emb = self.item_embedding(item_seq)
         batch, length, _ = emb.shape
         item_hat = self.bilinear(emb)[:, None].expand(batch, self.num_interest, length, -1)
-        logits = torch.randn(batch, self.num_interest, length, device=emb.device, dtype=emb.dtype)
+        logits = nn.init.trunc_normal_(emb.new_empty(batch, self.num_interest, length), std=1.0, a=-2.0, b=2.0)
         interests = dynamic_routing(item_hat, padding_mask(item_seq_len, length), self.iterations, logits)
         return self.interest_layer(interests)
 

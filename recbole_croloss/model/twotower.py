@@ -1,8 +1,9 @@
 r"""TwoTower: the CROLoss paper's base retrieval model (section 3.1; the official code's "DNN").
 
 User tower: the mean of the behaviour embeddings over the real (non-padding) positions, then a
-dense tower ``[d] -> mlp_hidden_size... -> d`` (activation and dropout between layers, the last
-layer linear, as the official DNN's ``dense(relu) -> dense``):
+dense tower ``[d] -> mlp_hidden_size... -> d`` (activation and dropout after each hidden layer,
+the last layer linear). The default, no hidden layer, is the official DNN (ComiRec's
+``Model_DNN``, which the CROLoss code trains): one linear layer on the mean.
 
     ``u = f_user( sum_l m_l e_l / sum_l m_l )``,  ``item_seq [B, L] -> u [B, d]``.
 
@@ -10,7 +11,7 @@ Item tower: the item embedding ``v = e_i``, or with ``item_dense: true`` a dense
 ``v = W e_i + b`` (``[n_items, d]``).
 
 Score: the keys ``score`` and ``scale`` (defaults here: cosine times tau = 10, the paper's).
-Defaults in ``properties/model/TwoTower.yaml``: embedding and hidden size 32 (paper, 4.1).
+Defaults in ``properties/model/TwoTower.yaml``: embedding size 32 (paper, 4.1).
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ def test_interests_are_routed_with_a_shared_map_then_relu(build_model):
         torch.manual_seed(6)
         got = model(seq, lengths)
         torch.manual_seed(6)
-        logits = torch.randn(len(seq), 3, seq.shape[1])
+        logits = torch.nn.init.trunc_normal_(torch.empty(len(seq), 3, seq.shape[1]), std=1.0, a=-2.0, b=2.0)
         hat = model.bilinear(model.item_embedding(seq))[:, None].expand(-1, 3, -1, -1)
         ref = model.interest_layer(dynamic_routing(hat, padding_mask(lengths, seq.shape[1]), 3, logits))
     torch.testing.assert_close(got, ref)

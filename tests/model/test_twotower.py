@@ -8,8 +8,10 @@ from .conftest import first_batch
 def test_defaults_follow_the_paper(build_model, tiny):
     job = build_model("TwoTower", loss="croloss", embedding_size=32)  # TINY sets 16; the YAML says 32
     config, model = job.config, job.net.model
-    assert (config["score"], config["scale"], config["mlp_hidden_size"]) == ("cosine", 10.0, [32])
+    assert (config["score"], config["scale"], config["mlp_hidden_size"]) == ("cosine", 10.0, [])
     assert model.item_embedding.embedding_dim == 32 and isinstance(model.item_tower, nn.Identity)
+    # the official DNN: one linear layer on the mean of the history
+    assert [type(m) for m in model.user_tower] == [nn.Linear] and model.user_tower[0].in_features == 32
 
 
 def test_user_vector_is_the_tower_of_the_mean_of_real_positions(build_model):
