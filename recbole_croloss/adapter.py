@@ -23,13 +23,16 @@ import inspect
 
 import torch
 import torch.nn.functional as F
+from recbole.data.dataloader import FullSortEvalDataLoader
 from torch import nn
+from tqdm import tqdm
 
 from .compat import CompatTrainer
+from .evaluation import Exclusions, FullRankingEvaluator
 from .errors import ConfigError
 from .loss import CROLoss, hard_rank_percentile
 from .sampler import NegativeSampler
-from .scoring import Score
+from .scoring import DotScore, Score
 
 
 #: Rows per batch the hard-rank diagnostic is estimated on.
@@ -144,14 +147,23 @@ class CROLossAdapter(nn.Module):
         self.loss = loss
         self.sampler = sampler
         self.score = score
+        self._item_vectors = None
         if loss is not None:
             if sampler is None or score is None:
                 raise ValueError("a CROLoss-trained adapter needs a sampler and a score")
             self._item_vectors = item_tower(model)  # fails at start, not at the first batch
-            self._inputs = [getattr(model, FORWARD_INPUTS[p]) for p in forward_inputs(type(model))]
             if loss.n_items != sampler.catalogue_size:
                 raise ValueError(f"the loss counts {loss.n_items} items but the sampler draws "
                                  f"from {sampler.catalogue_size}")
+        else:  # ``ce``: the model ranks as it always does; vectors only where that is a score S
+            try:
+                self._item_vectors = item_tower(model)
+            except UnsupportedModelError:
+                pass
+            else:
+                self.score = model.score if getattr(model, "SCORED_BY_CONFIG", False) else DotScore()
+        if self._item_vectors is not None:
+            self._inputs = [getattr(model, FORWARD_INPUTS[p]) for p in forward_inputs(type(model))]
         self._rank_sum, self._rank_batches = 0.0, 0  # hard-rank diagnostic over the epoch
 
     # RecBole's model interface, as the Trainer uses it -------------------------------------
@@ -219,17 +231,135 @@ class CROLossAdapter(nn.Module):
             return self.model.full_sort_predict(interaction)
         return self.score.all(self.user_vectors(interaction), self.item_vectors())
 
+    def ranking_vectors(self) -> tuple[Score, torch.Tensor] | None:
+        """``(S, keys [n_items, d])``: the score the model ranks by and its item keys
+        ``S.key(V)``, so that ``S(u, v_i) = S.query(u) . keys[i]`` (``user_vectors`` gives
+        ``u``); ``None`` for a model whose ranking is not such a score (it is then ranked by
+        its own ``full_sort_predict``)."""
+        if self._item_vectors is None:
+            return None
+        return self.score, self.score.key(self.item_vectors()).contiguous()
+
     def extra_repr(self) -> str:
         if self.loss is None:
             return "loss=model's own"
         return f"sampler={type(self.sampler).__name__}, score={self.score!r}"
 
 
+class EvalMask:
+    """Which items a user may not be recommended at evaluation (key ``eval_mask``); the padding
+    item 0 never is. ``exclusions(history_index, interaction, model)`` -> :class:`Exclusions`
+    with rows numbered within the batch."""
+
+    name = ""
+
+    def exclusions(self, history_index, interaction, model) -> Exclusions:
+        return Exclusions(always=(0,))
+
+
+class NoMask(EvalMask):
+    """Nothing but the padding item (ComiRec's protocol: seen items stay candidates)."""
+
+    name = "none"
+
+
+class RecBoleMask(EvalMask):
+    """Exactly what RecBole's full-sort evaluator masks: the padding item and the
+    ``history_index`` its dataloader gives (a general model's training items; RecBole gives none
+    for sequential models)."""
+
+    name = "recbole"
+
+    def exclusions(self, history_index, interaction, model):
+        if history_index is None:
+            return super().exclusions(history_index, interaction, model)
+        rows, items = history_index
+        return Exclusions(rows.long(), items.long(), always=(0,))
+
+
+class HistoryMask(RecBoleMask):
+    """RecBole's mask plus every item of the user's input sequence (never re-recommend what
+    the user has just interacted with)."""
+
+    name = "history"
+
+    def exclusions(self, history_index, interaction, model):
+        base = super().exclusions(history_index, interaction, model)
+        seq = interaction[model.ITEM_SEQ]
+        rows, cols = (seq > 0).nonzero(as_tuple=True)
+        items = seq[rows, cols]
+        if base.rows is not None:
+            rows = torch.cat([base.rows.to(rows.device), rows])
+            items = torch.cat([base.items.to(items.device), items])
+        return Exclusions(rows, items, always=(0,))
+
+
+EVAL_MASKS: dict[str, type[EvalMask]] = {m.name: m for m in (RecBoleMask, HistoryMask, NoMask)}
+
+
 class CROLossTrainer(CompatTrainer):
-    """RecBole's trainer (with the compat fixes) that also logs the adapter's hard-rank
-    diagnostic with each epoch's training loss, as the official CROLoss code does."""
+    """RecBole's trainer (with the compat fixes) that
+
+    - logs the adapter's hard-rank diagnostic with each epoch's training loss, as the official
+      CROLoss code does;
+    - evaluates full-sort data with the memory-bounded :class:`FullRankingEvaluator` (unless
+      ``evaluator`` is None: RecBole's own evaluator), masking as ``mask`` says.
+
+    The chunked evaluator needs no ``[eval_batch_size, n_items]`` matrix when the model ranks by
+    a score of user and item vectors (every model the adapter trains, and RecBole's supported
+    models under ``ce``); any other model is ranked by its own ``full_sort_predict`` row block,
+    and only the top-N and the metrics are the evaluator's.
+    """
+
+    def __init__(self, config, model, evaluator: FullRankingEvaluator | None = None,
+                 mask: EvalMask | None = None):
+        super().__init__(config, model)
+        self.ranking_evaluator = evaluator
+        self.eval_mask = mask or RecBoleMask()
 
     def _generate_train_loss_output(self, epoch_idx, s_time, e_time, losses):
         output = super()._generate_train_loss_output(epoch_idx, s_time, e_time, losses)
         rank = self.model.pop_hard_rank() if isinstance(self.model, CROLossAdapter) else None
         return output if rank is None else f"{output}, hard rank: {rank:.2f}%"
+
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if not eval_data:
+            return None
+        if self.ranking_evaluator is None or not isinstance(eval_data, FullSortEvalDataLoader):
+            return super().evaluate(eval_data, load_best_model, model_file, show_progress)
+        if load_best_model:  # as RecBole's Trainer.evaluate
+            checkpoint_file = model_file or self.saved_model_file
+            checkpoint = torch.load(checkpoint_file, map_location=self.device)
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.model.load_other_parameter(checkpoint.get("other_parameter"))
+            self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+        self.model.eval()
+        net, evaluator = self.model, self.ranking_evaluator
+        n_items = eval_data._dataset.item_num
+        ranking = net.ranking_vectors() if isinstance(net, CROLossAdapter) else None
+        acc = evaluator.accumulator()
+        batches = tqdm(eval_data, total=len(eval_data), ncols=100, desc="Evaluate   ") \
+            if show_progress else eval_data
+        for interaction, history_index, positive_u, positive_i in batches:
+            interaction = interaction.to(self.device)
+            exclusions = self.eval_mask.exclusions(history_index, interaction, net.model
+                                                   if isinstance(net, CROLossAdapter) else net)
+            if ranking is not None:
+                score, keys = ranking
+                _, top_ids = evaluator.topk(score.query(net.user_vectors(interaction)), keys, exclusions)
+            else:
+                scores = net.full_sort_predict(interaction).view(-1, n_items)
+                top_ids = self._topk_of_scores(scores, exclusions, evaluator.n)
+            evaluator.add(acc, top_ids, positive_u.to(self.device), positive_i.to(self.device), n_items)
+        result = acc.result(self.config["metric_decimal_place"])
+        if not self.config["single_spec"]:
+            result = self._map_reduce(result, acc.users)
+        self.wandblogger.log_eval_metrics(result, head="eval")
+        return result
+
+    @staticmethod
+    def _topk_of_scores(scores: torch.Tensor, exclusions: Exclusions, n: int) -> torch.Tensor:
+        """``top ids [B, n]`` of a model's own score rows ``[B, n_items]`` (masked in place)."""
+        exclusions.apply(scores, 0)
+        return scores.topk(n, dim=-1).indices

@@ -2,15 +2,19 @@
 
 Keys (defaults in ``properties/overall.yaml``): ``loss``, ``kernel``, ``alpha``,
 ``lambda_kernel``, ``margin``, ``rank_estimator``, ``negatives``, ``neg_per_pos``,
-``mask_accidental_hits``, ``score``, ``scale``. :meth:`TrainingSpec.from_config` checks every
-value before any data is loaded; :meth:`TrainingSpec.wrap` builds the adapter for a model.
+``mask_accidental_hits``, ``score``, ``scale``; for evaluation ``eval_engine``,
+``eval_memory_budget``, ``eval_mask`` (with RecBole's ``metrics`` and ``topk``).
+:meth:`TrainingSpec.from_config` and :meth:`EvaluationSpec.from_config` check every value before
+any data is loaded; :meth:`TrainingSpec.wrap` builds the adapter for a model and
+:meth:`EvaluationSpec.trainer` the trainer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .adapter import CROLossAdapter, check_model_class
+from .adapter import EVAL_MASKS, CROLossAdapter, CROLossTrainer, EvalMask, check_model_class
 from .errors import ConfigError, check_int
+from .evaluation import FullRankingEvaluator, parse_bytes
 from .loss import LOSS_OPTIONS, PRESETS, CROLoss, LossPreset, get_preset
 from .sampler import FullNegatives, NegativeSampler, UniformNegatives
 from .scoring import Score, get_score
@@ -94,3 +98,42 @@ class TrainingSpec:
             return CROLossAdapter(model)
         sampler = self.sampler(model.n_items)
         return CROLossAdapter(model, self.build_loss(sampler.catalogue_size), sampler, self.score)
+
+
+#: ``eval_engine``: the plugin's memory-bounded evaluator, or RecBole's own full-sort evaluator.
+EVAL_ENGINES = ("chunked", "recbole")
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    engine: str
+    evaluator: FullRankingEvaluator | None  # None: RecBole's own evaluator
+    mask: EvalMask
+
+    @classmethod
+    def from_config(cls, config) -> "EvaluationSpec":
+        """Read and check ``eval_engine``, ``eval_memory_budget``, ``eval_mask`` (and, for the
+        chunked engine, ``metrics`` and ``topk``)."""
+        engine = config["eval_engine"]
+        if engine not in EVAL_ENGINES:
+            raise ConfigError("eval_engine", engine, EVAL_ENGINES)
+        mask = config["eval_mask"]
+        if mask not in EVAL_MASKS:
+            raise ConfigError("eval_mask", mask, EVAL_MASKS)
+        if engine == "recbole":
+            if mask != "recbole":
+                raise ConfigError("eval_mask", mask, "eval_engine='recbole' masks as RecBole does; "
+                                  "use eval_mask='recbole' or eval_engine='chunked'")
+            return cls(engine, None, EVAL_MASKS[mask]())
+        budget = parse_bytes("eval_memory_budget", config["eval_memory_budget"])
+        evaluator = FullRankingEvaluator(config["metrics"], config["topk"], budget)
+        return cls(engine, evaluator, EVAL_MASKS[mask]())
+
+    def check_catalogue(self, n_items: int) -> None:
+        """Refuse a memory budget too small for one user's row over ``n_items`` items."""
+        if self.evaluator is not None:
+            self.evaluator.plan(n_items)
+
+    def trainer(self, config, net) -> CROLossTrainer:
+        """RecBole's trainer for ``net``, evaluating with this spec."""
+        return CROLossTrainer(config, net, self.evaluator, self.mask)

@@ -20,7 +20,7 @@ from logging import getLogger
 from .adapter import CROLossAdapter, CROLossTrainer
 from .compat import CompatConfig, check_versions
 from .errors import ConfigError
-from .factory import TrainingSpec
+from .factory import EvaluationSpec, TrainingSpec
 from .model import PROPERTIES_DIR, get_model, model_properties
 
 METRICS_ORDER = ("recall", "ndcg", "hit", "mrr", "precision")
@@ -123,6 +123,7 @@ def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=Non
     config = PluginConfig(model_class, dataset, config_file_list, config_dict, cmd_args)
     spec = TrainingSpec.from_config(config)  # bad settings stop the run here, before any data
     spec.check_model(model_class)
+    evaluation = EvaluationSpec.from_config(config)
     check_dataset(config)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -131,12 +132,13 @@ def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=Non
 
     data = create_dataset(config)
     logger.info(data)
+    evaluation.check_catalogue(data.item_num)  # a budget too small stops the run before training
     train_data, valid_data, test_data = data_preparation(config, data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = spec.wrap(model_class(config, train_data._dataset).to(config["device"]))
     logger.info(net)
-    return Job(config, spec, train_data, valid_data, test_data, net, CROLossTrainer(config, net))
+    return Job(config, spec, train_data, valid_data, test_data, net, evaluation.trainer(config, net))
 
 
 def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None, config_dict=None,
