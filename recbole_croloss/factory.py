@@ -3,7 +3,8 @@
 Keys (defaults in ``properties/overall.yaml``): ``loss``, ``kernel``, ``alpha``,
 ``lambda_kernel``, ``margin``, ``rank_estimator``, ``negatives``, ``neg_per_pos``,
 ``mask_accidental_hits``, ``score``, ``scale``; for evaluation ``eval_engine``,
-``eval_memory_budget``, ``eval_mask`` (with RecBole's ``metrics`` and ``topk``).
+``eval_memory_budget``, ``eval_mask`` (with RecBole's ``metrics`` and ``topk``), ``faiss_index``,
+``faiss_nprobe`` and ``faiss_export``.
 :meth:`TrainingSpec.from_config` and :meth:`EvaluationSpec.from_config` check every value before
 any data is loaded; :meth:`TrainingSpec.wrap` builds the adapter for a model and
 :meth:`EvaluationSpec.trainer` the trainer.
@@ -104,11 +105,26 @@ class TrainingSpec:
 EVAL_ENGINES = ("chunked", "recbole")
 
 
+#: ``faiss_index``: no serving index, or a kind of :class:`~recbole_croloss.retrieval.ItemIndex`.
+FAISS_INDEXES = ("none", "flat", "ivf", "hnsw")
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """After the test evaluation, serve the test users from a faiss index of the trained item
+    vectors (``kind``), report its metrics and ANN recall, and export it to ``export``."""
+
+    kind: str
+    nprobe: int
+    export: str | None
+
+
 @dataclass(frozen=True)
 class EvaluationSpec:
     engine: str
     evaluator: FullRankingEvaluator | None  # None: RecBole's own evaluator
     mask: EvalMask
+    serving: ServingSpec | None = None
 
     @classmethod
     def from_config(cls, config) -> "EvaluationSpec":
@@ -120,14 +136,32 @@ class EvaluationSpec:
         mask = config["eval_mask"]
         if mask not in EVAL_MASKS:
             raise ConfigError("eval_mask", mask, EVAL_MASKS)
+        serving = cls._serving(config)
         if engine == "recbole":
             if mask != "recbole":
                 raise ConfigError("eval_mask", mask, "eval_engine='recbole' masks as RecBole does; "
                                   "use eval_mask='recbole' or eval_engine='chunked'")
+            if serving is not None:
+                raise ConfigError("faiss_index", serving.kind, "the faiss report compares with the "
+                                  "chunked evaluator's exact top N; use eval_engine='chunked'")
             return cls(engine, None, EVAL_MASKS[mask]())
         budget = parse_bytes("eval_memory_budget", config["eval_memory_budget"])
         evaluator = FullRankingEvaluator(config["metrics"], config["topk"], budget)
-        return cls(engine, evaluator, EVAL_MASKS[mask]())
+        return cls(engine, evaluator, EVAL_MASKS[mask](), serving)
+
+    @staticmethod
+    def _serving(config) -> ServingSpec | None:
+        kind, export = config["faiss_index"], config["faiss_export"]
+        if kind not in FAISS_INDEXES:
+            raise ConfigError("faiss_index", kind, FAISS_INDEXES)
+        if kind == "none":
+            if export is not None:
+                raise ConfigError("faiss_export", export, "an export needs an index: set faiss_index "
+                                  "to flat, ivf or hnsw")
+            return None
+        if export is not None and not isinstance(export, str):
+            raise ConfigError("faiss_export", export, "a directory path")
+        return ServingSpec(kind, check_int("faiss_nprobe", config["faiss_nprobe"], 1), export)
 
     def check_catalogue(self, n_items: int) -> None:
         """Refuse a memory budget too small for one user's row over ``n_items`` items."""

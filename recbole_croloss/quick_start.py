@@ -110,6 +110,7 @@ class Job:
     test_data: object
     net: CROLossAdapter
     trainer: CROLossTrainer
+    evaluation: EvaluationSpec
 
 
 def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
@@ -138,7 +139,7 @@ def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=Non
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = spec.wrap(model_class(config, train_data._dataset).to(config["device"]))
     logger.info(net)
-    return Job(config, spec, train_data, valid_data, test_data, net, evaluation.trainer(config, net))
+    return Job(config, spec, train_data, valid_data, test_data, net, evaluation.trainer(config, net), evaluation)
 
 
 def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None, config_dict=None,
@@ -155,6 +156,9 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     test_result = trainer.evaluate(job.test_data, load_best_model=saved,
                                    show_progress=config["show_progress"])
 
+    serving = job.evaluation.serving
+    served = serve_report(job, serving) if serving is not None else None
+
     log_file = _log_file()
     result = {
         "model": config["model"], "dataset": config["dataset"], "loss": job.spec.loss,
@@ -166,11 +170,73 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
         "test_result": dict(test_result),
         "files": {"log": log_file, "model": trainer.saved_model_file if saved else None},
     }
+    if served is not None:
+        result["faiss"] = served
     if log_file:
         result["files"]["result"] = os.path.splitext(log_file)[0] + ".json"
         atomic_write_json(result["files"]["result"], result)
     getLogger().info("test result (protocol: RecBole leave-one-out)\n" + results_table(test_result))
+    if served is not None:
+        getLogger().info(serving_text(served))
     return result
+
+
+def serving_text(served: dict) -> str:
+    ann = next(k for k in served if k.startswith("ann_recall@"))
+    return (f"served by a faiss {served['kind']} index ({served['device']}, built in "
+            f"{served['build_seconds']:.1f}s): {ann.replace('_', ' ')} = {served[ann]:.4f} of the exact "
+            "top N (padding item excluded, nothing else masked)\n" + results_table(served["test_result"])
+            + (f"\nindex exported to {served['export']}" if served["export"] else ""))
+
+
+def serve_report(job: Job, serving) -> dict:
+    """Serve the test users from a faiss index of the trained item vectors (every item but the
+    padding; nothing else masked) and compare with the exact top N of the chunked evaluator.
+
+    Returns ``{"kind", "device", "build_seconds", "ann_recall@N", "test_result", "export"}``:
+    the index's metrics on the test split and the mean fraction of the exact top N it finds.
+    """
+    import time
+
+    import numpy as np
+    import torch
+
+    from .evaluation import Exclusions
+    from .retrieval import ItemIndex, ann_recall
+
+    net, evaluator = job.net, job.trainer.ranking_evaluator
+    ranking = net.ranking_vectors()
+    if ranking is None:
+        raise ConfigError("faiss_index", serving.kind, f"{job.config['model']} ranks by its own "
+                          "full_sort_predict, not by item vectors, so no index can serve it")
+    score, keys = ranking
+    dataset = job.test_data._dataset
+    n_items, n = dataset.item_num, evaluator.n
+    tokens = dataset.id2token(dataset.iid_field, np.arange(1, n_items))
+    net.eval()
+    with torch.no_grad():
+        start = time.perf_counter()
+        index = ItemIndex.build(net.item_vectors()[1:], tokens, kind=serving.kind, score=score.name,
+                                scale=score.scale, nprobe=serving.nprobe)
+        build_seconds = time.perf_counter() - start
+        served, exact = evaluator.accumulator(), evaluator.accumulator()
+        overlap = []
+        for interaction, _, positive_u, positive_i in job.test_data:
+            users = net.user_vectors(interaction.to(job.config["device"]))
+            found = index.search(users, n)
+            served_ids = torch.from_numpy(found.rows + 1)  # index row r is item r + 1 (-1: none)
+            _, exact_ids = evaluator.topk(score.query(users), keys, Exclusions(always=(0,)))
+            evaluator.add(served, served_ids, positive_u, positive_i, n_items)
+            evaluator.add(exact, exact_ids.cpu(), positive_u, positive_i, n_items)
+            overlap.append((ann_recall(found.rows + 1, exact_ids.cpu().numpy()), len(users)))
+    if serving.export:
+        index.save(serving.export)
+    decimals = job.config["metric_decimal_place"]
+    return {"kind": serving.kind, "device": "GPU" if index.on_gpu else "CPU",
+            "build_seconds": round(build_seconds, 3),
+            f"ann_recall@{n}": round(sum(r * u for r, u in overlap) / sum(u for _, u in overlap), 6),
+            "test_result": served.result(decimals), "exact_test_result": exact.result(decimals),
+            "export": os.path.abspath(serving.export) if serving.export else None}
 
 
 def parse_args(argv):
@@ -204,6 +270,8 @@ def main(argv=None) -> int:
     print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "
           "(protocol: RecBole leave-one-out, full ranking; test split)")
     print(results_table(result["test_result"]))
+    if "faiss" in result:
+        print(serving_text(result["faiss"]))
     if result["files"].get("result"):
         print(f"config and metrics: {result['files']['result']}")
     return 0
