@@ -28,6 +28,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .compat import CompatTrainer
+from .data.protocol import MultiTargetEvalLoader
 from .evaluation import Exclusions, FullRankingEvaluator
 from .errors import ConfigError
 from .loss import CROLoss, hard_rank_percentile
@@ -297,6 +298,10 @@ class HistoryMask(RecBoleMask):
 EVAL_MASKS: dict[str, type[EvalMask]] = {m.name: m for m in (RecBoleMask, HistoryMask, NoMask)}
 
 
+#: Evaluation data the chunked evaluator ranks: RecBole's full-sort loader, the paper protocol's.
+FULL_RANKING_LOADERS = (FullSortEvalDataLoader, MultiTargetEvalLoader)
+
+
 class CROLossTrainer(CompatTrainer):
     """RecBole's trainer (with the compat fixes) that
 
@@ -326,7 +331,7 @@ class CROLossTrainer(CompatTrainer):
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         if not eval_data:
             return None
-        if self.ranking_evaluator is None or not isinstance(eval_data, FullSortEvalDataLoader):
+        if self.ranking_evaluator is None or not isinstance(eval_data, FULL_RANKING_LOADERS):
             return super().evaluate(eval_data, load_best_model, model_file, show_progress)
         if load_best_model:  # as RecBole's Trainer.evaluate
             checkpoint_file = model_file or self.saved_model_file

@@ -4,7 +4,8 @@ Keys (defaults in ``properties/overall.yaml``): ``loss``, ``kernel``, ``alpha``,
 ``lambda_kernel``, ``margin``, ``rank_estimator``, ``negatives``, ``neg_per_pos``,
 ``mask_accidental_hits``, ``score``, ``scale``; for evaluation ``eval_engine``,
 ``eval_memory_budget``, ``eval_mask`` (with RecBole's ``metrics`` and ``topk``), ``faiss_index``,
-``faiss_nprobe`` and ``faiss_export``.
+``faiss_nprobe`` and ``faiss_export``; for data ``protocol``, ``paper_split_ratio`` and
+``paper_split_seed``.
 :meth:`TrainingSpec.from_config` and :meth:`EvaluationSpec.from_config` check every value before
 any data is loaded; :meth:`TrainingSpec.wrap` builds the adapter for a model and
 :meth:`EvaluationSpec.trainer` the trainer.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .data.protocol import PROTOCOLS, PaperProtocol
 from .adapter import EVAL_MASKS, CROLossAdapter, CROLossTrainer, EvalMask, check_model_class
 from .errors import ConfigError, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
@@ -119,12 +121,25 @@ class ServingSpec:
     export: str | None
 
 
+def protocol_from_config(config):
+    """The data protocol the key ``protocol`` names (``loo`` | ``paper``), with its settings."""
+    name = config["protocol"]
+    if name not in PROTOCOLS:
+        raise ConfigError("protocol", name, PROTOCOLS)
+    if name != PaperProtocol.name:
+        return PROTOCOLS[name]()
+    seed = config["paper_split_seed"]
+    seed = config["seed"] if seed is None else check_int("paper_split_seed", seed, 0)
+    return PaperProtocol(config["paper_split_ratio"], seed)
+
+
 @dataclass(frozen=True)
 class EvaluationSpec:
     engine: str
     evaluator: FullRankingEvaluator | None  # None: RecBole's own evaluator
     mask: EvalMask
     serving: ServingSpec | None = None
+    protocol: object = None
 
     @classmethod
     def from_config(cls, config) -> "EvaluationSpec":
@@ -137,17 +152,21 @@ class EvaluationSpec:
         if mask not in EVAL_MASKS:
             raise ConfigError("eval_mask", mask, EVAL_MASKS)
         serving = cls._serving(config)
+        protocol = protocol_from_config(config)
         if engine == "recbole":
+            if protocol.name != "loo":
+                raise ConfigError("eval_engine", engine, f"protocol='{protocol.name}' has several "
+                                  "targets per user, which only eval_engine='chunked' evaluates")
             if mask != "recbole":
                 raise ConfigError("eval_mask", mask, "eval_engine='recbole' masks as RecBole does; "
                                   "use eval_mask='recbole' or eval_engine='chunked'")
             if serving is not None:
                 raise ConfigError("faiss_index", serving.kind, "the faiss report compares with the "
                                   "chunked evaluator's exact top N; use eval_engine='chunked'")
-            return cls(engine, None, EVAL_MASKS[mask]())
+            return cls(engine, None, EVAL_MASKS[mask](), None, protocol)
         budget = parse_bytes("eval_memory_budget", config["eval_memory_budget"])
         evaluator = FullRankingEvaluator(config["metrics"], config["topk"], budget)
-        return cls(engine, evaluator, EVAL_MASKS[mask](), serving)
+        return cls(engine, evaluator, EVAL_MASKS[mask](), serving, protocol)
 
     @staticmethod
     def _serving(config) -> ServingSpec | None:

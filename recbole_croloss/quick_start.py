@@ -116,7 +116,7 @@ class Job:
 def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
           config_dict=None, cmd_args=None) -> Job:
     """Config, data, model wrapped by the adapter, and RecBole's trainer, as the CLI uses them."""
-    from recbole.data import create_dataset, data_preparation
+    from recbole.data import create_dataset
     from recbole.utils import init_logger, init_seed
 
     check_versions()
@@ -134,7 +134,7 @@ def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=Non
     data = create_dataset(config)
     logger.info(data)
     evaluation.check_catalogue(data.item_num)  # a budget too small stops the run before training
-    train_data, valid_data, test_data = data_preparation(config, data)
+    train_data, valid_data, test_data = evaluation.protocol.prepare(config, data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = spec.wrap(model_class(config, train_data._dataset).to(config["device"]))
@@ -162,7 +162,8 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     log_file = _log_file()
     result = {
         "model": config["model"], "dataset": config["dataset"], "loss": job.spec.loss,
-        "protocol": "loo",  # RecBole's leave-one-out split: Recall@N equals Hit@N
+        "protocol": job.evaluation.protocol.name,  # loo: Recall@N equals Hit@N
+        "protocol_label": job.evaluation.protocol.label,
         "device": str(config["device"]),
         "config": {k: config[k] for k in sorted(config.final_config_dict) if k != "device"},
         "best_valid_score": best_valid_score,
@@ -175,7 +176,7 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     if log_file:
         result["files"]["result"] = os.path.splitext(log_file)[0] + ".json"
         atomic_write_json(result["files"]["result"], result)
-    getLogger().info("test result (protocol: RecBole leave-one-out)\n" + results_table(test_result))
+    getLogger().info(f"test result (protocol: {job.evaluation.protocol.label})\n" + results_table(test_result))
     if served is not None:
         getLogger().info(serving_text(served))
     return result
@@ -268,7 +269,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "
-          "(protocol: RecBole leave-one-out, full ranking; test split)")
+          f"(protocol: {result['protocol_label']}; full ranking; test split)")
     print(results_table(result["test_result"]))
     if "faiss" in result:
         print(serving_text(result["faiss"]))

@@ -112,6 +112,9 @@ def target_hits(top_ids: torch.Tensor, target_rows: torch.Tensor, target_items: 
     U = top_ids.shape[0]
     keys = torch.unique(target_rows.to(top_ids.device).long() * n_items + target_items.to(top_ids.device).long())
     n_pos = torch.bincount(torch.div(keys, n_items, rounding_mode="floor"), minlength=U)
-    rows = torch.arange(U, device=top_ids.device)[:, None]
-    hits = torch.isin(rows * n_items + top_ids, keys)
-    return hits, n_pos
+    if not len(keys):
+        return torch.zeros_like(top_ids, dtype=torch.bool), n_pos
+    query = torch.arange(U, device=top_ids.device)[:, None] * n_items + top_ids   # [U, n]
+    # membership by binary search in the sorted target keys (O(U n log T), no [U, n] sort)
+    found = keys[torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)]
+    return found == query, n_pos

@@ -1,0 +1,115 @@
+"""The paper's protocol: user split, the 80/20 rule, multi-target metrics through the CLI's flow."""
+import numpy as np
+import pytest
+import torch
+
+from recbole_croloss.data.protocol import (MultiTargetEvalLoader, _prefix_lengths, check_ratio, held_out_rows,
+                                           split_users)
+from recbole_croloss.errors import ConfigError
+from recbole_croloss.quick_start import build, main, run
+
+
+def test_split_users_is_disjoint_covering_and_deterministic():
+    users = np.repeat(np.arange(1, 1001), 3)
+    a, b, c = split_users(users, (0.8, 0.1, 0.1), 7), split_users(users, (0.8, 0.1, 0.1), 7), \
+        split_users(users, (0.8, 0.1, 0.1), 8)
+    assert [len(a[s]) for s in ("train", "valid", "test")] == [800, 100, 100]
+    assert set(np.concatenate(list(a.values()))) == set(range(1, 1001))
+    assert not set(a["train"]) & set(a["valid"]) and not set(a["valid"]) & set(a["test"])
+    assert all(np.array_equal(a[s], b[s]) for s in a) and not np.array_equal(a["test"], c["test"])
+
+
+def test_held_out_rows_follow_the_80_20_rule_by_hand():
+    """User 1 has 10 behaviours (items 11..20): k = 8, input items 11..18, targets 19, 20.
+    User 2 has 5 (21..25): k = 4, targets 25. User 3 has 2 (31, 32): k = 1, target 32."""
+    seqs = {1: list(range(11, 21)), 2: list(range(21, 26)), 3: [31, 32]}
+    uids = np.concatenate([[u] * (len(s) - 1) for u, s in seqs.items()])
+    targets = np.concatenate([s[1:] for s in seqs.values()])   # augmented rows' targets
+    prefix = _prefix_lengths(uids)
+    assert prefix.tolist() == list(range(1, 10)) + [1, 2, 3, 4] + [1]
+    rows, t_rows, t_items, skipped = held_out_rows(uids, prefix, targets, np.array([1, 2, 3]))
+    assert prefix[rows].tolist() == [8, 4, 1] and uids[rows].tolist() == [1, 2, 3]
+    assert targets[rows].tolist() == [19, 25, 32]  # each row's first target
+    assert list(zip(t_rows.tolist(), t_items.tolist())) == [(0, 19), (0, 20), (1, 25), (2, 32)]
+    assert skipped == 0
+    rows, t_rows, _, _ = held_out_rows(uids, prefix, targets, np.array([2]))
+    assert uids[rows].tolist() == [2] and t_rows.tolist() == [0]
+
+
+def test_multi_target_loader_batches_keep_their_targets():
+    from recbole.data.interaction import Interaction
+
+    inter = Interaction({"x": torch.arange(5)})
+    loader = MultiTargetEvalLoader(None, inter, torch.tensor([4, 0, 0, 2, 3, 3]),
+                                   torch.tensor([9, 1, 2, 5, 7, 8]), batch_size=2)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 3
+    got = [(b[0]["x"].tolist(), b[2].tolist(), b[3].tolist()) for b in batches]
+    assert got == [([0, 1], [0, 0], [1, 2]), ([2, 3], [0, 1, 1], [5, 7, 8]), ([4], [0], [9])]
+
+
+@pytest.mark.parametrize("bad", [[0.8, 0.2], [0, 0.5, 0.5], [0.8, -0.1, 0.3], "0.8,0.1,0.1", [0.8, 0.1, True]])
+def test_bad_ratio(bad):
+    with pytest.raises(ConfigError, match="paper_split_ratio="):
+        check_ratio(bad)
+
+
+def test_paper_protocol_on_ml100k(tiny):
+    job = build("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "paper", "paper_split_seed": 3,
+                                                   "metrics": ["Recall", "Hit"]})
+    train_users = set(job.train_data._dataset.inter_feat["user_id"].tolist())
+    valid, test = job.valid_data, job.test_data
+    valid_users = set(valid.interaction["user_id"].tolist())
+    test_users = set(test.interaction["user_id"].tolist())
+    assert not train_users & valid_users and not train_users & test_users and not valid_users & test_users
+    n_users = len(train_users | valid_users | test_users)
+    assert abs(len(test_users) - 0.1 * n_users) <= 2 and abs(len(valid_users) - 0.1 * n_users) <= 2
+    # each held-out user: input = the first k = int(0.8 L) behaviours (the last 20 of them),
+    # targets = the other L - k; checked against the user's raw sequence
+    from recbole.data import create_dataset
+
+    raw = create_dataset(job.config).inter_feat
+    # RecBole's order: by user, then by its float32 (normalised) timestamp, ties in file order
+    order = np.lexsort((raw["timestamp"].to_numpy(np.float32), raw["user_id"].to_numpy()))
+    raw = raw.iloc[order]
+    sequences = raw.groupby("user_id", sort=False)["item_id"].apply(list).to_dict()
+    for row, user in enumerate(test.interaction["user_id"].tolist()):
+        seq = sequences[user]
+        k = int(0.8 * len(seq))
+        length = int(test.interaction["item_length"][row])
+        assert length == min(k, 20)
+        assert test.interaction["item_id_list"][row][:length].tolist() == seq[:k][-20:]
+        assert sorted(test.target_items[test.target_rows == row].tolist()) == sorted(seq[k:])
+    result = job.trainer.evaluate(test, load_best_model=False)
+    assert result["recall@50"] < result["hit@50"]  # several targets: recall is not hit
+
+
+def test_paper_protocol_is_deterministic_and_the_cli_says_which(tiny, capsys):
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    assert main(["--model=GRU4Rec", "--protocol=paper", *args]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: paper: users split 0.8:0.1:0.1" in out
+    a = run("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "paper"})
+    b = run("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "paper"})
+    assert a["test_result"] == b["test_result"] and a["protocol"] == "paper"
+
+
+def test_loo_is_recboles_own_split(tiny):
+    from recbole.data import create_dataset, data_preparation
+    from recbole.data.dataloader import FullSortEvalDataLoader
+
+    job = build("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "loo"})
+    assert isinstance(job.test_data, FullSortEvalDataLoader)
+    _, _, reference = data_preparation(job.config, create_dataset(job.config))
+    assert torch.equal(job.test_data._dataset.inter_feat["item_id"], reference._dataset.inter_feat["item_id"])
+
+
+@pytest.mark.parametrize("settings,fragment", [
+    (["--protocol=comirec"], "protocol='comirec' is not valid; choose one of: loo, paper"),
+    (["--protocol=paper", "--eval_engine=recbole"], "eval_engine='recbole' is not valid"),
+    (["--protocol=paper", "--paper_split_ratio=[0.5,0.5]"], "paper_split_ratio="),
+    (["--protocol=paper", "--paper_split_seed=-1"], "paper_split_seed=-1"),
+])
+def test_bad_protocol_settings(tiny, settings, fragment, capsys):
+    assert main(["--model=GRU4Rec", *settings, *[f"--{k}={v}" for k, v in tiny.items()]]) == 2
+    assert fragment in capsys.readouterr().err
