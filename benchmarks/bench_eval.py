@@ -235,7 +235,7 @@ def main(argv=None):
 
 
 def run_eval(sizes, users, args, device, budget):
-    from recbole_croloss import retrieval
+
 
     print("\n## evaluation: users/s of full-ranking Recall/NDCG@50/100/200/500 (higher is better)")
     header = f"{'items':>9} {'method':<12} {'batch':>6} {'users/s':>10} {'x recbole':>9} {'peak':>10}  note"

@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 sys.path.insert(0, ROOT)
 from machine import device_name  # noqa: E402
-from recbole_croloss.quick_start import atomic_write_json  # noqa: E402
+from recbole_croloss.io import atomic_write_json  # noqa: E402
 
 #: model label -> command-line settings of the model.
 MODELS = {

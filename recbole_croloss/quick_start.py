@@ -9,11 +9,9 @@ Built from ``recbole.config``, ``recbole.data``, ``recbole.trainer`` and ``recbo
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from logging import getLogger
 
@@ -21,6 +19,7 @@ from .adapter import CROLossAdapter, CROLossTrainer
 from .compat import CompatConfig, check_versions
 from .errors import ConfigError
 from .factory import EvaluationSpec, TrainingSpec
+from .io import atomic_write_json
 from .model import PROPERTIES_DIR, get_model, model_properties
 
 METRICS_ORDER = ("recall", "ndcg", "hit", "mrr", "precision")
@@ -61,22 +60,6 @@ def check_dataset(config) -> str:
             f"{os.path.abspath(config['data_path'])}, or set data_path to the folder that holds "
             f"the folder {config['dataset']}/. recbole-croloss never downloads data.")
     return path
-
-
-def atomic_write_json(path: str, payload) -> None:
-    """Write JSON so that ``path`` holds either the old file or the whole new one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=True, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def results_table(results: dict) -> str:

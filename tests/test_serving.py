@@ -1,7 +1,6 @@
 """The CLI serves the test users from a faiss index of the trained model and exports it."""
 import json
 
-import numpy as np
 import pytest
 import torch
 

@@ -64,12 +64,12 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..io import AtomicOutputs
 
 #: Lines parsed before their rows are checked (vectorised) and written.
 BLOCK_LINES = 1 << 16
@@ -183,84 +183,12 @@ def _write_chunk(handle, text: str) -> None:
     handle.write(text)
 
 
-class _Outputs:
-    """Temporary files in ``OUT/NAME/`` that become the outputs together, or not at all."""
-
-    def __init__(self, out: str, name: str):
-        _check_name(name)
-        self.folder = os.path.join(os.path.abspath(out), name)
-        self.name = name
-        self.created: list[str] = []
-        path = self.folder
-        while not os.path.isdir(path):
-            self.created.append(path)
-            path = os.path.dirname(path)
-        os.makedirs(self.folder, exist_ok=True)
-        self.temps: dict[str, tuple[str, object]] = {}
-
-    def open(self, suffix: str, header: str):
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.name}.{suffix}.", suffix=".tmp")
-        handle = os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 20)
-        self.temps[suffix] = (tmp, handle)
-        handle.write(header)
-        return handle
-
-    def path(self, suffix: str) -> str:
-        return os.path.join(self.folder, f"{self.name}.{suffix}")
-
-    def commit(self, summary: dict, remove_stale: tuple[str, ...] = ()) -> None:
-        """fsync every temporary file, move each into place, the JSON summary last."""
-        handle = self.open("import.json", "")
-        json.dump(summary, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-        for tmp, handle in self.temps.values():
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-        for suffix in [s for s in self.temps if s != "import.json"] + ["import.json"]:
-            _public(self.temps[suffix][0])
-            os.replace(self.temps[suffix][0], self.path(suffix))
-        for suffix in remove_stale:
-            if os.path.exists(self.path(suffix)):
-                os.unlink(self.path(suffix))
-        self.temps.clear()
-
-    def abort(self) -> None:
-        """Remove the temporary files and the folders this import created (if left empty)."""
-        for tmp, handle in self.temps.values():
-            try:
-                handle.close()
-            except Exception:
-                pass
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        self.temps.clear()
-        for path in self.created:  # deepest first
-            try:
-                os.rmdir(path)
-            except OSError:
-                break
-
-
-def _public(path: str) -> None:
-    """Give a temporary file (mkstemp makes it 0600) the mode a plain open() would: 0666 & ~umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def _check_name(name: str) -> None:
-    if not isinstance(name, str) or not name or name in (".", "..") or any(c in name for c in "/\\\0") \
-            or name.strip() != name:
-        raise ConfigError("name", name, "a plain folder name (no path separators), e.g. amazon-books")
-
-
 def _check_on_error(on_error: str) -> None:
     if on_error not in ON_ERROR:
         raise ConfigError("on_error", on_error, ON_ERROR)
 
 
-def _previous_outputs(outputs: _Outputs) -> list[str]:
+def _previous_outputs(outputs: AtomicOutputs) -> list[str]:
     try:
         with open(outputs.path("import.json"), encoding="utf-8") as f:
             return list(json.load(f).get("outputs", []))
@@ -444,7 +372,7 @@ def import_comirec(src: str, name: str, out: str, prefix: str | None = None, on_
     optional = {k: p for k, p in optional.items() if os.path.isfile(p)}
 
     report = _Report()
-    outputs = _Outputs(out, name)
+    outputs = AtomicOutputs(out, name)
     try:
         maps, map_tables = {}, {}
         for kind in ("user_map", "item_map"):
@@ -556,7 +484,8 @@ def import_comirec(src: str, name: str, out: str, prefix: str | None = None, on_
             summary["warnings"] = [detail]
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
         stale = tuple(s for s in ("item",) if s not in produced and f"{name}.{s}" in _previous_outputs(outputs))
-        outputs.commit(summary, remove_stale=stale)
+        outputs.write_json("import.json", summary)
+        outputs.commit(last="import.json", remove_stale=stale)
         return summary
     except BaseException:
         outputs.abort()
@@ -641,7 +570,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
         raise ConfigError("time_col" if ti in (ui, ii) else "item_col", "same column twice",
                           "user, item and time must be different columns")
     report = _Report()
-    outputs = _Outputs(out, name)
+    outputs = AtomicOutputs(out, name)
     try:
         users, items = _IdTable(), _IdTable()
         inter = outputs.open("inter", INTER_HEADER)
@@ -665,7 +594,8 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
             raise MalformedInputError(f"{report.text()}\non_error=fail: nothing written "
                                       f"(use --on-error skip to leave these lines out)", summary)
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
-        outputs.commit(summary)
+        outputs.write_json("import.json", summary)
+        outputs.commit(last="import.json")
         return summary
     except BaseException:
         outputs.abort()

@@ -42,18 +42,15 @@ with numpy (no Python loop per row).
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import resource
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 from ..errors import ConfigError, check_int
-from .importer import _check_name, _public
+from ..io import AtomicOutputs, check_dataset_name
 
 #: Expected rows per block of users.
 BLOCK_ROWS = 1 << 20
@@ -257,7 +254,7 @@ def generate(name: str, out: str, users: int, items: int, mean_length: float = 2
     log rank over the 100 most frequent items; about -popularity_exponent), ``files``,
     ``elapsed_seconds``, ``rows_per_second``, ``peak_rss_mb``.
     """
-    _check_name(name)
+    check_dataset_name(name)
     check_int("users", users, 1)
     check_int("items", items, 1)
     check_int("min_length", min_length, 1)
@@ -281,63 +278,34 @@ def generate(name: str, out: str, users: int, items: int, mean_length: float = 2
     table = _Items(items, popularity_exponent, interests, seed)
     per_block = max(1, BLOCK_ROWS // math.ceil(mean_length))
 
-    folder = os.path.join(os.path.abspath(out), name)
-    created = []
-    path = folder
-    while not os.path.isdir(path):
-        created.append(path)
-        path = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    temps = []
+    outputs = AtomicOutputs(out, name)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.inter.", suffix=".tmp")
-        temps.append(tmp)
         counts = np.zeros(items + 1, dtype=np.int64)
         rows, len_min, len_max = 0, max_length, min_length
-        with os.fdopen(fd, "wb", buffering=1 << 22) as handle:
-            handle.write(HEADER)
-            for index, first in enumerate(range(1, users + 1, per_block)):
-                n = min(per_block, users + 1 - first)
-                user_ids, item_ids, timestamps, lengths = _block(table, seed, index, first, n, mu, args)
-                counts += np.bincount(item_ids, minlength=items + 1)
-                rows += len(item_ids)
-                len_min, len_max = min(len_min, int(lengths.min())), max(len_max, int(lengths.max()))
-                _write_block(handle, format_rows([user_ids, item_ids, timestamps]))
-                del user_ids, item_ids, timestamps
-            handle.flush()
-            os.fsync(handle.fileno())
+        handle = outputs.open("inter", HEADER, binary=True)
+        for index, first in enumerate(range(1, users + 1, per_block)):
+            n = min(per_block, users + 1 - first)
+            user_ids, item_ids, timestamps, lengths = _block(table, seed, index, first, n, mu, args)
+            counts += np.bincount(item_ids, minlength=items + 1)
+            rows += len(item_ids)
+            len_min, len_max = min(len_min, int(lengths.min())), max(len_max, int(lengths.max()))
+            _write_block(handle, format_rows([user_ids, item_ids, timestamps]))
+            del user_ids, item_ids, timestamps
         elapsed = time.perf_counter() - start
         summary = {
             "arguments": args, "rows": rows, "users": users, "items": items,
             "items_seen": int(np.count_nonzero(counts[1:])),
             "length": {"mean": rows / users, "min": len_min, "max": len_max},
             "popularity_head_slope": head_slope(counts[1:]),
-            "files": {"inter": os.path.join(folder, f"{name}.inter"),
-                      "json": os.path.join(folder, f"{name}.synthetic.json")},
+            "files": {"inter": outputs.path("inter"), "json": outputs.path("synthetic.json")},
             "elapsed_seconds": round(elapsed, 3), "rows_per_second": round(rows / max(elapsed, 1e-9)),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
-        fd, tmp_json = tempfile.mkstemp(dir=folder, prefix=f".{name}.synthetic.", suffix=".tmp")
-        temps.append(tmp_json)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(summary, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        for temp in temps:
-            _public(temp)
-        os.replace(tmp, summary["files"]["inter"])
-        os.replace(tmp_json, summary["files"]["json"])
+        outputs.write_json("synthetic.json", summary)
+        outputs.commit(last="synthetic.json")
         return summary
     except BaseException:
-        for tmp in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        for path in created:
-            try:
-                os.rmdir(path)
-            except OSError:
-                break
+        outputs.abort()
         raise
 
 

@@ -10,7 +10,8 @@ stays within ``eval_memory_budget``:
     ``rows x (chunk x cell_bytes + row_bytes) <= budget``,
 
 ``cell_bytes`` = one score (two with several interests: the running max and the next product)
-plus one byte of the survivors mask and two of temporaries; ``row_bytes`` = the running top-n and its merge buffers.
+plus two bytes of block maxima and temporaries; ``row_bytes`` = the block top-k's candidates,
+the running top-n and its merge buffers.
 The catalogue size enters only through ``chunk <= N``. Not counted: the model, the item keys
 ``[N, d]`` and the users' forward pass, which every evaluator holds.
 
@@ -27,7 +28,7 @@ import torch
 
 from ..errors import ConfigError
 from .metrics import MetricAccumulator, check_metrics, target_hits
-from .topk import Exclusions, Workspace, chunked_topk
+from .topk import BLOCK, Exclusions, Workspace, chunked_topk
 
 #: A chunk this long or longer keeps the matrix products efficient; rows are cut before chunks.
 GOOD_CHUNK = 1 << 16
@@ -70,15 +71,16 @@ class MemoryPlan:
 
 def cell_bytes(interests: int, element_size: int = 4) -> int:
     """Working bytes per (user, item) of a chunk: the scores, a second product buffer with
-    several interests, the one-byte survivors mask, and two bytes for the temporaries of
-    ``nonzero`` and ``topk`` (measured on an H100: 0.5-0.7 bytes per cell above the rest)."""
-    return element_size * (2 if interests > 1 else 1) + 3
+    several interests, and two bytes for the block maxima and the selection's temporaries."""
+    return element_size * (2 if interests > 1 else 1) + 2
 
 
-def row_bytes(n: int, element_size: int = 4) -> int:
-    """Working bytes per user besides its chunk: the running top-n (score + int64 id) and the
-    merge's concatenation, sort and outputs (about six copies)."""
-    return 6 * n * (element_size + 8)
+def row_bytes(n: int, element_size: int = 4, n_items: int | None = None) -> int:
+    """Working bytes per user besides its chunk: the ``min(N, n x BLOCK)`` candidate scores of
+    :func:`~recbole_croloss.evaluation.topk.block_topk` and their selection (two copies), and
+    the running top-n (score + int64 id) with the merge's buffers (about six copies)."""
+    candidates = n * BLOCK if n_items is None else min(n_items, n * BLOCK)
+    return 2 * candidates * element_size + 6 * n * (element_size + 8)
 
 
 def plan_memory(budget: int, n_items: int, n: int, interests: int = 1, max_rows: int = MAX_ROWS,
@@ -89,7 +91,7 @@ def plan_memory(budget: int, n_items: int, n: int, interests: int = 1, max_rows:
     halved before chunks are shortened. Raises :class:`ConfigError` on ``key`` if even one row
     with a chunk of ``min(N, max(n, MIN_CHUNK))`` items does not fit.
     """
-    cell, per_row = cell_bytes(interests, element_size), row_bytes(n, element_size)
+    cell, per_row = cell_bytes(interests, element_size), row_bytes(n, element_size, n_items)
     min_chunk = min(n_items, max(n, MIN_CHUNK))
     need_one = per_row + min_chunk * cell
     if budget < need_one:
@@ -116,14 +118,12 @@ class FullRankingEvaluator:
         metrics: names among Recall, NDCG, Hit, MRR, Precision.
         ks: cut-offs N; the running top-n has ``n = max(ks)``.
         memory_budget: bytes of working memory (see the module docstring).
-        prune: merge only the items that beat a row's current n-th score (exact either way).
     """
 
-    def __init__(self, metrics, ks, memory_budget: int, prune: bool = True):
+    def __init__(self, metrics, ks, memory_budget: int):
         self.metrics, self.ks = check_metrics(metrics, ks)
         self.n = max(self.ks)
         self.memory_budget = int(memory_budget)
-        self.prune = prune
         self.workspace = Workspace()  # the working buffers, reused batch after batch
 
     def plan(self, n_items: int, interests: int = 1, rows: int = MAX_ROWS, element_size: int = 4) -> MemoryPlan:
@@ -140,7 +140,7 @@ class FullRankingEvaluator:
         plan = self.plan(n_items, interests, queries.shape[0], queries.element_size())
         exclusions = exclusions or Exclusions()
         parts = [chunked_topk(queries[lo:lo + plan.rows], keys, n, plan.chunk,
-                              exclusions.block(lo, lo + plan.rows), self.prune, self.workspace)
+                              exclusions.block(lo, lo + plan.rows), self.workspace)
                  for lo in range(0, queries.shape[0], plan.rows)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 

@@ -14,22 +14,17 @@ Masked items score ``-inf`` (:class:`Exclusions`: the padding item, a user's his
 items with exactly equal scores may come in either order (as with ``torch.topk``, which RecBole
 uses); the scores returned are always the exact top-N scores.
 
-Speed. After the first chunk each row has a threshold ``t_u`` = its current n-th best score; an
-item of a later chunk can enter the top-N only if ``S[u, i] > t_u``. Instead of a top-k
-selection over every later chunk (a partial sort of ``U x chunk`` values), the chunk is compared
-with the thresholds and only the survivors (typically a few per row) are merged. When too many
-survive (an early chunk, masked rows) the chunk goes through ``torch.topk`` instead.
+Speed. Each chunk's top n is found in two levels (:func:`block_topk`): the maximum of every
+block of :data:`BLOCK` items (one vectorised pass), the n blocks with the largest maxima, and
+the top n among those ``n x BLOCK`` items. An item outside those blocks has n block maxima of n
+other items at least as large, so it is not needed: the result is exact, and the costly
+selection runs on ``1 / BLOCK`` of the scores plus ``n x BLOCK`` per row instead of all of them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-
-#: A chunk goes through ``torch.topk`` when more than this fraction of its scores beat the rows'
-#: thresholds (merging survivors one by one then costs more than the selection).
-PRUNE_MAX_FRACTION = 1 / 16
-
 
 @dataclass
 class Exclusions:
@@ -78,20 +73,36 @@ def merge_topk(scores_a, ids_a, scores_b, ids_b, n: int):
     return best, ids.gather(1, order)
 
 
-def merge_survivors(run_scores, run_ids, rows, items, values, n: int):
-    r"""Merge flat candidates ``(rows [S], items [S], values [S])``, sorted by row (as
-    ``nonzero`` returns them), into the running top-N ``[U, n]``: they are laid out as a
-    ``[U, m]`` block (``m`` = most candidates of one row, -inf padding) and merged by one top-k."""
-    U = run_scores.shape[0]
-    counts = torch.bincount(rows, minlength=U)
-    m = int(counts.max())
-    starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(len(rows), device=rows.device) - starts[rows]
-    cand_scores = torch.full((U, m), -torch.inf, dtype=run_scores.dtype, device=run_scores.device)
-    cand_ids = torch.zeros((U, m), dtype=run_ids.dtype, device=run_ids.device)
-    cand_scores[rows, rank] = values
-    cand_ids[rows, rank] = items
-    return merge_topk(run_scores, run_ids, cand_scores, cand_ids, n)
+#: Items per block of :func:`block_topk`.
+BLOCK = 64
+
+
+def block_topk(scores: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The exact top ``n`` of each row of ``scores [U, C]``: ``(values [U, n'], cols [U, n'])``,
+    best first, ``n' = min(n, C)``.
+
+    With ``m_b`` the maximum of block b (items ``b BLOCK .. (b+1) BLOCK - 1``), the top n items
+    lie in the n blocks of largest ``m_b``: an item x of another block is beaten by those n
+    maxima, n distinct items scoring at least x. So the selection runs on the block maxima
+    ``[U, C / BLOCK]`` and on ``[U, n x BLOCK]`` gathered scores; the last ``C mod BLOCK`` items
+    join the candidates as they are. Small chunks (``C < 4 n BLOCK``) use ``torch.topk``.
+    """
+    U, C = scores.shape
+    k = min(n, C)
+    n_blocks = C // BLOCK
+    if n_blocks < 4 * k:
+        return scores.topk(k, dim=1)
+    whole = n_blocks * BLOCK
+    blocks = scores[:, :whole].view(U, n_blocks, BLOCK)
+    top_blocks = blocks.amax(dim=2).topk(k, dim=1).indices                  # [U, k]
+    candidates = blocks.gather(1, top_blocks[..., None].expand(U, k, BLOCK)).view(U, k * BLOCK)
+    if whole < C:
+        candidates = torch.cat([candidates, scores[:, whole:]], dim=1)
+    values, pos = candidates.topk(k, dim=1)
+    in_block = pos < k * BLOCK
+    block_of = top_blocks.gather(1, (pos // BLOCK).clamp(max=k - 1))
+    cols = torch.where(in_block, block_of * BLOCK + pos % BLOCK, whole + pos - k * BLOCK)
+    return values, cols
 
 
 class Workspace:
@@ -110,23 +121,16 @@ class Workspace:
         return buf[:numel]
 
 
-def first_chunk_size(n: int, chunk: int) -> int:
-    """The first chunk sets the rows' thresholds: ``32 n`` items (at most ``chunk``), so that
-    about 1/32 of a later chunk survives the threshold at first, fewer as it rises."""
-    return max(1, min(chunk, 32 * n))
-
-
 @torch.no_grad()
 def chunked_topk(queries: torch.Tensor, keys: torch.Tensor, n: int, chunk: int,
-                 exclusions: Exclusions | None = None, prune: bool = True,
-                 workspace: Workspace | None = None):
+                 exclusions: Exclusions | None = None, workspace: Workspace | None = None):
     r"""The exact top ``n`` items of every row, scanning ``keys`` ``chunk`` items at a time.
 
     Shapes: ``queries [U, d]`` or ``[U, K, d]`` (max over the K interests), ``keys [N, d]`` ->
     ``(scores [U, n], ids [U, n])``, best first (``n <= N``; ids index ``keys``). ``queries``
     and ``keys`` are used as given: apply the score's scale and normalisation before. No
-    gradient flows (a top-N has none). With ``prune`` the first chunk has
-    :func:`first_chunk_size` items and sets the thresholds the later chunks are filtered by.
+    gradient flows (a top-N has none). Each chunk's top n (:func:`block_topk`) is merged into
+    the running top n.
     """
     U, N = queries.shape[0], keys.shape[0]
     if not 1 <= n <= N:
@@ -136,31 +140,20 @@ def chunked_topk(queries: torch.Tensor, keys: torch.Tensor, n: int, chunk: int,
     exclusions = exclusions or Exclusions()
     workspace = workspace or Workspace()
     chunk = min(chunk, N)
-    bounds = [0, first_chunk_size(n, chunk)] if prune else [0]
-    bounds += list(range(bounds[-1] + chunk, N, chunk)) if bounds[-1] < N else []
-    bounds = sorted(set(b for b in bounds if b < N)) + [N]
     buf = workspace.get(0, U * chunk, queries)  # flat: a short chunk is a contiguous view
     work = workspace.get(1, U * chunk, queries) if queries.dim() == 3 else None
     run_scores = run_ids = None
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo in range(0, N, chunk):
+        hi = min(lo + chunk, N)
         size = U * (hi - lo)
         scores = score_chunk(queries, keys[lo:hi].T, buf[:size].view(U, hi - lo),
                              None if work is None else work[:size].view(U, hi - lo))
         exclusions.apply(scores, lo)
-        full = run_scores is not None and run_scores.shape[1] == n
-        if full and prune:
-            survivors = (scores > run_scores[:, -1:]).nonzero()    # can enter the top-N
-            if len(survivors) <= PRUNE_MAX_FRACTION * scores.numel():
-                if len(survivors):
-                    r, c = survivors.unbind(1)
-                    run_scores, run_ids = merge_survivors(run_scores, run_ids, r, c + lo,
-                                                          scores[r, c], n)
-                continue
-        top, ids = scores.topk(min(n, hi - lo), dim=1)
+        top, ids = block_topk(scores, n)
         ids = ids + lo
         if run_scores is None:
             run_scores, run_ids = top, ids
-        else:  # sorted, and cut to n once n items have been seen
+        else:  # cut to n once n items have been seen
             run_scores, run_ids = merge_topk(run_scores, run_ids, top, ids,
                                              min(n, run_scores.shape[1] + top.shape[1]))
     return run_scores, run_ids

@@ -29,7 +29,7 @@ def test_parse_bytes_rejects(bad):
 def test_plan_fits_the_budget_whatever_the_catalogue(n_items, budget, interests):
     plan = plan_memory(budget, n_items, 500, interests, max_rows=4096)
     assert plan.bytes <= budget and 1 <= plan.rows <= 4096 and 1 <= plan.chunk <= n_items
-    assert plan.bytes == plan.rows * (plan.chunk * cell_bytes(interests) + row_bytes(500))
+    assert plan.bytes == plan.rows * (plan.chunk * cell_bytes(interests) + row_bytes(500, 4, n_items))
     assert plan.chunk >= min(n_items, GOOD_CHUNK) or plan.rows == 1
 
 

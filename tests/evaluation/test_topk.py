@@ -4,9 +4,11 @@ import itertools
 import pytest
 import torch
 
-from recbole_croloss.evaluation.topk import Exclusions, chunked_topk, merge_survivors
+from recbole_croloss.evaluation.topk import BLOCK, Exclusions, block_topk, chunked_topk
 
-CASES = list(itertools.product([1, 5, 64], [1, 7, 50, 400], [0, 3], [False, True], [True, False]))
+#: (n, chunk, interests, ties): with 3000 items, n = 1 and 5 take block_topk's two-level path
+#: for chunks of at least 4 n BLOCK items, n = 64 plain torch.topk.
+CASES = list(itertools.product([1, 5, 64], [1, 7, 50, 1500, 3000], [0, 3], [False, True]))
 
 
 def reference(queries, keys, rows, items):
@@ -18,17 +20,17 @@ def reference(queries, keys, rows, items):
     return scores
 
 
-@pytest.mark.parametrize("n,chunk,interests,ties,prune", CASES)
-def test_chunked_topk_equals_full_sort(n, chunk, interests, ties, prune):
+@pytest.mark.parametrize("n,chunk,interests,ties", CASES)
+def test_chunked_topk_equals_full_sort(n, chunk, interests, ties):
     gen = torch.Generator().manual_seed(n * 1000 + chunk + interests)
-    U, N, d = 9, 400, 8
+    U, N, d = 9, 3000, 8
     shape = (U, interests, d) if interests else (U, d)
     queries, keys = torch.randn(shape, generator=gen), torch.randn(N, d, generator=gen)
     if ties:  # few distinct scores: many exact ties, also across chunks
         queries, keys = queries.round(), keys.round().clamp(-1, 1)
     rows, items = torch.tensor([0, 0, 4, 8]), torch.tensor([3, N - 1, 17, 200])
     full = reference(queries, keys, rows, items)
-    top, ids = chunked_topk(queries, keys, n, chunk, Exclusions(rows, items, always=(0,)), prune)
+    top, ids = chunked_topk(queries, keys, n, chunk, Exclusions(rows, items, always=(0,)))
     expected = full.sort(dim=1, descending=True).values[:, :n]
     torch.testing.assert_close(top.double(), expected, rtol=1e-5, atol=1e-5)
     # The ids carry those scores (under ties any of the tied items), each item once per row.
@@ -54,12 +56,20 @@ def test_every_item_masked_but_n_still_returns_the_unmasked_first():
     assert ids[0, :9].tolist() == list(range(9, 0, -1))
 
 
-def test_merge_survivors_keeps_each_rows_best():
-    run_scores = torch.tensor([[5.0, 3.0], [2.0, 1.0]])
-    run_ids = torch.tensor([[10, 11], [20, 21]])
-    rows, items, values = torch.tensor([0, 1, 1]), torch.tensor([31, 30, 32]), torch.tensor([4.0, 9.0, 1.5])
-    scores, ids = merge_survivors(run_scores, run_ids, rows, items, values, 2)
-    assert scores.tolist() == [[5.0, 4.0], [9.0, 2.0]] and ids.tolist() == [[10, 31], [30, 20]]
+@pytest.mark.parametrize("C", [4 * 30 * BLOCK, 10_000, 10_037])
+@pytest.mark.parametrize("ties", [False, True])
+def test_block_topk_is_exact(C, ties):
+    """Two levels (block maxima, then the best blocks' items), the tail included."""
+    gen = torch.Generator().manual_seed(C)
+    scores = torch.randn(6, C, generator=gen)
+    if ties:
+        scores = scores.round()
+    scores[0, -1] = 100.0  # the best item of row 0 is in the tail (C mod BLOCK items) or last block
+    scores[1, :BLOCK] = 50.0  # a whole block of equal best items
+    values, cols = block_topk(scores, 30)
+    assert torch.equal(values, scores.topk(30, dim=1).values)
+    assert torch.equal(scores.gather(1, cols), values)
+    assert all(len(set(row.tolist())) == 30 for row in cols) and cols[0, 0] == C - 1
 
 
 @pytest.mark.parametrize("n,chunk", [(0, 10), (11, 10), (3, 0)])
