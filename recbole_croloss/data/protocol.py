@@ -141,9 +141,9 @@ def paper_data_preparation(config, dataset, ratio, seed: int):
     from recbole.data.utils import get_dataloader
 
     logger = getLogger()
-    split = given_split(dataset)
-    source = "the dataset's comirec_split field (ComiRec's split, as given)"
     dataset._change_feat_format()  # RecBole's augmentation: every prefix predicts the next item
+    split = given_split(dataset)   # (user_feat is an Interaction from here on)
+    source = "the dataset's comirec_split field (ComiRec's split, as given)"
     inter = dataset.inter_feat
     uids = inter[dataset.uid_field].numpy()
     if len(uids) and np.any(np.diff(uids) < 0):

@@ -113,3 +113,27 @@ def test_loo_is_recboles_own_split(tiny):
 def test_bad_protocol_settings(tiny, settings, fragment, capsys):
     assert main(["--model=GRU4Rec", *settings, *[f"--{k}={v}" for k, v in tiny.items()]]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_comirec_files_go_to_the_paper_protocol_with_their_own_split(tiny, tmp_path):
+    """Importer -> amazon-books.yaml -> protocol paper: ComiRec's user split is used as given
+    (not the random 8:1:1 split), and the run trains and evaluates."""
+    from recbole_croloss.data.importer import import_comirec
+    from tests.data.test_importer import write_comirec
+
+    rows = write_comirec(tmp_path / "src", users=60, items=40)
+    import_comirec(str(tmp_path / "src"), "amazon-books", str(tmp_path / "out"))
+    settings = {**tiny, "data_path": str(tmp_path / "out"), "user_inter_num_interval": None,
+                "embedding_size": 8, "train_batch_size": 32, "neg_per_pos": 2, "epochs": 1,
+                "topk": [5, 10], "valid_metric": "Recall@5"}
+    job = build("TwoTower", "amazon-books", config_dict=settings)
+    dataset = job.test_data._dataset
+    tokens = lambda users: set(dataset.id2token("user_id", users.numpy()).tolist())  # noqa: E731
+    given = {split: {str(u) for u, _, _ in rows[split]} for split in ("train", "valid", "test")}
+    assert tokens(job.test_data.interaction["user_id"]) <= given["test"]
+    assert tokens(job.valid_data.interaction["user_id"]) <= given["valid"]
+    assert tokens(job.train_data._dataset.inter_feat["user_id"]) <= given["train"]
+    assert len(tokens(job.test_data.interaction["user_id"])) >= len(given["test"]) - 1
+    job.trainer.fit(job.train_data, job.valid_data, saved=False)
+    result = job.trainer.evaluate(job.test_data, load_best_model=False)
+    assert 0 <= result["recall@5"] <= result["recall@10"] <= 1 and "hit@10" in result
