@@ -156,13 +156,10 @@ class CROLossAdapter(nn.Module):
             if loss.n_items != sampler.catalogue_size:
                 raise ValueError(f"the loss counts {loss.n_items} items but the sampler draws "
                                  f"from {sampler.catalogue_size}")
-        else:  # ``ce``: the model ranks as it always does; vectors only where that is a score S
-            try:
-                self._item_vectors = item_tower(model)
-            except UnsupportedModelError:
-                pass
-            else:
-                self.score = model.score if getattr(model, "SCORED_BY_CONFIG", False) else DotScore()
+        elif getattr(model, "SCORED_BY_CONFIG", False):  # ``ce`` on a plugin model: its score
+            self._item_vectors, self.score = item_tower(model), model.score
+        elif type(model).__name__ in SUPPORTED:  # ``ce`` on a tested RecBole model: its full
+            self._item_vectors, self.score = item_tower(model), DotScore()  # sort is u . V^T
         if self._item_vectors is not None:
             self._inputs = [getattr(model, FORWARD_INPUTS[p]) for p in forward_inputs(type(model))]
         self._rank_sum, self._rank_batches = 0.0, 0  # hard-rank diagnostic over the epoch
