@@ -53,7 +53,12 @@ class AtomicOutputs:
     ``open(suffix, header, binary=False)`` -> a buffered handle to write to; ``commit(last=...)``
     fsyncs every file and moves each into place (``last`` after the others: the summary that
     says the dataset is complete); ``abort()`` removes the temporary files and the folders
-    this object created (if left empty).
+    this object created (if left empty). As a context manager, an exception inside the block
+    aborts; :meth:`finish` writes the summary and commits::
+
+        with AtomicOutputs(out, name) as outputs:
+            outputs.open("inter", header).write(rows)
+            outputs.finish("import.json", summary)
     """
 
     def __init__(self, out: str, name: str):
@@ -80,6 +85,18 @@ class AtomicOutputs:
         handle = self.open(suffix)
         json.dump(payload, handle, indent=2, sort_keys=True)
         handle.write("\n")
+
+    def __enter__(self) -> "AtomicOutputs":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def finish(self, suffix: str, summary, remove_stale: tuple[str, ...] = ()) -> None:
+        """Write ``summary`` as JSON to ``NAME.<suffix>`` and commit it last."""
+        self.write_json(suffix, summary)
+        self.commit(last=suffix, remove_stale=remove_stale)
 
     def path(self, suffix: str) -> str:
         return os.path.join(self.folder, f"{self.name}.{suffix}")

@@ -372,8 +372,7 @@ def import_comirec(src: str, name: str, out: str, prefix: str | None = None, on_
     optional = {k: p for k, p in optional.items() if os.path.isfile(p)}
 
     report = _Report()
-    outputs = AtomicOutputs(out, name)
-    try:
+    with AtomicOutputs(out, name) as outputs:
         maps, map_tables = {}, {}
         for kind in ("user_map", "item_map"):
             if kind in optional:
@@ -484,12 +483,8 @@ def import_comirec(src: str, name: str, out: str, prefix: str | None = None, on_
             summary["warnings"] = [detail]
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
         stale = tuple(s for s in ("item",) if s not in produced and f"{name}.{s}" in _previous_outputs(outputs))
-        outputs.write_json("import.json", summary)
-        outputs.commit(last="import.json", remove_stale=stale)
+        outputs.finish("import.json", summary, remove_stale=stale)
         return summary
-    except BaseException:
-        outputs.abort()
-        raise
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,8 +565,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
         raise ConfigError("time_col" if ti in (ui, ii) else "item_col", "same column twice",
                           "user, item and time must be different columns")
     report = _Report()
-    outputs = AtomicOutputs(out, name)
-    try:
+    with AtomicOutputs(out, name) as outputs:
         users, items = _IdTable(), _IdTable()
         inter = outputs.open("inter", INTER_HEADER)
         label = os.path.basename(src)
@@ -594,12 +588,8 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
             raise MalformedInputError(f"{report.text()}\non_error=fail: nothing written "
                                       f"(use --on-error skip to leave these lines out)", summary)
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
-        outputs.write_json("import.json", summary)
-        outputs.commit(last="import.json")
+        outputs.finish("import.json", summary)
         return summary
-    except BaseException:
-        outputs.abort()
-        raise
 
 
 # ---------------------------------------------------------------------------------------------

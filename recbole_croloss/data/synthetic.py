@@ -278,8 +278,7 @@ def generate(name: str, out: str, users: int, items: int, mean_length: float = 2
     table = _Items(items, popularity_exponent, interests, seed)
     per_block = max(1, BLOCK_ROWS // math.ceil(mean_length))
 
-    outputs = AtomicOutputs(out, name)
-    try:
+    with AtomicOutputs(out, name) as outputs:
         counts = np.zeros(items + 1, dtype=np.int64)
         rows, len_min, len_max = 0, max_length, min_length
         handle = outputs.open("inter", HEADER, binary=True)
@@ -301,12 +300,8 @@ def generate(name: str, out: str, users: int, items: int, mean_length: float = 2
             "elapsed_seconds": round(elapsed, 3), "rows_per_second": round(rows / max(elapsed, 1e-9)),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
-        outputs.write_json("synthetic.json", summary)
-        outputs.commit(last="synthetic.json")
+        outputs.finish("synthetic.json", summary)
         return summary
-    except BaseException:
-        outputs.abort()
-        raise
 
 
 def main(argv=None) -> int:
