@@ -1,0 +1,267 @@
+"""A benchmark grid: YAML -> the list of cells, each one training + evaluation run.
+
+A grid file::
+
+    name: ml-100k                      # names the results folder's reports
+    datasets: [ml-100k]
+    models: [TwoTower, {name: ComiRec-SA, model: ComiRec, interest_extractor: sa}]
+    seeds: [2020, 2021, 2022]
+    config: {epochs: 10, topk: [10, 20, 50, 100, 200, 500, 1000]}   # every cell
+    methods:                           # blocks; a list value is an axis of the block's product
+      - {loss: [ce, bpr, triplet, sampled_softmax]}
+      - {loss: croloss, kernel: [sigmoid, softplus], alpha: [0.8, 1.0, 1.2]}
+      - {loss: croloss_lambda, lambda_kernel: [step, sigmoid], kernel: softplus, alpha: 1.0}
+    report: {figure_kernel: sigmoid}   # optional
+
+The cells are datasets x models x (the union of the blocks' products, duplicates removed) x
+seeds. :func:`load_grid` checks everything before any cell runs: unknown top-level or method
+keys, unknown models, losses, kernels and any value the CLI would refuse (each method's settings
+go through the same :class:`~recbole_croloss.factory.TrainingSpec` and
+:class:`~recbole_croloss.factory.EvaluationSpec` checks as a run), naming what is wrong.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from ..errors import ConfigError
+
+GRID_KEYS = ("name", "datasets", "models", "seeds", "config", "methods", "report")
+REPORT_KEYS = ("figure_kernel",)
+#: Keys a cell sets itself; a grid that sets them is refused.
+CELL_KEYS = ("model", "dataset", "seed", "checkpoint_dir", "gpu_id")
+
+
+class GridError(ValueError):
+    """A grid file that cannot run; the message names the file, the place and what is wrong."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model of the grid: its label (``ComiRec-SA``), RecBole model name and own settings."""
+
+    label: str
+    model: str
+    settings: tuple = ()  # ((key, value), ...), sorted
+
+    @property
+    def settings_dict(self) -> dict:
+        return dict(self.settings)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One loss setting: ``loss`` plus its options (kernel, alpha, lambda_kernel, ...)."""
+
+    settings: tuple  # ((key, value), ...), in the grid's key order, loss first
+
+    @property
+    def settings_dict(self) -> dict:
+        return dict(self.settings)
+
+    @property
+    def loss(self) -> str:
+        return self.settings_dict["loss"]
+
+    @property
+    def label(self) -> str:
+        """``croloss(kernel=sigmoid, alpha=1.2)``; ``ce``."""
+        rest = [f"{k}={_fmt(v)}" for k, v in self.settings if k != "loss"]
+        return self.loss + (f"({', '.join(rest)})" if rest else "")
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    model: ModelSpec
+    method: Method
+    seed: int
+    config: tuple = ()  # the grid's ``config``, sorted items
+
+    def settings(self) -> dict:
+        """Every key this cell sets, as the run's YAML holds them (later keys win)."""
+        return {**dict(self.config), **self.model.settings_dict, **self.method.settings_dict,
+                "seed": self.seed}
+
+    @property
+    def key(self) -> str:
+        """Stable id: readable parts plus a hash of everything that defines the cell."""
+        payload = json.dumps([self.dataset, self.model.model, self.settings()], sort_keys=True, default=str)
+        digest = hashlib.sha1(payload.encode()).hexdigest()[:10]
+        return "__".join([_slug(self.dataset), _slug(self.model.label), _slug(self.method.label),
+                          f"seed{self.seed}", digest])
+
+    def describe(self) -> dict:
+        return {"key": self.key, "dataset": self.dataset, "model": self.model.label,
+                "model_class": self.model.model, "method": self.method.label,
+                "method_settings": self.method.settings_dict, "seed": self.seed,
+                "settings": self.settings()}
+
+
+@dataclass
+class Grid:
+    name: str
+    path: str | None
+    datasets: list[str]
+    models: list[ModelSpec]
+    seeds: list[int]
+    config: dict
+    methods: list[Method]
+    report: dict = field(default_factory=dict)
+
+    def cells(self) -> list[Cell]:
+        """Seed-major order: a run interrupted half-way has every method for the first seeds."""
+        config = tuple(sorted(self.config.items()))
+        return [Cell(d, m, meth, s, config) for s in self.seeds for d in self.datasets
+                for m in self.models for meth in self.methods]
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-")
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _where(path) -> str:
+    return f"grid {path}" if path else "grid"
+
+
+def _unknown(kind: str, key, known, where: str) -> GridError:
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return GridError(f"{where}: unknown {kind} {key!r}{hint}; allowed: {', '.join(map(str, known))}")
+
+
+def parse_grid(raw: dict, path: str | None = None) -> Grid:
+    """Shape checks only (no RecBole): keys, types, non-empty axes."""
+    where = _where(path)
+    if not isinstance(raw, dict):
+        raise GridError(f"{where}: expected a mapping with keys {', '.join(GRID_KEYS)}")
+    for key in raw:
+        if key not in GRID_KEYS:
+            raise _unknown("top-level key", key, GRID_KEYS, where)
+    for key in ("datasets", "models", "seeds", "methods"):
+        if not raw.get(key):
+            raise GridError(f"{where}: {key!r} is missing or empty; give a list")
+    datasets = [str(d) for d in _as_list(raw["datasets"])]
+    seeds = []
+    for seed in _as_list(raw["seeds"]):
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise GridError(f"{where}: seeds: {seed!r} is not an integer")
+        seeds.append(seed)
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        raise GridError(f"{where}: 'config' must be a mapping of RecBole/plugin keys, got {config!r}")
+    for key in config:
+        if key in CELL_KEYS or key in ("loss",):
+            raise GridError(f"{where}: config: {key!r} is set per cell by the grid ("
+                            f"{'methods' if key == 'loss' else 'datasets/models/seeds'}), not in config")
+    models = [_parse_model(m, where) for m in _as_list(raw["models"])]
+    labels = [m.label for m in models]
+    if len(set(labels)) != len(labels):
+        raise GridError(f"{where}: models: duplicate label in {labels}; give each a distinct name")
+    methods: list[Method] = []
+    for i, block in enumerate(_as_list(raw["methods"])):
+        for method in _expand_block(block, f"{where}: methods[{i}]"):
+            if method not in methods:
+                methods.append(method)
+    report = raw.get("report") or {}
+    if not isinstance(report, dict):
+        raise GridError(f"{where}: 'report' must be a mapping")
+    for key in report:
+        if key not in REPORT_KEYS:
+            raise _unknown("report key", key, REPORT_KEYS, f"{where}: report")
+    name = str(raw.get("name") or (os.path.splitext(os.path.basename(path))[0] if path else "grid"))
+    return Grid(name, path, datasets, models, seeds, dict(config), methods, dict(report))
+
+
+def _parse_model(entry, where) -> ModelSpec:
+    if isinstance(entry, str):
+        return ModelSpec(entry, entry)
+    if isinstance(entry, dict) and "model" in entry:
+        settings = {k: v for k, v in entry.items() if k not in ("name", "model")}
+        for key in settings:
+            if key in CELL_KEYS or key == "loss":
+                raise GridError(f"{where}: models: {key!r} cannot be a model setting")
+        label = str(entry.get("name") or entry["model"])
+        return ModelSpec(label, str(entry["model"]), tuple(sorted(settings.items())))
+    raise GridError(f"{where}: models: {entry!r} is neither a model name nor a mapping with 'model' "
+                    "(and optionally 'name' and the model's own settings)")
+
+
+def _expand_block(block, where) -> list[Method]:
+    if not isinstance(block, dict) or "loss" not in block:
+        raise GridError(f"{where}: a method block is a mapping with 'loss' and loss settings, got {block!r}")
+    for key in block:
+        if key in CELL_KEYS:
+            raise GridError(f"{where}: {key!r} is set per cell by the grid, not in methods")
+    keys = ["loss"] + [k for k in block if k != "loss"]
+    axes = [_as_list(block[k]) for k in keys]
+    for key, axis in zip(keys, axes):
+        if not axis:
+            raise GridError(f"{where}: {key!r} is an empty list")
+    return [Method(tuple(zip(keys, values))) for values in itertools.product(*axes)]
+
+
+def load_grid(path: str, check: bool = True) -> Grid:
+    """Read and check a grid file. Raises :class:`GridError` before any cell could run."""
+    if not os.path.isfile(path):
+        raise GridError(f"grid file {path!r} not found")
+    with open(path, encoding="utf-8") as fh:
+        try:
+            raw = yaml.safe_load(fh)
+        except yaml.YAMLError as err:
+            raise GridError(f"grid {path}: not valid YAML: {err}") from None
+    grid = parse_grid(raw, path)
+    if check:
+        check_grid(grid)
+    return grid
+
+
+def check_grid(grid: Grid) -> None:
+    """Every model, dataset and method through the checks a run makes before it loads data:
+    the model exists, the dataset's files are there, every key is one RecBole or the plugin knows
+    and every value is accepted by :class:`TrainingSpec` and :class:`EvaluationSpec`."""
+    from ..factory import EvaluationSpec, TrainingSpec
+    from ..loss import LOSS_OPTIONS
+    from ..model import get_model
+    from ..quick_start import PluginConfig, check_dataset
+
+    where = _where(grid.path)
+    for dataset in grid.datasets:
+        for spec in grid.models:
+            try:
+                model_class = get_model(spec.model)
+            except ConfigError as err:
+                raise GridError(f"{where}: models: {err}") from None
+            base = PluginConfig(model_class, dataset)
+            known = sorted(set(base.final_config_dict) | set(LOSS_OPTIONS))
+            for key in [*grid.config, *spec.settings_dict]:
+                if key not in known:
+                    raise _unknown("key", key, known, f"{where}: config/models")
+            for method in grid.methods:
+                for key in method.settings_dict:
+                    if key not in known:
+                        raise _unknown("key", key, known, f"{where}: methods ({method.label})")
+                settings = {**grid.config, **spec.settings_dict, **method.settings_dict}
+                try:
+                    config = PluginConfig(model_class, dataset, config_dict=settings)
+                    TrainingSpec.from_config(config).check_model(model_class)
+                    EvaluationSpec.from_config(config)
+                    check_dataset(config)
+                except (ConfigError, FileNotFoundError) as err:
+                    raise GridError(f"{where}: dataset {dataset}, model {spec.label}, "
+                                    f"method {method.label}: {err}") from None

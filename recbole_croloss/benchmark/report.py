@@ -1,0 +1,443 @@
+"""Reports from a benchmark's stored results (nothing is re-run): the paper's tables 2-4,
+figure 4, and paired comparisons across seeds for every claim the report makes.
+
+All figures are test-split Recall@N in %, mean ± sample std over the seeds that finished
+(``n``). Where a report picks "the best" setting of a family, it picks it on the **validation**
+split (mean over seeds of validation Recall@N, at each N) and reports that setting's test
+figures, so that no choice is made on the numbers being compared.
+
+Paired comparison of X against Y at N: d_s = Recall@N(X, seed s) - Recall@N(Y, seed s) over the
+seeds both have; reported as mean ± std of d, wins (seeds with d > 0) of n, and the 95%
+t-interval of the mean, mean ± t_{0.975, n-1} std / sqrt(n). The verdict is "X beats Y" when the
+interval lies above 0, "Y beats X" when below, "inconclusive" otherwise.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import statistics
+from dataclasses import dataclass
+
+from .grid import Grid, Method
+from .store import ResultStore
+
+PAPER_NS = (50, 100, 200, 500)
+CONVENTIONAL = ("ce", "sampled_softmax", "bpr", "triplet")
+CROLOSS_FAMILY = ("croloss", "croloss_lambda")
+
+
+@dataclass
+class Result:
+    """One finished cell, reduced to what the reports use."""
+
+    dataset: str
+    model: str
+    method: Method
+    seed: int
+    protocol: str
+    test: dict  # N -> Recall@N
+    valid: dict
+
+
+def _recalls(metrics: dict) -> dict[int, float]:
+    return {int(k.split("@")[1]): float(v) for k, v in (metrics or {}).items() if k.lower().startswith("recall@")}
+
+
+def collect(grid: Grid, store: ResultStore) -> list[Result]:
+    """The stored results of ``grid``'s cells (unfinished cells are simply absent)."""
+    out = []
+    for cell in grid.cells():
+        record = store.get(cell.key)
+        if record is None:
+            continue
+        run = record["run"]
+        out.append(Result(cell.dataset, cell.model.label, cell.method, cell.seed,
+                          run.get("protocol_label") or run.get("protocol", "?"),
+                          _recalls(run["test_result"]), _recalls(run["best_valid_result"])))
+    return out
+
+
+# --- statistics -------------------------------------------------------------------------------
+def mean_std(values) -> tuple[float, float, int]:
+    values = list(values)
+    if not values:
+        return math.nan, math.nan, 0
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan, len(values)
+
+
+def t_quantile(n: int) -> float:
+    """t_{0.975, n-1}."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1)) if n > 1 else math.nan
+
+
+@dataclass
+class Paired:
+    mean: float
+    std: float
+    n: int
+    wins: int
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, x: dict, y: dict) -> "Paired":
+        seeds = sorted(set(x) & set(y))
+        diffs = [x[s] - y[s] for s in seeds]
+        mean, std, n = mean_std(diffs)
+        half = t_quantile(n) * std / math.sqrt(n) if n > 1 else math.nan
+        return cls(mean, std, n, sum(d > 0 for d in diffs), mean - half, mean + half)
+
+    def verdict(self, x: str, y: str) -> str:
+        if self.n < 2 or math.isnan(self.low):
+            return f"inconclusive (n={self.n})"
+        if self.low > 0:
+            return f"{x} beats {y}"
+        if self.high < 0:
+            return f"{y} beats {x}"
+        return "inconclusive"
+
+    def text(self) -> str:
+        return (f"{100 * self.mean:+.2f} ± {100 * self.std:.2f} (wins {self.wins}/{self.n}; "
+                f"95% CI [{100 * self.low:+.2f}, {100 * self.high:+.2f}])")
+
+
+def pct(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}" if not math.isnan(std) else f"{100 * mean:.2f}"
+
+
+# --- grouping ----------------------------------------------------------------------------------
+class Panel:
+    """The results of one (dataset, model): method label -> seed -> Result."""
+
+    def __init__(self, dataset: str, model: str, results: list[Result]):
+        self.dataset, self.model = dataset, model
+        self.by_method: dict[str, dict[int, Result]] = {}
+        self.methods: dict[str, Method] = {}
+        for r in results:
+            self.by_method.setdefault(r.method.label, {})[r.seed] = r
+            self.methods[r.method.label] = r.method
+        protocols = sorted({r.protocol for r in results})
+        self.protocol = " / ".join(protocols)
+        self.ns = sorted({n for r in results for n in r.test})
+        self.table_ns = [n for n in PAPER_NS if n in self.ns] or self.ns[:4]
+
+    def test(self, label: str, n: int) -> dict[int, float]:
+        return {s: r.test[n] for s, r in self.by_method.get(label, {}).items() if n in r.test}
+
+    def valid_mean(self, label: str, n: int) -> float:
+        values = [r.valid[n] for r in self.by_method.get(label, {}).values() if n in r.valid]
+        return statistics.fmean(values) if values else -math.inf
+
+    def stat(self, label: str, n: int) -> tuple[float, float, int]:
+        return mean_std(self.test(label, n).values())
+
+    def family(self, losses) -> list[str]:
+        return [label for label, m in self.methods.items() if m.loss in losses]
+
+    def best(self, losses, n: int) -> str | None:
+        """The label of the family's setting with the highest mean validation Recall@n."""
+        labels = self.family(losses)
+        return max(labels, key=lambda label: self.valid_mean(label, n)) if labels else None
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset}, {self.model} (protocol: {self.protocol})"
+
+
+def panels(results: list[Result]) -> list[Panel]:
+    keys = list(dict.fromkeys((r.dataset, r.model) for r in results))
+    return [Panel(d, m, [r for r in results if (r.dataset, r.model) == (d, m)]) for d, m in keys]
+
+
+def _without(method: Method, *keys) -> str:
+    rest = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in method.settings
+            if k not in ("loss", *keys)]
+    return method.loss + (f"({', '.join(rest)})" if rest else "")
+
+
+# --- tables ------------------------------------------------------------------------------------
+class Table:
+    """Markdown and long-format CSV rows of one table."""
+
+    def __init__(self, name: str, caption: str, header: list[str]):
+        self.name, self.caption, self.header = name, caption, header
+        self.rows: list[list[str]] = []
+        self.notes: list[str] = []
+        self.csv: list[dict] = []
+
+    def markdown(self) -> str:
+        lines = [f"**{self.caption}**", "", "| " + " | ".join(self.header) + " |",
+                 "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines + ([""] + self.notes if self.notes else []))
+
+
+def _csv_row(panel: Panel, table: str, row: str, n: int, label: str, extra: dict | None = None) -> dict:
+    mean, std, count = panel.stat(label, n)
+    return {"dataset": panel.dataset, "model": panel.model, "protocol": panel.protocol, "table": table,
+            "row": row, "N": n, "setting": label, "recall_mean": mean, "recall_std": std, "seeds": count,
+            **(extra or {})}
+
+
+def table2(panel: Panel) -> Table:
+    """Method x Recall@N: each conventional loss, then the best CROLoss and the best
+    CROLoss-lambda setting at each N (chosen on validation)."""
+    t = Table("table2", f"Table 2 layout — {panel.title}: test Recall@N (%), mean ± std over seeds",
+              ["method", "seeds", *[f"R@{n}" for n in panel.table_ns]])
+    for loss in CONVENTIONAL:
+        for label in panel.family((loss,)):
+            stats = [panel.stat(label, n) for n in panel.table_ns]
+            t.rows.append([label, str(max(s[2] for s in stats)), *[pct(m, s) for m, s, _ in stats]])
+            t.csv += [_csv_row(panel, "table2", label, n, label) for n in panel.table_ns]
+    for family, name in ((("croloss",), "CROLoss (best on valid)"),
+                         (("croloss_lambda",), "CROLoss-lambda (best on valid)")):
+        chosen = {n: panel.best(family, n) for n in panel.table_ns}
+        if not any(chosen.values()):
+            continue
+        stats = [panel.stat(chosen[n], n) for n in panel.table_ns]
+        t.rows.append([name, str(max(s[2] for s in stats)), *[pct(m, s) for m, s, _ in stats]])
+        t.notes.append(f"{name}: " + "; ".join(f"R@{n}: {chosen[n]}" for n in panel.table_ns))
+        t.csv += [_csv_row(panel, "table2", name, n, chosen[n]) for n in panel.table_ns]
+    return t
+
+
+def table3(panel: Panel) -> Table | None:
+    """Kernel x alpha at each N (CROLoss rows; CROLoss-lambda rows where the grid has 2+ alphas).
+    Bold: the best row of each column; <u>underlined</u>: the best alpha of each row at each N."""
+    rows: dict[str, dict[float, str]] = {}
+    for label, method in panel.methods.items():
+        settings = method.settings_dict
+        if method.loss in CROLOSS_FAMILY and "alpha" in settings:
+            rows.setdefault(_without(method, "alpha"), {})[float(settings["alpha"])] = label
+    rows = {r: a for r, a in rows.items() if len(a) >= 2}
+    if not rows:
+        return None
+    alphas = sorted({a for r in rows.values() for a in r})
+    t = Table("table3", f"Table 3 layout — {panel.title}: test Recall@N (%) by kernel and alpha, "
+              "mean ± std over seeds; **bold**: best of the column, <u>underlined</u>: best alpha of "
+              "the row at that N", ["kernel", *[f"R@{n} α={a:g}" for n in panel.table_ns for a in alphas]])
+    means = {(r, n, a): panel.stat(rows[r][a], n)[0] if a in rows[r] else math.nan
+             for r in rows for n in panel.table_ns for a in alphas}
+    for row, by_alpha in rows.items():
+        cells = []
+        for n in panel.table_ns:
+            row_best = max((a for a in by_alpha), key=lambda a: means[row, n, a])
+            for a in alphas:
+                if a not in by_alpha:
+                    cells.append("–")
+                    continue
+                mean, std, _ = panel.stat(by_alpha[a], n)
+                text = pct(mean, std)
+                if a == row_best:
+                    text = f"<u>{text}</u>"
+                if means[row, n, a] == max(v for (r2, n2, a2), v in means.items()
+                                           if (n2, a2) == (n, a) and not math.isnan(v)):
+                    text = f"**{text}**"
+                cells.append(text)
+                t.csv.append(_csv_row(panel, "table3", row, n, by_alpha[a], {"alpha": a}))
+        t.rows.append([row, *cells])
+    return t
+
+
+def table4(panel: Panel) -> list[Table]:
+    """phi_1 x phi_2 of CROLoss-lambda, one table per alpha that has 2+ kernel pairs."""
+    by_alpha: dict[float, dict[tuple, str]] = {}
+    for label, method in panel.methods.items():
+        s = method.settings_dict
+        if method.loss == "croloss_lambda":
+            rest = tuple((k, v) for k, v in method.settings if k not in ("loss", "alpha", "kernel", "lambda_kernel"))
+            key = (s.get("lambda_kernel", "sigmoid"), s.get("kernel", "softplus"), rest)
+            by_alpha.setdefault(float(s.get("alpha", 1.0)), {})[key] = label
+    tables = []
+    for alpha, pairs in sorted(by_alpha.items()):
+        if len(pairs) < 2:
+            continue
+        t = Table("table4" if len(tables) == 0 else f"table4_alpha{alpha:g}",
+                  f"Table 4 layout — {panel.title}: CROLoss-lambda, alpha {alpha:g}, test Recall@N (%), "
+                  "mean ± std over seeds; **bold**: best of the column",
+                  ["kernel φ1", "kernel φ2", "seeds", *[f"R@{n}" for n in panel.table_ns]])
+        best = {n: max(pairs.values(), key=lambda label: panel.stat(label, n)[0]) for n in panel.table_ns}
+        for (phi1, phi2, rest), label in sorted(pairs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            cells = []
+            for n in panel.table_ns:
+                mean, std, _ = panel.stat(label, n)
+                cells.append(f"**{pct(mean, std)}**" if best[n] == label else pct(mean, std))
+                t.csv.append(_csv_row(panel, t.name, f"{phi1} + {phi2}", n, label, {"alpha": alpha}))
+            extra = f" ({', '.join(f'{k}={v}' for k, v in rest)})" if rest else ""
+            seeds = max(panel.stat(label, n)[2] for n in panel.table_ns)
+            t.rows.append([phi1, phi2 + extra, str(seeds), *cells])
+        tables.append(t)
+    return tables
+
+
+# --- paired comparisons (the claims) -----------------------------------------------------------
+def comparisons(panel: Panel) -> tuple[list[str], list[dict]]:
+    """Markdown lines and CSV rows of every comparison the report states:
+
+    (a) per kernel row of table 3: the largest alpha against the smallest, at each N;
+    (b) at each N, the best CROLoss-family setting against the best conventional loss;
+    (c) at each N, the best CROLoss-lambda against the best plain CROLoss, and each
+        CROLoss-lambda setting against plain CROLoss with the same phi_2 and alpha.
+    """
+    lines, rows = [f"### {panel.title}", ""], []
+
+    def add(claim, n, x, y, x_name=None, y_name=None):
+        p = Paired.of(panel.test(x, n), panel.test(y, n))
+        verdict = p.verdict(x_name or x, y_name or y)
+        rows.append({"dataset": panel.dataset, "model": panel.model, "protocol": panel.protocol,
+                     "claim": claim, "N": n, "x": x, "y": y, "mean_diff": p.mean, "std_diff": p.std,
+                     "seeds": p.n, "wins": p.wins, "ci_low": p.low, "ci_high": p.high, "verdict": verdict})
+        return f"| {n} | {x} | {y} | {p.text()} | {verdict} |"
+
+    head = ["| N | X | Y | Δ = X − Y, Recall@N (points) | verdict |", "|---|---|---|---|---|"]
+    groups: dict[str, dict[float, str]] = {}
+    for label, method in panel.methods.items():
+        s = method.settings_dict
+        if method.loss in CROLOSS_FAMILY and "alpha" in s:
+            groups.setdefault(_without(method, "alpha"), {})[float(s["alpha"])] = label
+    groups = {g: a for g, a in groups.items() if len(a) >= 2}
+    if groups:
+        lines += ["**(a) larger alpha: higher Recall at small N, lower at large N.** Largest alpha "
+                  "against smallest, per kernel; the claim holds for a row when X beats Y at the "
+                  "smallest N and Y beats X at the largest.", "", *head]
+        for by_alpha in groups.values():
+            lo, hi = by_alpha[min(by_alpha)], by_alpha[max(by_alpha)]
+            lines += [add("a", n, hi, lo) for n in panel.table_ns]
+        lines.append("")
+    conventional, family = panel.family(CONVENTIONAL), panel.family(CROLOSS_FAMILY)
+    if conventional and family:
+        lines += ["**(b) the best CROLoss beats the best conventional loss at every N.** Each "
+                  "side's best setting at N chosen on validation Recall@N.", "", *head]
+        lines += [add("b", n, panel.best(CROLOSS_FAMILY, n), panel.best(CONVENTIONAL, n)) for n in panel.table_ns]
+        lines.append("")
+    plain, lam = panel.family(("croloss",)), panel.family(("croloss_lambda",))
+    if plain and lam:
+        lines += ["**(c) the Lambda method beats plain CROLoss.** Best of each on validation; then "
+                  "each Lambda setting against plain CROLoss with the same φ2 and alpha.", "", *head]
+        lines += [add("c-best", n, panel.best(("croloss_lambda",), n), panel.best(("croloss",), n))
+                  for n in panel.table_ns]
+        plain_by = {_without(panel.methods[label]): label for label in plain}
+        for label in lam:
+            m = panel.methods[label]
+            twin = Method(tuple((k, v) if k != "loss" else (k, "croloss") for k, v in m.settings
+                                if k != "lambda_kernel"))
+            match = plain_by.get(_without(twin))
+            if match is not None:
+                lines += [add("c-matched", n, label, match) for n in panel.table_ns]
+        lines.append("")
+    return lines, rows
+
+
+# --- figure 4 ------------------------------------------------------------------------------------
+def figure4(panel: Panel, kernel: str, path: str) -> bool:
+    """Recall@N against N (log scale) for each alpha of plain CROLoss with ``kernel``; below it,
+    each alpha's difference from the mean over the alphas (what separates the curves).
+    Returns False when the panel has fewer than two alphas for that kernel."""
+    curves: dict[float, str] = {}
+    for label, method in panel.methods.items():
+        s = method.settings_dict
+        if method.loss == "croloss" and s.get("kernel", "softplus") == kernel and "alpha" in s \
+                and len(method.settings) == 3:
+            curves[float(s["alpha"])] = label
+    if len(curves) < 2:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = panel.ns
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 2]})
+    stats = {a: [panel.stat(curves[a], n) for n in ns] for a in sorted(curves)}
+    centre = [statistics.fmean(stats[a][i][0] for a in stats) for i in range(len(ns))]
+    seeds = min(s[2] for a in stats for s in stats[a])
+    for a, st in stats.items():
+        means = [100 * m for m, _, _ in st]
+        stds = [100 * (s if not math.isnan(s) else 0.0) for _, s, _ in st]
+        top.errorbar(ns, means, yerr=stds, marker="o", capsize=3, label=f"α = {a:g}")
+        bottom.errorbar(ns, [m - 100 * c for m, c in zip(means, centre)], yerr=stds, marker="o",
+                        capsize=3, label=f"α = {a:g}")
+    bottom.axhline(0, color="grey", linewidth=0.8)
+    for ax in (top, bottom):
+        ax.set_xscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    bottom.set_xticks(ns)
+    bottom.set_xticklabels([str(n) for n in ns])
+    top.set_ylabel("Recall@N (%), test")
+    bottom.set_ylabel("Recall@N − mean over α (points)")
+    bottom.set_xlabel("retrieval size N (log scale)")
+    top.legend(title=f"CROLoss, {kernel} kernel")
+    top.set_title(f"{panel.dataset}, {panel.model}: Recall@N by α ({kernel} kernel)\n"
+                  f"protocol: {panel.protocol}; mean ± std over {seeds}+ seeds", fontsize=10)
+    fig.tight_layout()
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return True
+
+
+# --- writing -------------------------------------------------------------------------------------
+def _write_text(path: str, text: str) -> None:
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _csv_text(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    fields = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def write_reports(grid: Grid, store: ResultStore) -> dict[str, str]:
+    """Write ``report/`` from the stored results: ``report.md`` (every table, the comparisons and
+    the figures), ``table2.csv``, ``table3.csv``, ``table4.csv``, ``comparisons.csv`` and
+    ``figure4_<dataset>_<model>.png``. Returns name -> path of what was written."""
+    results = collect(grid, store)
+    os.makedirs(store.report_dir, exist_ok=True)
+    cells = grid.cells()
+    kernel = grid.report.get("figure_kernel", "sigmoid")
+    md = [f"# Benchmark {grid.name}", "",
+          f"{len(results)} of {len(cells)} cells finished; seeds {grid.seeds}. Test-split Recall@N in %, "
+          "mean ± sample std over the seeds that finished. \"Best\" settings are chosen on the "
+          "validation split. Made by `python -m recbole_croloss.benchmark` from the records in "
+          "`cells/`.", ""]
+    csv_rows: dict[str, list[dict]] = {"table2": [], "table3": [], "table4": [], "comparisons": []}
+    written = {}
+    for panel in panels(results):
+        md += [f"## {panel.title}", ""]
+        for table in [table2(panel), table3(panel), *table4(panel)]:
+            if table is None:
+                continue
+            md += [table.markdown(), ""]
+            csv_rows["table4" if table.name.startswith("table4") else table.name] += table.csv
+        lines, rows = comparisons(panel)
+        md += ["### Paired comparisons across seeds", "", *lines[2:]]
+        csv_rows["comparisons"] += rows
+        png = f"figure4_{panel.dataset}_{panel.model}.png".replace("/", "-")
+        if figure4(panel, kernel, os.path.join(store.report_dir, png)):
+            md += [f"![figure 4, {panel.title}]({png})", ""]
+            written[png] = os.path.join(store.report_dir, png)
+    for name, rows in csv_rows.items():
+        if rows:
+            written[f"{name}.csv"] = os.path.join(store.report_dir, f"{name}.csv")
+            _write_text(written[f"{name}.csv"], _csv_text(rows))
+    written["report.md"] = os.path.join(store.report_dir, "report.md")
+    _write_text(written["report.md"], "\n".join(md) + "\n")
+    return written
