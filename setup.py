@@ -27,6 +27,8 @@ install_requires = [
     "pyyaml>=5.1",
     "pandas>=1.3,<3",
     "tqdm>=4.48",
+    "scipy>=1.6",
+    "matplotlib>=3.5",
 ] + ([] if FAISS_GPU else ["faiss-cpu>=1.7.4"])
 
 setup(

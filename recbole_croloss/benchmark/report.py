@@ -355,15 +355,22 @@ def figure4(panel: Panel, kernel: str, path: str) -> bool:
     ns = panel.ns
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 2]})
-    stats = {a: [panel.stat(curves[a], n) for n in ns] for a in sorted(curves)}
-    centre = [statistics.fmean(stats[a][i][0] for a in stats) for i in range(len(ns))]
-    seeds = min(s[2] for a in stats for s in stats[a])
-    for a, st in stats.items():
-        means = [100 * m for m, _, _ in st]
-        stds = [100 * (s if not math.isnan(s) else 0.0) for _, s, _ in st]
+    alphas = sorted(curves)
+    stats = {a: [panel.stat(curves[a], n) for n in ns] for a in alphas}
+    counts = sorted({s[2] for a in alphas for s in stats[a]})
+    for a in alphas:
+        means = [100 * m for m, _, _ in stats[a]]
+        stds = [100 * (s if not math.isnan(s) else 0.0) for _, s, _ in stats[a]]
         top.errorbar(ns, means, yerr=stds, marker="o", capsize=3, label=f"α = {a:g}")
-        bottom.errorbar(ns, [m - 100 * c for m, c in zip(means, centre)], yerr=stds, marker="o",
-                        capsize=3, label=f"α = {a:g}")
+        # per seed: this alpha's Recall@N minus the mean over the alphas of the same seed
+        rel = []
+        for n in ns:
+            by_alpha = {b: panel.test(curves[b], n) for b in alphas}
+            seeds = set.intersection(*(set(v) for v in by_alpha.values()))
+            rel.append(mean_std(100 * (by_alpha[a][s] - statistics.fmean(by_alpha[b][s] for b in alphas))
+                                for s in seeds))
+        bottom.errorbar(ns, [m for m, _, _ in rel], yerr=[0.0 if math.isnan(s) else s for _, s, _ in rel],
+                        marker="o", capsize=3, label=f"α = {a:g}")
     bottom.axhline(0, color="grey", linewidth=0.8)
     for ax in (top, bottom):
         ax.set_xscale("log")
@@ -371,11 +378,12 @@ def figure4(panel: Panel, kernel: str, path: str) -> bool:
     bottom.set_xticks(ns)
     bottom.set_xticklabels([str(n) for n in ns])
     top.set_ylabel("Recall@N (%), test")
-    bottom.set_ylabel("Recall@N − mean over α (points)")
+    bottom.set_ylabel("Recall@N − mean over α\n(points, paired by seed)")
     bottom.set_xlabel("retrieval size N (log scale)")
     top.legend(title=f"CROLoss, {kernel} kernel")
     top.set_title(f"{panel.dataset}, {panel.model}: Recall@N by α ({kernel} kernel)\n"
-                  f"protocol: {panel.protocol}; mean ± std over {seeds}+ seeds", fontsize=10)
+                  f"protocol: {panel.protocol}; mean ± std over "
+                  f"{'-'.join(map(str, (counts[0], counts[-1]) if len(counts) > 1 else counts))} seeds", fontsize=10)
     fig.tight_layout()
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
     fig.savefig(tmp, dpi=120, format="png")

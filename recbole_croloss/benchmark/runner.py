@@ -152,8 +152,9 @@ def _hms(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
-def dry_run(grid: Grid, store: ResultStore, jobs: int, stream=sys.stdout) -> list[Cell]:
+def dry_run(grid: Grid, store: ResultStore, jobs: int, stream=None) -> list[Cell]:
     """List the cells (done / pending / last failed) and the estimated cost of the pending ones."""
+    stream = stream or sys.stdout
     cells = grid.cells()
     guess = estimate(store, cells)
     pending = [c for c in cells if not store.has(c.key)]
@@ -175,7 +176,7 @@ def dry_run(grid: Grid, store: ResultStore, jobs: int, stream=sys.stdout) -> lis
     return pending
 
 
-def run_grid(grid: Grid, store: ResultStore, executor, progress: bool = True, stream=sys.stdout) -> dict:
+def run_grid(grid: Grid, store: ResultStore, executor, progress: bool = True, stream=None) -> dict:
     """Run every cell of ``grid`` that ``store`` does not hold; write each record as it arrives.
 
     Returns ``{"ran": n, "cached": n, "failed": [keys]}``. A killed run loses at most the cells
@@ -183,6 +184,7 @@ def run_grid(grid: Grid, store: ResultStore, executor, progress: bool = True, st
     """
     from tqdm import tqdm
 
+    stream = stream or sys.stdout
     store.lock()
     try:
         cells = grid.cells()

@@ -1,0 +1,141 @@
+"""The runner: real cells through the CLI, resume after SIGKILL, one cell per GPU, one writer."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from recbole_croloss.benchmark import ResultStore, load_grid
+from recbole_croloss.benchmark import runner as runner_module
+from recbole_croloss.benchmark.runner import LocalExecutor, dry_run
+from recbole_croloss.benchmark.store import StoreBusyError
+
+TINY_GRID = """
+name: tiny
+datasets: [ml-100k]
+models: [TwoTower]
+seeds: [1]
+config: {{epochs: 1, MAX_ITEM_LIST_LENGTH: 20, user_inter_num_interval: "[0,50]", embedding_size: 16,
+          topk: [10, 50], show_progress: false, state: WARNING}}
+methods:
+  - {{loss: {losses}}}
+"""
+
+
+def grid_file(tmp_path, losses="[ce, croloss, bpr]"):
+    path = tmp_path / "grid.yaml"
+    path.write_text(TINY_GRID.format(losses=losses))
+    return str(path)
+
+
+def runner_command(grid, out):
+    return [sys.executable, "-m", "recbole_croloss.benchmark", grid, "--out", out, "--cpu", "--threads", "1",
+            "--no-progress"]
+
+
+def test_sigkill_loses_only_the_cell_in_flight_and_a_rerun_resumes(tmp_path):
+    grid, out = grid_file(tmp_path), str(tmp_path / "out")
+    store = ResultStore(out)
+    proc = subprocess.Popen(runner_command(grid, out), cwd=tmp_path, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (os.path.isdir(store.cells_dir) and
+                                          [f for f in os.listdir(store.cells_dir) if f.endswith(".json")]):
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and the cell it is running
+    proc.wait()
+    first = [f for f in os.listdir(store.cells_dir) if not f.startswith(".")]
+    assert len(first) == 1, first  # the second cell was in flight: no record
+    record = json.load(open(os.path.join(store.cells_dir, first[0])))
+    assert set(record) == {"cell", "run"} and record["run"]["test_result"]
+    stamp = os.stat(os.path.join(store.cells_dir, first[0])).st_mtime_ns
+    # a kill in the middle of writing leaves only a temporary file: never read as a record
+    with open(os.path.join(store.cells_dir, ".tmp-half.json"), "w") as fh:
+        fh.write('{"cell": {"key": ')
+    assert len(store.records()) == 1
+
+    again = subprocess.run(runner_command(grid, out), cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "3 cells, 1 already done, 2 to run" in again.stdout
+    assert "ran 2, already done 1, failed 0" in again.stdout
+    keys = {c.key for c in load_grid(grid).cells()}
+    assert {r["cell"]["key"] for r in store.records()} == keys
+    assert os.stat(os.path.join(store.cells_dir, first[0])).st_mtime_ns == stamp  # not re-run
+    assert not [f for f in os.listdir(store.cells_dir) if f.startswith(".")]
+    for record in store.records():
+        cell = record["cell"]
+        assert record["run"]["loss"] == cell["method_settings"]["loss"]
+        assert record["run"]["config"]["seed"] == 1 and record["run"]["config"]["epochs"] == 1
+        assert record["run"]["device"] == "cpu" and cell["seconds"] > 0
+    assert os.path.isfile(os.path.join(out, "report", "report.md"))
+
+    third = subprocess.run(runner_command(grid, out), cwd=tmp_path, capture_output=True, text=True)
+    assert "ran 0, already done 3, failed 0" in third.stdout
+    listing = subprocess.run(runner_command(grid, out) + ["--dry-run"], capture_output=True, text=True).stdout
+    assert "3 cells: 3 done, 0 to run" in listing
+
+
+def test_a_failing_cell_is_recorded_as_failed_and_retried(tmp_path, monkeypatch):
+    grid = load_grid(grid_file(tmp_path, "[ce]"))
+    store = ResultStore(str(tmp_path / "out"))
+    # a cell that cannot run: a value the CLI refuses (the grid check is bypassed here)
+    monkeypatch.setattr(runner_module, "cell_payload",
+                        lambda cell: {**cell.describe(), "settings": {**cell.settings(), "loss": "nope"}})
+    outcome = runner_module.run_grid(grid, store, LocalExecutor(1, cpu_only=True), progress=False)
+    key = grid.cells()[0].key
+    assert outcome["failed"] == [key] and not store.has(key)
+    failure = store.failure(key)
+    assert "'nope'" in failure["error"] and failure["cell"]["key"] == key
+    monkeypatch.undo()
+    again = runner_module.run_grid(grid, store, LocalExecutor(1, cpu_only=True), progress=False)
+    assert again == {"ran": 1, "cached": 0, "failed": []}
+    assert store.has(key) and store.failure(key) is None
+
+
+def test_one_cell_per_gpu_at_a_time(monkeypatch):
+    running, seen, lock = {}, [], threading.Lock()
+
+    def fake_execute(payload, gpu, threads):  # scheduling only: which GPU id each cell holds
+        with lock:
+            assert gpu not in running.values(), "two cells on one GPU"
+            running[payload["key"]] = gpu
+            seen.append(gpu)
+        time.sleep(0.05)
+        with lock:
+            del running[payload["key"]]
+        return {"cell": payload}
+
+    monkeypatch.setattr(runner_module, "execute", fake_execute)
+    executor = LocalExecutor(jobs=8, gpus=["0", "1"])
+    assert executor.jobs == 2
+    done = list(executor.map_unordered([{"key": f"c{i}"} for i in range(10)]))
+    assert len(done) == 10 and set(seen) == {"0", "1"}
+
+
+def test_a_second_runner_on_the_same_store_is_refused(tmp_path):
+    first, second = ResultStore(str(tmp_path)), ResultStore(str(tmp_path))
+    first.lock()
+    try:
+        with pytest.raises(StoreBusyError, match="another benchmark runner"):
+            second.lock()
+    finally:
+        first.unlock()
+    second.lock()
+    second.unlock()
+
+
+def test_dry_run_estimates_from_finished_cells(tmp_path, capsys):
+    grid = load_grid(grid_file(tmp_path, "[ce, croloss]"))
+    store = ResultStore(str(tmp_path / "out"))
+    ce, cro = grid.cells()
+    store.put(ce.key, {"cell": {**ce.describe(), "seconds": 30.0}, "run": {}})
+    dry_run(grid, store, jobs=1)
+    out = capsys.readouterr().out
+    assert "2 cells: 1 done, 1 to run" in out
+    assert "estimated cost: 0h00m30s of cell time" in out  # croloss: no own timing, same model's
+
