@@ -27,6 +27,7 @@ from recbole.data.dataloader import FullSortEvalDataLoader
 from torch import nn
 from tqdm import tqdm
 
+from . import distributed
 from .compat import CompatTrainer
 from .data.protocol import MultiTargetEvalLoader
 from .evaluation import Exclusions, FullRankingEvaluator
@@ -139,15 +140,19 @@ class CROLossAdapter(nn.Module):
         loss: a :class:`CROLoss`, or ``None`` to keep the model's own loss and scoring (``ce``).
         sampler: negatives shared by the batch (required with ``loss``).
         score: the score S used in training and evaluation (required with ``loss``).
+        gather_negatives: in a distributed run, score every row against the negatives of all
+            ranks (``[W M]``, gathered differentiably), as one process with the global batch.
     """
 
     def __init__(self, model: nn.Module, loss: CROLoss | None = None,
-                 sampler: NegativeSampler | None = None, score: Score | None = None):
+                 sampler: NegativeSampler | None = None, score: Score | None = None,
+                 gather_negatives: bool = False):
         super().__init__()
         self.model = model
         self.loss = loss
         self.sampler = sampler
         self.score = score
+        self.gather_negatives = gather_negatives
         self._item_vectors = None
         if loss is not None:
             if sampler is None or score is None:
@@ -193,7 +198,11 @@ class CROLossAdapter(nn.Module):
         if user.dim() == 3:  # multi-interest: the model reads one vector out per sample
             query = self.model.readout(query, pos_key)
         pos_score = (query * pos_key).sum(-1)
-        neg_score = query @ self.score.key(self.item_vectors(neg_items)).T
+        neg_key = self.score.key(self.item_vectors(neg_items))  # [M, d]
+        if self.gather_negatives and distributed.active():
+            neg_key = distributed.gather_rows(neg_key)  # [W M, d]: every rank's negatives
+            neg_mask = self.sampler.mask(pos_items, distributed.gather_ids(neg_items))
+        neg_score = query @ neg_key.T
         return pos_score, neg_score, neg_mask
 
     def calculate_loss(self, interaction):
@@ -330,20 +339,36 @@ class CROLossTrainer(CompatTrainer):
             return None
         if self.ranking_evaluator is None or not isinstance(eval_data, FULL_RANKING_LOADERS):
             return super().evaluate(eval_data, load_best_model, model_file, show_progress)
-        if load_best_model:  # as RecBole's Trainer.evaluate
-            checkpoint_file = model_file or self.saved_model_file
-            checkpoint = torch.load(checkpoint_file, map_location=self.device)
-            self.model.load_state_dict(checkpoint["state_dict"])
-            self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        if load_best_model:  # as RecBole's Trainer.evaluate; distributed: rank 0's file, sent
+            checkpoint_file = model_file or self.saved_model_file  # to every rank
+            if distributed.active():
+                torch.distributed.barrier()  # rank 0 has finished writing it
+            if not distributed.active() or torch.distributed.get_rank() == 0:
+                checkpoint = torch.load(checkpoint_file, map_location=self.device)
+                self.model.load_state_dict(checkpoint["state_dict"])
+                self.model.load_other_parameter(checkpoint.get("other_parameter"))
+            if distributed.active():
+                distributed.broadcast_state(self.model)
             self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
         self.model.eval()
         net, evaluator = self.model, self.ranking_evaluator
         n_items = eval_data._dataset.item_num
         ranking = net.ranking_vectors() if isinstance(net, CROLossAdapter) else None
         acc = evaluator.accumulator()
-        batches = tqdm(eval_data, total=len(eval_data), ncols=100, desc="Evaluate   ") \
-            if show_progress else eval_data
-        for interaction, history_index, positive_u, positive_i in batches:
+        # distributed: every user on exactly one rank (RecBole's padded repeats dropped)
+        batches = distributed.shard_batches(eval_data) if distributed.active() else \
+            ((batch, len(batch[0])) for batch in eval_data)
+        if show_progress:
+            batches = tqdm(batches, total=len(eval_data), ncols=100, desc="Evaluate   ")
+        for (interaction, history_index, positive_u, positive_i), keep in batches:
+            if keep < len(interaction):
+                interaction, positive_i = interaction[:keep], positive_i[positive_u < keep]
+                positive_u = positive_u[positive_u < keep]
+                if history_index is not None:
+                    rows = history_index[0] < keep
+                    history_index = (history_index[0][rows], history_index[1][rows])
+            if keep == 0:
+                continue
             interaction = interaction.to(self.device)
             exclusions = self.eval_mask.exclusions(history_index, interaction, net.model
                                                    if isinstance(net, CROLossAdapter) else net)
@@ -354,9 +379,9 @@ class CROLossTrainer(CompatTrainer):
                 scores = net.full_sort_predict(interaction).view(-1, n_items)
                 top_ids = self._topk_of_scores(scores, exclusions, evaluator.n)
             evaluator.add(acc, top_ids, positive_u.to(self.device), positive_i.to(self.device), n_items)
+        if distributed.active():  # exact: the sums over every rank's users
+            acc.sums, acc.users = distributed.reduce_sums(acc.sums, acc.users, self.device)
         result = acc.result(self.config["metric_decimal_place"])
-        if not self.config["single_spec"]:
-            result = self._map_reduce(result, acc.users)
         self.wandblogger.log_eval_metrics(result, head="eval")
         return result
 

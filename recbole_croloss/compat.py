@@ -17,6 +17,7 @@ What is *not* here, because it is avoided rather than patched:
 from __future__ import annotations
 
 import importlib
+import os
 
 import numpy as np
 import torch
@@ -60,17 +61,63 @@ def import_sequential_models():
     return module
 
 
+def make_run_dirs(config) -> None:
+    """Fix: RecBole creates ``./log/<model>`` and ``checkpoint_dir`` with a check-then-create
+    (``ensure_dir``), which fails (FileExistsError) when the ranks of a distributed run start
+    together; create them up front, race-free."""
+    os.makedirs(os.path.join(".", "log", str(config["model"])), exist_ok=True)
+    os.makedirs(config["checkpoint_dir"], exist_ok=True)
+
+
 class CompatConfig(Config):
-    """RecBole's Config with its numpy-2 crash fixed."""
+    """RecBole's Config with its numpy-2 crash fixed and distributed runs possible on CPUs."""
 
     def compatibility_settings(self):
         # Fix: RecBole's version aliases np.float_, np.complex_ and np.unicode_, which numpy 2
         # removed (AttributeError before any config is read); restore only what RecBole uses.
         restore_numpy_aliases()
 
+    def _init_device(self):
+        # Fix: for a distributed run (``local_rank`` set) RecBole 1.2.1 hard-codes the NCCL
+        # backend and a CUDA device, so it cannot run on CPUs; the plugin picks NCCL or Gloo and
+        # sets a timeout. RecBole's own CUDA_VISIBLE_DEVICES setting is kept as it is.
+        if "local_rank" not in self.final_config_dict:
+            return super()._init_device()
+        from .distributed import init_process_group
+
+        self.final_config_dict["gpu_id"] = str(self.final_config_dict["gpu_id"])
+        if self.final_config_dict["gpu_id"]:
+            os.environ["CUDA_VISIBLE_DEVICES"] = self.final_config_dict["gpu_id"]
+        init_process_group(self.final_config_dict)
+
 
 class CompatTrainer(Trainer):
-    """RecBole's Trainer whose checkpoints torch >= 2.6 can load back."""
+    """RecBole's Trainer whose checkpoints torch >= 2.6 can load back, and which trains
+    distributed on CPUs."""
+
+    def __init__(self, config, model):
+        if config["single_spec"] or config["device"].type == "cuda":
+            super().__init__(config, model)
+            if not config["single_spec"]:
+                self._share_checkpoint_name()
+            return
+        # Fix: RecBole wraps the model in DistributedDataParallel(device_ids=[local_rank]), a
+        # CUDA index; on a CPU (Gloo) DDP takes no device ids. RecBole's trainer is built as for
+        # one process, then wrapped the way DDP expects on a CPU.
+        config["single_spec"] = True
+        try:
+            super().__init__(config, model)
+        finally:
+            config["single_spec"] = False
+        self.distributed_model = torch.nn.parallel.DistributedDataParallel(self.model)
+        self._share_checkpoint_name()
+
+    def _share_checkpoint_name(self):
+        # Fix: each rank names its checkpoint file after its own clock (get_local_time), but
+        # only rank 0 saves; every rank must load rank 0's file.
+        names = [self.saved_model_file]
+        torch.distributed.broadcast_object_list(names, src=0)
+        self.saved_model_file = names[0]
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         # Fix: RecBole pickles its whole Config into the checkpoint, and torch >= 2.6's

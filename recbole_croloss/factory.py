@@ -5,7 +5,8 @@ Keys (defaults in ``properties/overall.yaml``): ``loss``, ``kernel``, ``alpha``,
 ``mask_accidental_hits``, ``score``, ``scale``; for evaluation ``eval_engine``,
 ``eval_memory_budget``, ``eval_mask`` (with RecBole's ``metrics`` and ``topk``), ``faiss_index``,
 ``faiss_nprobe`` and ``faiss_export``; for data ``protocol``, ``paper_split_ratio`` and
-``paper_split_seed``.
+``paper_split_seed``; for distributed runs ``nproc``, ``world_size``, ``ip``, ``port``,
+``offset``, ``dist_backend``, ``dist_timeout`` and ``gather_negatives``.
 :meth:`TrainingSpec.from_config` and :meth:`EvaluationSpec.from_config` check every value before
 any data is loaded; :meth:`TrainingSpec.wrap` builds the adapter for a model and
 :meth:`EvaluationSpec.trainer` the trainer.
@@ -49,6 +50,7 @@ class TrainingSpec:
     neg_per_pos: int
     mask_accidental_hits: bool
     score: Score
+    gather_negatives: bool = False
 
     @classmethod
     def from_config(cls, config) -> "TrainingSpec":
@@ -63,15 +65,22 @@ class TrainingSpec:
         neg_per_pos = check_int("neg_per_pos", config["neg_per_pos"], 1)
         mask_hits = _bool("mask_accidental_hits", config["mask_accidental_hits"])
         score = score_from_config(config)
+        gather = _bool("gather_negatives", config["gather_negatives"])
+        if gather and negatives != UniformNegatives.name:
+            raise ConfigError("gather_negatives", gather, f"negatives={negatives!r} already scores "
+                              "every item on every rank; gather only uniform negatives")
         if loss == MODEL_LOSS:
             for key in ("kernel", "alpha", "lambda_kernel", "margin"):
                 if options[key] is not None:
                     raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
                                       f"and takes no {key}; use loss='croloss' or unset {key}")
+            if gather:
+                raise ConfigError("gather_negatives", gather, "loss='ce' is the model's own "
+                                  "cross-entropy over every item; gather_negatives needs a CROLoss loss")
             return cls(loss, None, {}, negatives, neg_per_pos, mask_hits, score)
         preset = get_preset(loss)
         preset.build(n_items=1, **options)  # checks every loss setting now, before data
-        return cls(loss, preset, options, negatives, neg_per_pos, mask_hits, score)
+        return cls(loss, preset, options, negatives, neg_per_pos, mask_hits, score, gather)
 
     def check_model(self, model_class) -> None:
         """Refuse a model the adapter cannot train, or a score a model's own loss ignores
@@ -100,7 +109,8 @@ class TrainingSpec:
         if self.preset is None:
             return CROLossAdapter(model)
         sampler = self.sampler(model.n_items)
-        return CROLossAdapter(model, self.build_loss(sampler.catalogue_size), sampler, self.score)
+        return CROLossAdapter(model, self.build_loss(sampler.catalogue_size), sampler, self.score,
+                              gather_negatives=self.gather_negatives)
 
 
 #: ``eval_engine``: the plugin's memory-bounded evaluator, or RecBole's own full-sort evaluator.
@@ -119,6 +129,50 @@ class ServingSpec:
     kind: str
     nprobe: int
     export: str | None
+
+
+@dataclass(frozen=True)
+class DistributedSpec:
+    """How many processes a run has and where they meet (RecBole's keys ``nproc``,
+    ``world_size``, ``ip``, ``port``, ``offset``; the plugin's ``dist_backend`` and
+    ``dist_timeout``). ``world_size`` -1 means ``nproc``."""
+
+    nproc: int
+    world_size: int
+    ip: str
+    port: int
+    offset: int
+    backend: str
+    timeout: float
+
+    @classmethod
+    def from_config(cls, config) -> "DistributedSpec":
+        from .distributed import BACKENDS
+
+        nproc = check_int("nproc", config["nproc"], 1)
+        world = config["world_size"]
+        world = nproc if world in (None, -1) else check_int("world_size", world, 1)
+        offset = check_int("offset", config["offset"], 0)
+        if offset + nproc > world:
+            raise ConfigError("world_size", world, f"at least offset + nproc = {offset + nproc} "
+                              "(this machine's ranks are offset .. offset + nproc - 1)")
+        backend = config["dist_backend"]
+        if backend not in BACKENDS:
+            raise ConfigError("dist_backend", backend, BACKENDS)
+        port = check_int("port", config["port"], 1)
+        timeout = config["dist_timeout"]
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError("dist_timeout", timeout, "seconds > 0")
+        return cls(nproc, world, str(config["ip"]), port, offset, backend, float(timeout))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def rank_settings(self, local_rank: int) -> dict:
+        """The keys that make a run rank ``offset + local_rank`` of this group."""
+        return {"local_rank": local_rank, "nproc": self.nproc, "world_size": self.world_size,
+                "ip": self.ip, "port": self.port, "offset": self.offset}
 
 
 def protocol_from_config(config):

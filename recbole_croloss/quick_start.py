@@ -15,10 +15,11 @@ import sys
 from dataclasses import dataclass
 from logging import getLogger
 
+from . import distributed
 from .adapter import CROLossAdapter, CROLossTrainer
-from .compat import CompatConfig, check_versions
+from .compat import CompatConfig, check_versions, make_run_dirs
 from .errors import ConfigError
-from .factory import EvaluationSpec, TrainingSpec
+from .factory import DistributedSpec, EvaluationSpec, TrainingSpec
 from .io import atomic_write_json
 from .model import PROPERTIES_DIR, get_model, model_properties
 
@@ -108,8 +109,14 @@ def build(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=Non
     spec = TrainingSpec.from_config(config)  # bad settings stop the run here, before any data
     spec.check_model(model_class)
     evaluation = EvaluationSpec.from_config(config)
+    if not config["single_spec"] and evaluation.serving is not None:
+        raise ConfigError("faiss_index", evaluation.serving.kind, "none in a distributed run (each "
+                          "rank holds a share of the test users); export the model and serve it from "
+                          "one process")
     check_dataset(config)
     init_seed(config["seed"], config["reproducibility"])
+    if not config["single_spec"]:
+        make_run_dirs(config)
     init_logger(config)
     logger = getLogger()
     logger.info(config)
@@ -142,7 +149,7 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     serving = job.evaluation.serving
     served = serve_report(job, serving) if serving is not None else None
 
-    log_file = _log_file()
+    log_file = _log_file() if is_main(config) else None  # one record, from rank 0
     result = {
         "model": config["model"], "dataset": config["dataset"], "loss": job.spec.loss,
         "protocol": job.evaluation.protocol.name,  # loo: Recall@N equals Hit@N
@@ -163,6 +170,42 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     if served is not None:
         getLogger().info(serving_text(served))
     return result
+
+
+def is_main(config) -> bool:
+    """Whether this process writes the run's record: the only process, or global rank 0."""
+    return config["single_spec"] or config["local_rank"] + (config["offset"] or 0) == 0
+
+
+def _rank_run(local_rank: int, model, dataset, files, cmd, spec: DistributedSpec):
+    """One spawned rank of a ``--nproc`` run; rank 0 returns the record."""
+    result = run(model, dataset, config_file_list=files, cmd_args={**cmd, **spec.rank_settings(local_rank)})
+    return result if local_rank + spec.offset == 0 else None
+
+
+def launch_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
+               cmd_args=None) -> dict | None:
+    """:func:`run`, in as many processes as the keys ask for.
+
+    - under ``torchrun`` (its ``LOCAL_RANK``/``WORLD_SIZE`` in the environment) this process is
+      one rank: it runs and returns the record on global rank 0, ``None`` elsewhere;
+    - with ``nproc`` > 1 (or ``world_size`` > 1) it spawns ``nproc`` ranks on this machine and
+      returns rank 0's record (:func:`recbole_croloss.distributed.launch`);
+    - otherwise it is :func:`run`.
+    """
+    cmd = dict(cmd_args or {})
+    ranks = distributed.torchrun_settings()
+    if ranks is not None:
+        result = run(model, dataset, config_file_list=config_file_list, cmd_args={**cmd, **ranks})
+        return result if ranks["local_rank"] + ranks["offset"] == 0 else None
+    model_class = get_model(model)
+    config = PluginConfig(model_class, dataset, config_file_list, None, cmd)
+    spec = DistributedSpec.from_config(config)
+    TrainingSpec.from_config(config).check_model(model_class)  # bad settings: an error here,
+    EvaluationSpec.from_config(config)                          # not in every spawned rank
+    if not spec.distributed:
+        return run(model, dataset, config_file_list=config_file_list, cmd_args=cmd)
+    return distributed.launch(_rank_run, spec.nproc, args=(model, dataset, config_file_list, cmd, spec))
 
 
 def serving_text(served: dict) -> str:
@@ -247,10 +290,15 @@ def parse_args(argv):
 def main(argv=None) -> int:
     model, dataset, files, cmd = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        result = run(model, dataset, config_file_list=files, cmd_args=cmd)
+        result = launch_run(model, dataset, config_file_list=files, cmd_args=cmd)
     except (ConfigError, DatasetNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except distributed.DistributedRunError as err:
+        print(f"error: distributed run failed: {err}", file=sys.stderr)
+        return 1
+    if result is None:  # a rank other than 0: rank 0 reports
+        return 0
     print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "
           f"(protocol: {result['protocol_label']}; full ranking; test split)")
     print(results_table(result["test_result"]))

@@ -23,6 +23,11 @@ class NegativeSampler:
     def __call__(self, pos_items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         raise NotImplementedError  # pragma: no cover
 
+    def mask(self, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor | None:
+        """``mask [B, M]`` of ``neg_items [M]`` against ``pos_items [B]`` (also for negatives
+        gathered from other ranks)."""
+        raise NotImplementedError  # pragma: no cover
+
 
 class UniformNegatives(NegativeSampler):
     """``neg_per_pos * B`` items drawn uniformly with replacement from the real items 1..n-1.
@@ -46,8 +51,10 @@ class UniformNegatives(NegativeSampler):
     def __call__(self, pos_items):
         m = self.neg_per_pos * pos_items.shape[0]
         neg = torch.randint(1, self.n_items, (m,), device=pos_items.device)
-        mask = neg.unsqueeze(0) != pos_items.unsqueeze(1) if self.mask_accidental_hits else None
-        return neg, mask
+        return neg, self.mask(pos_items, neg)
+
+    def mask(self, pos_items, neg_items):
+        return neg_items.unsqueeze(0) != pos_items.unsqueeze(1) if self.mask_accidental_hits else None
 
 
 class FullNegatives(NegativeSampler):
@@ -68,4 +75,7 @@ class FullNegatives(NegativeSampler):
 
     def __call__(self, pos_items):
         neg = torch.arange(self.n_items, device=pos_items.device)
-        return neg, neg.unsqueeze(0) != pos_items.unsqueeze(1)
+        return neg, self.mask(pos_items, neg)
+
+    def mask(self, pos_items, neg_items):
+        return neg_items.unsqueeze(0) != pos_items.unsqueeze(1)

@@ -25,6 +25,11 @@ def parse_args(argv):
                         help="comma-separated GPU ids; each running cell holds one (e.g. 0,1,2,3)")
     parser.add_argument("--cpu", action="store_true", help="run every cell on the CPU (gpu_id '')")
     parser.add_argument("--threads", type=int, default=None, help="torch/OpenMP threads per cell")
+    parser.add_argument("--ray-address", default=None,
+                        help="run the cells as Ray tasks: 'auto' (this machine's cluster), an address "
+                             "(ray://host:10001, host:6379), or 'local' (a Ray instance here with --jobs CPUs)")
+    parser.add_argument("--cpus-per-cell", type=float, default=1, help="Ray: CPUs each cell asks for")
+    parser.add_argument("--gpus-per-cell", type=float, default=0, help="Ray: GPUs each cell asks for")
     parser.add_argument("--dry-run", action="store_true", help="list the cells and their estimated cost")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the reports")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -33,6 +38,8 @@ def parse_args(argv):
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     if args.gpus is not None and args.cpu:
         parser.error("--gpus and --cpu exclude each other")
+    if args.ray_address is not None and args.gpus is not None:
+        parser.error("with --ray-address, Ray assigns the GPUs: use --gpus-per-cell, not --gpus")
     return args
 
 
@@ -54,12 +61,25 @@ def main(argv=None) -> int:
         return 0
     failed = []
     if not args.report_only:
-        executor = LocalExecutor(jobs, [g for g in gpus if g] or None, args.threads, cpu_only=args.cpu)
+        if args.ray_address is not None:
+            from .ray_executor import RayExecutor, RayUnavailableError
+
+            try:
+                executor = RayExecutor(args.ray_address, args.cpus_per_cell, args.gpus_per_cell,
+                                       args.threads, local_cpus=args.jobs)
+            except RayUnavailableError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return 2
+        else:
+            executor = LocalExecutor(jobs, [g for g in gpus if g] or None, args.threads, cpu_only=args.cpu)
         try:
             outcome = run_grid(grid, store, executor, progress=not args.no_progress)
         except StoreBusyError as err:
             print(f"error: {err}", file=sys.stderr)
             return 3
+        finally:
+            if hasattr(executor, "shutdown"):
+                executor.shutdown()
         failed = outcome["failed"]
         print(f"ran {outcome['ran']}, already done {outcome['cached']}, failed {len(failed)}", flush=True)
     from .report import write_reports

@@ -139,3 +139,19 @@ def test_dry_run_estimates_from_finished_cells(tmp_path, capsys):
     assert "2 cells: 1 done, 1 to run" in out
     assert "estimated cost: 0h00m30s of cell time" in out  # croloss: no own timing, same model's
 
+
+
+def test_ray_runner_gives_the_local_runners_results(tmp_path):
+    pytest.importorskip("ray", reason="the Ray extra: pip install -e '.[ray]'")
+    grid = grid_file(tmp_path, "[ce, croloss]")
+    local, remote = str(tmp_path / "local"), str(tmp_path / "ray")
+    for out, extra in ((local, ["--jobs", "2"]), (remote, ["--ray-address", "local", "--jobs", "2"])):
+        proc = subprocess.run(runner_command(grid, out) + extra, cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "ran 2, already done 0, failed 0" in proc.stdout
+    assert "Ray at local" in proc.stdout
+    mine, theirs = ResultStore(local).records(), ResultStore(remote).records()
+    assert [r["cell"]["key"] for r in mine] == [r["cell"]["key"] for r in theirs] and len(mine) == 2
+    for a, b in zip(mine, theirs):
+        assert a["run"]["test_result"] == b["run"]["test_result"]
+        assert a["run"]["best_valid_result"] == b["run"]["best_valid_result"]

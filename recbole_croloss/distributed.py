@@ -1,0 +1,186 @@
+"""Training on ``torch.distributed``, through RecBole's own multi-GPU machinery.
+
+RecBole shards the training data by rank (``DistributedSampler`` in its dataloaders), wraps the
+model in ``DistributedDataParallel`` (its Trainer averages the gradients) and reduces evaluation
+metrics. What the plugin adds:
+
+- **a backend for CPUs**: RecBole 1.2.1 hard-codes NCCL and CUDA device ids;
+  :func:`init_process_group` picks NCCL on GPUs and Gloo on CPUs (``dist_backend: auto``), with a
+  timeout (``dist_timeout``) so that a rank that died ends the others' collectives with an error;
+- **a launcher**: ``--nproc=N`` spawns N processes on this machine (:func:`launch`); under
+  ``torchrun`` the ranks come from its environment (:func:`torchrun_settings`);
+- **cross-rank negatives** (``gather_negatives: true``): every rank's negative item vectors are
+  gathered (:func:`gather_rows`, differentiable), so each positive is compared with the negatives
+  of the global batch, as one process with the global batch would, and the gradient of a
+  negative's vector from every rank's loss flows back to the rank that drew it;
+- **exact evaluation**: each user is evaluated by exactly one rank and the metric *sums* are
+  reduced (:func:`shard_batches`, :func:`reduce_sums`), so the metrics equal one process's
+  (RecBole's own reduction weights rounded per-rank means and counts the users its sampler pads).
+
+Keys (``properties/overall.yaml``; read in :class:`recbole_croloss.factory.DistributedSpec`):
+``nproc``, ``world_size``, ``ip``, ``port``, ``offset`` (RecBole's), ``dist_backend``,
+``dist_timeout``, ``gather_negatives``.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import pickle
+
+import torch
+import torch.distributed as dist
+
+#: ``dist_backend``: auto (NCCL when the run has GPUs, else Gloo), or one named.
+BACKENDS = ("auto", "nccl", "gloo")
+
+
+class DistributedRunError(RuntimeError):
+    """A rank of a distributed run failed or died; the message names which and how."""
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def init_process_group(values: dict) -> None:
+    """Join the process group a run's config describes, and set its device; called by
+    :class:`~recbole_croloss.compat.CompatConfig` in place of RecBole's NCCL-only code.
+
+    ``values`` is RecBole's ``final_config_dict`` (``local_rank``, ``offset``, ``world_size``,
+    ``ip``, ``port``, ``gpu_id``, ``dist_backend``, ``dist_timeout``); it gains ``device``,
+    ``single_spec = False`` and, off rank 0, RecBole's quiet settings.
+    """
+    gpu_id = str(values.get("gpu_id", ""))
+    backend = values.get("dist_backend") or "auto"
+    if backend == "auto":
+        backend = "nccl" if gpu_id and torch.cuda.is_available() else "gloo"
+    rank = int(values["local_rank"]) + int(values.get("offset") or 0)
+    if not dist.is_initialized():
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=int(values["world_size"]),
+            init_method=f"tcp://{values['ip']}:{values['port']}",
+            timeout=datetime.timedelta(seconds=float(values.get("dist_timeout") or 1800)))
+    if backend == "nccl":
+        values["device"] = torch.device("cuda", int(values["local_rank"]))
+        torch.cuda.set_device(values["device"])
+    else:
+        values["device"] = torch.device("cpu")
+    values["single_spec"] = False
+    if int(values["local_rank"]) != 0:  # as RecBole: only local rank 0 logs
+        values.update(state="error", show_progress=False, verbose=False)
+
+
+class _GatherRows(torch.autograd.Function):
+    """``x [m, d]`` on each of W ranks -> ``[W m, d]`` (rank order) on every rank; backward
+    sums the gradient of the gathered tensor over the ranks and returns this rank's rows."""
+
+    @staticmethod
+    def forward(ctx, x):
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        ctx.rows = (dist.get_rank() * x.shape[0], (dist.get_rank() + 1) * x.shape[0])
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rows[0]: ctx.rows[1]]
+
+
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """Differentiable all-gather along dim 0 (every rank must pass the same shape)."""
+    return _GatherRows.apply(x)
+
+
+def gather_ids(x: torch.Tensor) -> torch.Tensor:
+    """All-gather of ids (no gradient), in rank order."""
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)
+
+
+def broadcast_state(module: torch.nn.Module) -> None:
+    """Every rank takes rank 0's parameters and buffers (e.g. the best checkpoint, which only
+    rank 0 has read)."""
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
+
+def shard_batches(eval_data):
+    """Yield ``(batch, keep)``: this rank's evaluation batches and how many leading rows of each
+    are real users, so that every user is evaluated by exactly one rank.
+
+    RecBole's loaders already shard by rank with a ``DistributedSampler`` that pads the last
+    ranks with repeated users: those rows are dropped. A loader that is not sharded (the paper
+    protocol's) is split by batch, batch ``b`` going to rank ``b % W``.
+    """
+    rank, world = dist.get_rank(), dist.get_world_size()
+    sampler = getattr(eval_data, "sampler", None)
+    if isinstance(sampler, torch.utils.data.distributed.DistributedSampler):
+        left = len(range(rank, eval_data.sample_size, world))
+        for batch in eval_data:
+            rows = len(batch[0])
+            yield batch, min(rows, max(left, 0))
+            left -= rows
+    else:
+        for b, batch in enumerate(eval_data):
+            if b % world == rank:
+                yield batch, len(batch[0])
+
+
+def reduce_sums(sums: dict[str, float], users: int, device) -> tuple[dict[str, float], int]:
+    """Sum the per-user metric sums and user counts over the ranks (float64)."""
+    keys = sorted(sums)
+    packed = torch.tensor([sums[k] for k in keys] + [float(users)], dtype=torch.float64, device=device)
+    dist.all_reduce(packed)
+    values = packed.tolist()
+    return dict(zip(keys, values[:-1])), int(round(values[-1]))
+
+
+def torchrun_settings(environ=None) -> dict | None:
+    """The rank settings ``torchrun`` puts in the environment, as RecBole keys, or None."""
+    env = os.environ if environ is None else environ
+    if "LOCAL_RANK" not in env or "WORLD_SIZE" not in env:
+        return None
+    local = int(env["LOCAL_RANK"])
+    return {"local_rank": local, "offset": int(env.get("RANK", local)) - local,
+            "world_size": int(env["WORLD_SIZE"]), "nproc": int(env.get("LOCAL_WORLD_SIZE", 1)),
+            "ip": env.get("MASTER_ADDR", "localhost"), "port": int(env.get("MASTER_PORT", 29500))}
+
+
+def _spawned(local_rank, fn, args, result_queue):
+    """Entry of a spawned rank: run ``fn(local_rank, *args)``; rank 0 sends its result back."""
+    result = fn(local_rank, *args)
+    if local_rank == 0 and result_queue is not None:
+        # plain pickle: tensors by value (the queue's own pickler would share their memory with
+        # a process that is about to exit)
+        result_queue.put(pickle.dumps(result))
+
+
+def launch(fn, nproc: int, args=(), timeout: float | None = None):
+    """Run ``fn(local_rank, *args)`` in ``nproc`` fresh processes on this machine and return
+    rank 0's result. If any rank fails or dies, the others are stopped and
+    :class:`DistributedRunError` names the rank and its error or exit code."""
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    result_queue = ctx.SimpleQueue()
+    processes = mp.start_processes(_spawned, args=(fn, args, result_queue), nprocs=nproc,
+                                   join=False, start_method="spawn")
+    try:
+        deadline = None if timeout is None else datetime.datetime.now() + datetime.timedelta(seconds=timeout)
+        while not processes.join(timeout=1):
+            if deadline is not None and datetime.datetime.now() > deadline:
+                raise DistributedRunError(f"the distributed run did not finish within {timeout:g}s")
+    except mp.ProcessRaisedException as err:
+        raise DistributedRunError(f"rank {err.error_index} failed:\n{err}") from None
+    except mp.ProcessExitedException as err:
+        raise DistributedRunError(f"rank {err.error_index} died (exit code {err.exit_code}, "
+                                  f"signal {err.signal_name}); the other ranks were stopped") from None
+    finally:
+        for p in processes.processes:
+            if p.is_alive():
+                p.terminate()
+    return None if result_queue.empty() else pickle.loads(result_queue.get())
