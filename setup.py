@@ -11,6 +11,8 @@ Version bounds, chosen deliberately:
 - ``pandas>=1.3,<3``: pandas 3's copy-on-write makes RecBole's chained ``df[col].fillna(...,
   inplace=True)`` a silent no-op and breaks ``token_seq`` fields (``Series.agg(len)``); pandas 2.x
   runs RecBole as written (numpy 2 included).
+- ``ray`` extra: RecBole pins ``ray<=2.6.3`` (Python <= 3.11 only); its core runs on numpy 2
+  but imports ``pkg_resources``, so the extra holds setuptools below 81 (README, "Ray").
 - faiss: ``faiss-cpu`` by default. ``faiss-gpu`` provides the same ``faiss`` module, so the two
   must not be installed together: an extra cannot remove a base requirement, so the ``gpu`` extra
   is paired with ``RECBOLE_CROLOSS_FAISS=gpu``, which drops ``faiss-cpu`` from the requirements.
@@ -44,6 +46,9 @@ setup(
     extras_require={
         "gpu": ["faiss-gpu>=1.7.4"],
         "test": ["pytest>=7"],
+        # the benchmark runner's --ray-address: RecBole 1.2.1 already pulls ray<=2.6.3 on
+        # Python <= 3.11, whose core needs pkg_resources (setuptools < 81); see README, "Ray"
+        "ray": ["ray>=2.6,<=2.6.3; python_version<'3.12'", "setuptools<81; python_version<'3.12'"],
     },
     entry_points={"console_scripts": ["recbole-croloss=recbole_croloss.quick_start:main"]},
 )

@@ -144,17 +144,23 @@ def test_evaluation_on_two_ranks_equals_one_process(tiny):
     assert not torch.equal(neg[: len(neg) // 2], neg[len(neg) // 2:])  # each rank its own draws
 
 
-def test_cli_trains_and_evaluates_on_two_processes(tmp_path):
-    command = [sys.executable, "run_recbole_croloss.py", "--model=TwoTower", "--loss=croloss", "--alpha=1.2",
-               "--nproc=2", "--gather_negatives=True", f"--port={free_port()}",
-               *[f"--{k}={v}" for k, v in TINY.items()], f"--checkpoint_dir={tmp_path / 'saved'}"]
+def test_cli_trains_and_evaluates_on_two_processes_spawned_or_under_torchrun(tmp_path):
+    args = ["run_recbole_croloss.py", "--model=TwoTower", "--loss=croloss", "--alpha=1.2", "--gather_negatives=True",
+            *[f"--{k}={v}" for k, v in TINY.items()], f"--checkpoint_dir={tmp_path / 'saved'}"]
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("TwoTower on ml-100k, loss=croloss") == 1  # rank 0 reports
-    recall = float(next(ln for ln in proc.stdout.splitlines() if ln.startswith("recall")).split()[1])
-    assert 0 < recall < 1
+    tables = []
+    for launcher in ([sys.executable, *args, "--nproc=2", f"--port={free_port()}"],
+                     [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                      f"--master_port={free_port()}", *args]):
+        proc = subprocess.run(launcher, cwd=root, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.count("TwoTower on ml-100k, loss=croloss") == 1  # rank 0 reports
+        table = proc.stdout.split("full ranking; test split)")[1].split("config and metrics")[0]
+        recall = float(next(ln for ln in table.splitlines() if ln.startswith("recall")).split()[1])
+        assert 0 < recall < 1
+        tables.append(table)
+    assert tables[0] == tables[1]  # the same ranks, seeds and data: the same run
 
 
 def dies(local_rank, port):
