@@ -60,7 +60,7 @@ def epoch_times(local_rank, settings, epochs, threads):
 
 def measure(nproc, base, epochs, device):
     cores = os.cpu_count() or 1
-    threads = max(1, cores // nproc) if device == "cpu" else max(1, cores // nproc)
+    threads = max(1, cores // nproc)  # the machine's cores split between the processes
     settings = {**base, "gpu_id": "" if device == "cpu" else ",".join(map(str, range(nproc)))}
     if nproc == 1:
         return distributed.launch(epoch_times, 1, args=(settings, epochs, threads))  # fresh process too

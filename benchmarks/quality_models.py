@@ -8,6 +8,10 @@ over seeds, and the paired difference of each CROLoss setting against ``ce`` see
 printed and written to ``OUT/summary.md``.
 
     python benchmarks/quality_models.py --jobs 2 [--alphas 0.8 1.0 1.2] [--seeds 2020 2021 2022]
+
+Superseded by the benchmark runner (``python -m recbole_croloss.benchmark
+benchmarks/grids/models-ml-100k.yaml``, the same cells); kept because the records in
+``benchmarks/results/models-ml-100k/`` were produced by this script.
 """
 from __future__ import annotations
 

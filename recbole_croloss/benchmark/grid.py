@@ -73,7 +73,11 @@ class Method:
     @property
     def label(self) -> str:
         """``croloss(kernel=sigmoid, alpha=1.2)``; ``ce``."""
-        rest = [f"{k}={_fmt(v)}" for k, v in self.settings if k != "loss"]
+        return self.label_without()
+
+    def label_without(self, *keys) -> str:
+        """The label without the settings ``keys``: ``croloss(kernel=sigmoid)`` without alpha."""
+        rest = [f"{k}={_fmt(v)}" for k, v in self.settings if k not in ("loss", *keys)]
         return self.loss + (f"({', '.join(rest)})" if rest else "")
 
 

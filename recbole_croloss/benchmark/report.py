@@ -20,6 +20,7 @@ import os
 import statistics
 from dataclasses import dataclass
 
+from ..loss import PRESETS
 from .grid import Grid, Method
 from .store import ResultStore
 
@@ -145,6 +146,16 @@ class Panel:
         labels = self.family(losses)
         return max(labels, key=lambda label: self.valid_mean(label, n)) if labels else None
 
+    def alpha_rows(self) -> dict[str, dict[float, str]]:
+        """CROLoss-family settings that differ only in alpha, with 2+ alphas:
+        ``{"croloss(kernel=sigmoid)": {0.6: label, 0.8: label, ...}}`` (table 3's rows)."""
+        rows: dict[str, dict[float, str]] = {}
+        for label, method in self.methods.items():
+            alpha = method.settings_dict.get("alpha")
+            if method.loss in CROLOSS_FAMILY and alpha is not None:
+                rows.setdefault(method.label_without("alpha"), {})[float(alpha)] = label
+        return {row: by_alpha for row, by_alpha in rows.items() if len(by_alpha) >= 2}
+
     @property
     def title(self) -> str:
         return f"{self.dataset}, {self.model} (protocol: {self.protocol})"
@@ -153,12 +164,6 @@ class Panel:
 def panels(results: list[Result]) -> list[Panel]:
     keys = list(dict.fromkeys((r.dataset, r.model) for r in results))
     return [Panel(d, m, [r for r in results if (r.dataset, r.model) == (d, m)]) for d, m in keys]
-
-
-def _without(method: Method, *keys) -> str:
-    rest = [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in method.settings
-            if k not in ("loss", *keys)]
-    return method.loss + (f"({', '.join(rest)})" if rest else "")
 
 
 # --- tables ------------------------------------------------------------------------------------
@@ -210,12 +215,7 @@ def table2(panel: Panel) -> Table:
 def table3(panel: Panel) -> Table | None:
     """Kernel x alpha at each N (CROLoss rows; CROLoss-lambda rows where the grid has 2+ alphas).
     Bold: the best row of each column; <u>underlined</u>: the best alpha of each row at each N."""
-    rows: dict[str, dict[float, str]] = {}
-    for label, method in panel.methods.items():
-        settings = method.settings_dict
-        if method.loss in CROLOSS_FAMILY and "alpha" in settings:
-            rows.setdefault(_without(method, "alpha"), {})[float(settings["alpha"])] = label
-    rows = {r: a for r, a in rows.items() if len(a) >= 2}
+    rows = panel.alpha_rows()
     if not rows:
         return None
     alphas = sorted({a for r in rows.values() for a in r})
@@ -252,8 +252,9 @@ def table4(panel: Panel) -> list[Table]:
         s = method.settings_dict
         if method.loss == "croloss_lambda":
             rest = tuple((k, v) for k, v in method.settings if k not in ("loss", "alpha", "kernel", "lambda_kernel"))
-            key = (s.get("lambda_kernel", "sigmoid"), s.get("kernel", "softplus"), rest)
-            by_alpha.setdefault(float(s.get("alpha", 1.0)), {})[key] = label
+            s = {**PRESETS["croloss_lambda"].defaults, **s}  # unset: the preset's phi_1, phi_2, alpha
+            key = (s["lambda_kernel"], s["kernel"], rest)
+            by_alpha.setdefault(float(s["alpha"]), {})[key] = label
     tables = []
     for alpha, pairs in sorted(by_alpha.items()):
         if len(pairs) < 2:
@@ -296,12 +297,7 @@ def comparisons(panel: Panel) -> tuple[list[str], list[dict]]:
         return f"| {n} | {x} | {y} | {p.text()} | {verdict} |"
 
     head = ["| N | X | Y | Δ = X − Y, Recall@N (points) | verdict |", "|---|---|---|---|---|"]
-    groups: dict[str, dict[float, str]] = {}
-    for label, method in panel.methods.items():
-        s = method.settings_dict
-        if method.loss in CROLOSS_FAMILY and "alpha" in s:
-            groups.setdefault(_without(method, "alpha"), {})[float(s["alpha"])] = label
-    groups = {g: a for g, a in groups.items() if len(a) >= 2}
+    groups = panel.alpha_rows()
     if groups:
         lines += ["**(a) larger alpha: higher Recall at small N, lower at large N.** Largest alpha "
                   "against smallest, per kernel; the claim holds for a row when X beats Y at the "
@@ -322,12 +318,12 @@ def comparisons(panel: Panel) -> tuple[list[str], list[dict]]:
                   "each Lambda setting against plain CROLoss with the same φ2 and alpha.", "", *head]
         lines += [add("c-best", n, panel.best(("croloss_lambda",), n), panel.best(("croloss",), n))
                   for n in panel.table_ns]
-        plain_by = {_without(panel.methods[label]): label for label in plain}
+        plain_by = {panel.methods[label].label: label for label in plain}
         for label in lam:
             m = panel.methods[label]
             twin = Method(tuple((k, v) if k != "loss" else (k, "croloss") for k, v in m.settings
                                 if k != "lambda_kernel"))
-            match = plain_by.get(_without(twin))
+            match = plain_by.get(twin.label)
             if match is not None:
                 lines += [add("c-matched", n, label, match) for n in panel.table_ns]
         lines.append("")
@@ -339,12 +335,8 @@ def figure4(panel: Panel, kernel: str, path: str) -> bool:
     """Recall@N against N (log scale) for each alpha of plain CROLoss with ``kernel``; below it,
     each alpha's difference from the mean over the alphas (what separates the curves).
     Returns False when the panel has fewer than two alphas for that kernel."""
-    curves: dict[float, str] = {}
-    for label, method in panel.methods.items():
-        s = method.settings_dict
-        if method.loss == "croloss" and s.get("kernel", "softplus") == kernel and "alpha" in s \
-                and len(method.settings) == 3:
-            curves[float(s["alpha"])] = label
+    plain = Method((("loss", "croloss"), ("kernel", kernel))).label  # croloss(kernel=K), any alpha
+    curves = panel.alpha_rows().get(plain, {})
     if len(curves) < 2:
         return False
     import matplotlib

@@ -214,25 +214,17 @@ def test_map_files_are_validated(tmp_path):
     assert "not in book_item_map.txt" in summary["warnings"][0]
 
 
-def test_atomic_on_failure_mid_write(tmp_path, monkeypatch):
+def test_atomic_on_failure_mid_write(tmp_path, monkeypatch, disk_full):
     write_comirec(tmp_path / "src")
     monkeypatch.setattr(importer, "BLOCK_LINES", 16)
-    calls = []
-
-    def failing(handle, text):
-        calls.append(len(text))
-        if len(calls) == 3:
-            raise OSError("disk full")
-        handle.write(text)
-
-    monkeypatch.setattr(importer, "_write_chunk", failing)
+    monkeypatch.setattr(importer, "_write_chunk", disk_full(3))
     with pytest.raises(OSError, match="disk full"):
         import_comirec(str(tmp_path / "src"), "fixture", str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
     (tmp_path / "out" / "fixture").mkdir(parents=True)
     (tmp_path / "out" / "fixture" / "fixture.inter").write_text("old\n")
-    calls.clear()
+    monkeypatch.setattr(importer, "_write_chunk", disk_full(3))  # a fresh count
     with pytest.raises(OSError, match="disk full"):
         import_comirec(str(tmp_path / "src"), "fixture", str(tmp_path / "out"))
     assert listing(tmp_path / "out" / "fixture") == ["fixture.inter"]

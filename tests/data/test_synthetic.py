@@ -84,23 +84,15 @@ def test_users_stay_within_their_interests(tmp_path):
     assert max(per_user) <= 2 and min(per_user) == 1
 
 
-def test_atomic_on_failure_mid_write(tmp_path, monkeypatch):
+def test_atomic_on_failure_mid_write(tmp_path, monkeypatch, disk_full):
     monkeypatch.setattr(synthetic, "BLOCK_ROWS", 2000)
-    calls = []
-
-    def failing(handle, data):
-        calls.append(len(data))
-        if len(calls) == 2:
-            raise OSError("disk full")
-        handle.write(data)
-
-    monkeypatch.setattr(synthetic, "_write_block", failing)
+    monkeypatch.setattr(synthetic, "_write_block", disk_full(2))
     with pytest.raises(OSError, match="disk full"):
         generate("f", str(tmp_path / "out"), users=1000, items=100)
     assert not (tmp_path / "out").exists()
     (tmp_path / "out" / "f").mkdir(parents=True)
     (tmp_path / "out" / "f" / "f.inter").write_text("old\n")
-    calls.clear()
+    monkeypatch.setattr(synthetic, "_write_block", disk_full(2))  # a fresh count
     with pytest.raises(OSError, match="disk full"):
         generate("f", str(tmp_path / "out"), users=1000, items=100)
     assert os.listdir(tmp_path / "out" / "f") == ["f.inter"]
