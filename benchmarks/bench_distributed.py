@@ -35,27 +35,27 @@ def free_port() -> int:
 
 def epoch_times(local_rank, settings, epochs, threads):
     """Build the run as this rank, train ``1 + epochs`` epochs, return rank 0's timings."""
-    from recbole_croloss.quick_start import build
+    from recbole_croloss.quick_start import prepare_run
 
     torch.set_num_threads(threads)
-    job = build(settings.pop("model"), settings.pop("dataset"),
+    prepared = prepare_run(settings.pop("model"), settings.pop("dataset"),
                 cmd_args={**settings, **({"local_rank": local_rank} if "world_size" in settings else {})})
-    trainer, train = job.trainer, job.train_data
+    trainer, train = prepared.trainer, prepared.train_data
     times = []
     for epoch in range(1 + epochs):
         if distributed.active():
             torch.distributed.barrier()
-        if job.config["device"].type == "cuda":
+        if prepared.config["device"].type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         trainer._train_epoch(train, epoch)
-        if job.config["device"].type == "cuda":
+        if prepared.config["device"].type == "cuda":
             torch.cuda.synchronize()
         if distributed.active():
             torch.distributed.barrier()
         times.append(time.perf_counter() - start)
     return {"epoch_s": sum(times[1:]) / epochs, "steps": len(train), "rows_per_step": train.step,
-            "device": str(job.config["device"])}
+            "device": str(prepared.config["device"])}
 
 
 def measure(nproc, base, epochs, device):

@@ -3,7 +3,7 @@
     python benchmarks/bench_epoch.py                          # GRU4Rec and SASRec, 2 rounds
     python benchmarks/bench_epoch.py --models SASRec --rounds 5 --threads 2
 
-Every job is built by :func:`recbole_croloss.quick_start.build`, the CLI's own code path, on the
+Every run is prepared by :func:`recbole_croloss.quick_start.prepare_run`, the CLI's own code path, on the
 bundled ml-100k (full dataset, RecBole's leave-one-out split) with the paper's batch size 256,
 history length 20 and ``neg_per_pos`` 10 (M = 2560 shared negatives), and RecBole's default model
 sizes. Losses: ``ce`` (the model's own cross-entropy over the whole item table, [B, n_items]
@@ -11,9 +11,9 @@ logits), ``sampled_softmax`` and ``croloss`` (softplus, alpha 1.0; and alpha 1.2
 [B, M] scores. Only ``trainer._train_epoch`` is timed (batches, forward, loss, backward, optimiser
 step), not building, data loading or evaluation.
 
-Each job is built once; then each round runs one epoch of every (model, loss) job, one after the
+Each run is prepared once; then each round runs one epoch of every (model, loss) run, one after the
 other, the order rotated from round to round, so that noise from other work on a shared machine
-hits all jobs alike. The table gives the median epoch over rounds and its ratio to ``ce`` of the
+hits all runs alike. The table gives the median epoch over rounds and its ratio to ``ce`` of the
 same model (the target is judged on it), and the fastest round with its ratio.
 Target: croloss <= 1.05x ce, per model.
 """
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import device_name  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from recbole_croloss.quick_start import build  # noqa: E402
+from recbole_croloss.quick_start import prepare_run  # noqa: E402
 
 # RecBole 1.2.1's own deprecation noise (pandas chained fillna, torch.cuda.amp.GradScaler), once
 # per build and per epoch; it does not change what is measured.
@@ -63,32 +63,31 @@ SETTINGS = {
 }
 
 
-def time_epoch(job, epoch_idx: int) -> float:
-    device = job.config["device"]
+def time_epoch(prepared, epoch_idx: int) -> float:
+    device = prepared.config["device"]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     gc.collect()
     sync()
     t0 = time.perf_counter()
-    job.trainer._train_epoch(job.train_data, epoch_idx)
+    prepared.trainer._train_epoch(prepared.train_data, epoch_idx)
     sync()
     return time.perf_counter() - t0
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default="GRU4Rec,SASRec", help="comma-separated model names")
-    parser.add_argument("--rounds", type=int, default=2, help="epochs per job, interleaved (median over them)")
+    parser.add_argument("--rounds", type=int, default=2, help="epochs per run, interleaved (median over them)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    threads = torch.get_num_threads()
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
-    started = time.perf_counter()
+    return args
 
+
+def print_header(rounds: int) -> None:
+    """The run's date, command, platform and device, as comment lines."""
+    command = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(f"# bench_epoch  {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"# command: cd {shlex.quote(os.getcwd())} && {command}")
@@ -96,54 +95,81 @@ def main(argv=None):
           f"torch={torch.__version__}  threads={torch.get_num_threads()}")
     print(f"# device={device}: {device_name(device)}")
     print(f"# ml-100k (full, leave-one-out), batch 256, history 20, neg_per_pos 10 (M=2560), "
-          f"RecBole default model sizes; rounds={args.rounds}; target: croloss <= {TARGET}x ce", flush=True)
+          f"RecBole default model sizes; rounds={rounds}; target: croloss <= {TARGET}x ce", flush=True)
 
-    jobs = {}  # (model, label) -> Job
+
+def prepare_runs(models: list[str]) -> dict:
+    """(model, loss label) -> the run prepared by the CLI's own code path."""
+    runs = {}
+    for model in models:
+        for label, settings in LOSSES:
+            t0 = time.perf_counter()
+            prepared = prepare_run(model, "ml-100k", config_dict={**SETTINGS, **settings})
+            runs[(model, label)] = prepared
+            print(f"# built {model:<8} {label:<16} device={prepared.config['device']}  "
+                  f"batches/epoch={len(prepared.train_data)}  {time.perf_counter() - t0:.1f}s", flush=True)
+    return runs
+
+
+def run_rounds(runs: dict, rounds: int) -> dict:
+    """(model, loss label) -> seconds of each round's epoch; the run order rotates per round."""
+    keys = list(runs)
+    times = {key: [] for key in keys}
+    for r in range(rounds):
+        k = r % len(keys)
+        for key in keys[k:] + keys[:k]:
+            seconds = time_epoch(runs[key], r)
+            times[key].append(seconds)
+            print(f"# round {r + 1}/{rounds}  {key[0]:<8} {key[1]:<16} {seconds:8.2f}s", flush=True)
+    return times
+
+
+def measure(models: list[str], rounds: int, threads: int) -> tuple[dict, dict]:
+    """(runs, times), built and run in a scratch folder."""
     with tempfile.TemporaryDirectory(prefix="bench_epoch-") as workdir:
         home = os.getcwd()
         os.chdir(workdir)  # RecBole writes log/, log_tensorboard/ and saved/ here
         try:
-            for model in models:
-                for label, settings in LOSSES:
-                    t0 = time.perf_counter()
-                    job = build(model, "ml-100k", config_dict={**SETTINGS, **settings})
-                    jobs[(model, label)] = job
-                    print(f"# built {model:<8} {label:<16} device={job.config['device']}  "
-                          f"batches/epoch={len(job.train_data)}  {time.perf_counter() - t0:.1f}s", flush=True)
+            runs = prepare_runs(models)
             if torch.get_num_threads() != threads:
                 print(f"# note: torch threads changed to {torch.get_num_threads()} while building")
-
-            keys = list(jobs)
-            times = {key: [] for key in keys}
-            for r in range(args.rounds):
-                k = r % len(keys)
-                for key in keys[k:] + keys[:k]:
-                    seconds = time_epoch(jobs[key], r)
-                    times[key].append(seconds)
-                    print(f"# round {r + 1}/{args.rounds}  {key[0]:<8} {key[1]:<16} {seconds:8.2f}s", flush=True)
+            return runs, run_rounds(runs, rounds)
         finally:
             os.chdir(home)
 
+
+def print_model_rows(model: str, runs: dict, times: dict) -> str:
+    """Print one model's table rows; returns its target verdict line."""
+    base_med = statistics.median(times[(model, BASELINE)])
+    base_min = min(times[(model, BASELINE)])
+    ratios = {}
+    for label, _ in LOSSES:
+        ts = times[(model, label)]
+        med, best = statistics.median(ts), min(ts)
+        ratios[label] = med / base_med
+        n_batches = len(runs[(model, label)].train_data)
+        flag = "" if label not in TARGET_ROWS else ("  ok" if ratios[label] <= TARGET else "  ABOVE TARGET")
+        print(f"{model:<8} {label:<16} {med:>9.2f} {med / base_med:>6.2f} {best:>8.2f} "
+              f"{best / base_min:>10.2f} {1e3 * med / n_batches:>9.1f}  "
+              + " ".join(f"{t:.2f}" for t in ts) + flag)
+    parts = [f"{label} {ratios[label]:.2f}x {'YES' if ratios[label] <= TARGET else 'NO'}" for label in TARGET_ROWS]
+    ok = all(ratios[label] <= TARGET for label in TARGET_ROWS)
+    return f"{model}: croloss <= {TARGET}x ce: {'YES' if ok else 'NO'} ({'; '.join(parts)})"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    started = time.perf_counter()
+    print_header(args.rounds)
+    runs, times = measure(models, args.rounds, threads)
     print()
     print(f"{'model':<8} {'loss':<16} {'median s':>9} {'ratio':>6} {'min s':>8} {'ratio(min)':>10} "
           f"{'ms/batch':>9}  rounds (s)")
-    summary = []
-    for model in models:
-        base_med = statistics.median(times[(model, BASELINE)])
-        base_min = min(times[(model, BASELINE)])
-        ratios = {}
-        for label, _ in LOSSES:
-            ts = times[(model, label)]
-            med, best = statistics.median(ts), min(ts)
-            ratios[label] = med / base_med
-            n_batches = len(jobs[(model, label)].train_data)
-            flag = "" if label not in TARGET_ROWS else ("  ok" if ratios[label] <= TARGET else "  ABOVE TARGET")
-            print(f"{model:<8} {label:<16} {med:>9.2f} {med / base_med:>6.2f} {best:>8.2f} "
-                  f"{best / base_min:>10.2f} {1e3 * med / n_batches:>9.1f}  "
-                  + " ".join(f"{t:.2f}" for t in ts) + flag)
-        parts = [f"{label} {ratios[label]:.2f}x {'YES' if ratios[label] <= TARGET else 'NO'}" for label in TARGET_ROWS]
-        ok = all(ratios[label] <= TARGET for label in TARGET_ROWS)
-        summary.append(f"{model}: croloss <= {TARGET}x ce: {'YES' if ok else 'NO'} ({'; '.join(parts)})")
+    summary = [print_model_rows(model, runs, times) for model in models]
     print()
     for line in summary:
         print(line)

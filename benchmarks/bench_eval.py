@@ -1,4 +1,4 @@
-"""Full-ranking evaluation and training steps at catalogue sizes up to Taobao's (issue 5).
+"""Full-ranking evaluation and training steps at catalogue sizes up to Taobao's.
 
 Part 1, evaluation: users per second of full-ranking Recall/NDCG@50/100/200/500 over a synthetic
 catalogue (``recbole_croloss.data.synthetic_catalogue``, d = 64), side by side in one run:
@@ -158,9 +158,9 @@ class CatalogueShape:
 def train_step_times(n_items, device, reps, batch=512, length=20):
     from recbole.data.interaction import Interaction
 
-    from recbole_croloss.factory import TrainingSpec
-    from recbole_croloss.model import get_model
-    from recbole_croloss.quick_start import PluginConfig
+    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.glue import get_model
+    from recbole_croloss.spec import TrainingSpec
 
     gen = torch.Generator().manual_seed(0)
     seq = torch.randint(1, n_items, (batch, length), generator=gen)
@@ -173,7 +173,7 @@ def train_step_times(n_items, device, reps, batch=512, length=20):
             "device": str(device), "use_gpu": device.type == "cuda"})
         config["device"] = device
         torch.manual_seed(0)
-        net = TrainingSpec.from_config(config).wrap(
+        net = TrainingSpec.from_config(config).adapter(
             get_model("TwoTower")(config, CatalogueShape(n_items)).to(device))
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 

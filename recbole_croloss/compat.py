@@ -12,7 +12,10 @@ What is *not* here, because it is avoided rather than patched:
   silent no-op and breaks ``token_seq`` fields (``Series.agg(len)``): ``setup.py`` requires
   ``pandas<3`` and :func:`check_versions` refuses to run on a pandas 3 that slipped in.
 - ``recbole.utils.get_model`` answers an unknown name with an unrelated lightgbm import error:
-  :func:`recbole_croloss.model.get_model` gives a clear error listing the known models.
+  :func:`recbole_croloss.glue.get_model` gives a clear error listing the known models.
+- RecBole 1.2.1's checkpoints pickle its whole Config, which torch >= 2.6's default
+  ``torch.load`` refuses: the plugin's trainer (:mod:`recbole_croloss.glue.trainer`) saves its
+  own checkpoint format of tensors and plain values.
 """
 from __future__ import annotations
 
@@ -22,7 +25,6 @@ import os
 import numpy as np
 import torch
 from recbole.config import Config
-from recbole.trainer import Trainer
 
 #: numpy aliases RecBole 1.2.1's own code uses (removed in numpy 1.24; np.bool and np.long
 #: came back in numpy 2, np.float did not): evaluator/metrics.py uses np.float and np.bool,
@@ -70,71 +72,9 @@ def make_run_dirs(config) -> None:
 
 
 class CompatConfig(Config):
-    """RecBole's Config with its numpy-2 crash fixed and distributed runs possible on CPUs."""
+    """RecBole's Config with its numpy-2 crash fixed."""
 
     def compatibility_settings(self):
         # Fix: RecBole's version aliases np.float_, np.complex_ and np.unicode_, which numpy 2
         # removed (AttributeError before any config is read); restore only what RecBole uses.
         restore_numpy_aliases()
-
-    def _init_device(self):
-        # Fix: for a distributed run (``local_rank`` set) RecBole 1.2.1 hard-codes the NCCL
-        # backend and a CUDA device, so it cannot run on CPUs; the plugin picks NCCL or Gloo and
-        # sets a timeout. RecBole's own CUDA_VISIBLE_DEVICES setting is kept as it is.
-        if "local_rank" not in self.final_config_dict:
-            return super()._init_device()
-        from .distributed import init_process_group
-
-        self.final_config_dict["gpu_id"] = str(self.final_config_dict["gpu_id"])
-        if self.final_config_dict["gpu_id"]:
-            os.environ["CUDA_VISIBLE_DEVICES"] = self.final_config_dict["gpu_id"]
-        init_process_group(self.final_config_dict)
-
-
-class CompatTrainer(Trainer):
-    """RecBole's Trainer whose checkpoints torch >= 2.6 can load back, and which trains
-    distributed on CPUs."""
-
-    def __init__(self, config, model):
-        if config["single_spec"] or config["device"].type == "cuda":
-            super().__init__(config, model)
-            if not config["single_spec"]:
-                self._share_checkpoint_name()
-            return
-        # Fix: RecBole wraps the model in DistributedDataParallel(device_ids=[local_rank]), a
-        # CUDA index; on a CPU (Gloo) DDP takes no device ids. RecBole's trainer is built as for
-        # one process, then wrapped the way DDP expects on a CPU.
-        config["single_spec"] = True
-        try:
-            super().__init__(config, model)
-        finally:
-            config["single_spec"] = False
-        self.distributed_model = torch.nn.parallel.DistributedDataParallel(self.model)
-        self._share_checkpoint_name()
-
-    def _share_checkpoint_name(self):
-        # Fix: each rank names its checkpoint file after its own clock (get_local_time), but
-        # only rank 0 saves; every rank must load rank 0's file.
-        names = [self.saved_model_file]
-        torch.distributed.broadcast_object_list(names, src=0)
-        self.saved_model_file = names[0]
-
-    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        # Fix: RecBole pickles its whole Config into the checkpoint, and torch >= 2.6's
-        # torch.load(weights_only=True) (used by Trainer.evaluate to reload the best model)
-        # refuses it. Save tensors and plain values only, so the default safe load works.
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
-            return
-        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        state = {
-            "config": {"model": str(self.config["model"]), "dataset": str(self.config["dataset"])},
-            "epoch": int(epoch),
-            "cur_step": int(self.cur_step),
-            "best_valid_score": float(self.best_valid_score),
-            "state_dict": self.model.state_dict(),
-            "other_parameter": self.model.other_parameter(),
-            "optimizer": self.optimizer.state_dict(),
-        }
-        torch.save(state, saved_model_file)
-        if verbose:
-            self.logger.info(f"Saving current: {saved_model_file}")

@@ -1,4 +1,5 @@
-"""Training on ``torch.distributed``, through RecBole's own multi-GPU machinery.
+"""Training on ``torch.distributed``, through RecBole's own multi-GPU machinery: the one module
+that knows about process groups.
 
 RecBole shards the training data by rank (``DistributedSampler`` in its dataloaders), wraps the
 model in ``DistributedDataParallel`` (its Trainer averages the gradients) and reduces evaluation
@@ -7,17 +8,19 @@ metrics. What the plugin adds:
 - **a backend for CPUs**: RecBole 1.2.1 hard-codes NCCL and CUDA device ids;
   :func:`init_process_group` picks NCCL on GPUs and Gloo on CPUs (``dist_backend: auto``), with a
   timeout (``dist_timeout``) so that a rank that died ends the others' collectives with an error;
+  :func:`wrap_cpu_model` wraps a model in DDP on a CPU;
 - **a launcher**: ``--nproc=N`` spawns N processes on this machine (:func:`launch`); under
   ``torchrun`` the ranks come from its environment (:func:`torchrun_settings`);
-- **cross-rank negatives** (``gather_negatives: true``): every rank's negative item vectors are
-  gathered (:func:`gather_rows`, differentiable), so each positive is compared with the negatives
-  of the global batch, as one process with the global batch would, and the gradient of a
-  negative's vector from every rank's loss flows back to the rank that drew it;
+- **cross-rank negatives** (``gather_negatives: true``): :class:`GatheredNegatives` wraps any
+  negative sampler so that every rank scores its rows against the negatives of all ranks, as one
+  process with the global batch would (each rank looks the gathered ids up in its own replica of
+  the item table; DDP's gradient average then equals the one-process gradient);
+- **the best checkpoint on every rank**: :func:`load_and_broadcast` (rank 0 reads, all receive);
 - **exact evaluation**: each user is evaluated by exactly one rank and the metric *sums* are
   reduced (:func:`shard_batches`, :func:`reduce_sums`), so the metrics equal one process's
   (RecBole's own reduction weights rounded per-rank means and counts the users its sampler pads).
 
-Keys (``properties/overall.yaml``; read in :class:`recbole_croloss.factory.DistributedSpec`):
+Keys (``properties/overall.yaml``; read in :class:`recbole_croloss.spec.DistributedSpec`):
 ``nproc``, ``world_size``, ``ip``, ``port``, ``offset`` (RecBole's), ``dist_backend``,
 ``dist_timeout``, ``gather_negatives``.
 """
@@ -42,15 +45,23 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def is_main(config) -> bool:
+    """Whether this process writes a run's record: the only process, or global rank 0."""
+    return config["single_spec"] or config["local_rank"] + (config["offset"] or 0) == 0
+
+
 def init_process_group(values: dict) -> None:
     """Join the process group a run's config describes, and set its device; called by
-    :class:`~recbole_croloss.compat.CompatConfig` in place of RecBole's NCCL-only code.
+    :class:`~recbole_croloss.config.PluginConfig` in place of RecBole's NCCL-only code.
 
     ``values`` is RecBole's ``final_config_dict`` (``local_rank``, ``offset``, ``world_size``,
     ``ip``, ``port``, ``gpu_id``, ``dist_backend``, ``dist_timeout``); it gains ``device``,
-    ``single_spec = False`` and, off rank 0, RecBole's quiet settings.
+    ``single_spec = False`` and, off rank 0, RecBole's quiet settings. RecBole's own
+    ``CUDA_VISIBLE_DEVICES`` setting from ``gpu_id`` is kept as it is.
     """
-    gpu_id = str(values.get("gpu_id", ""))
+    gpu_id = values["gpu_id"] = str(values.get("gpu_id", ""))
+    if gpu_id:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu_id
     backend = values.get("dist_backend") or "auto"
     if backend == "auto":
         backend = "nccl" if gpu_id and torch.cuda.is_available() else "gloo"
@@ -93,11 +104,60 @@ def gather_rows(x: torch.Tensor) -> torch.Tensor:
     return _GatherRows.apply(x)
 
 
+class GatheredNegatives:
+    """A negative sampler whose draws are shared by every rank: ``(neg_items [W M], mask [B, W M])``
+    with the ids of all W ranks in rank order, masked against this rank's positives. Outside a
+    process group it is the wrapped sampler."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+        self.name, self.catalogue_size = sampler.name, sampler.catalogue_size
+
+    def __call__(self, pos_items):
+        neg_items, mask = self.sampler(pos_items)
+        if not active():
+            return neg_items, mask
+        neg_items = gather_ids(neg_items)
+        return neg_items, self.sampler.mask(pos_items, neg_items)
+
+    def mask(self, pos_items, neg_items):
+        return self.sampler.mask(pos_items, neg_items)
+
+    def __repr__(self) -> str:
+        return f"GatheredNegatives({self.sampler!r})"
+
+
 def gather_ids(x: torch.Tensor) -> torch.Tensor:
     """All-gather of ids (no gradient), in rank order."""
     parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts)
+
+
+def wrap_cpu_model(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` in DistributedDataParallel on a CPU (Gloo), which takes no device ids (RecBole
+    1.2.1 passes a CUDA index)."""
+    return torch.nn.parallel.DistributedDataParallel(model)
+
+
+def broadcast_object(value):
+    """Rank 0's ``value`` (any picklable object), on every rank."""
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def load_and_broadcast(module: torch.nn.Module, load) -> None:
+    """``load()`` (which fills ``module``) on rank 0 only, after every rank has arrived (rank 0
+    has finished writing what it reads), then every rank takes rank 0's state. Outside a process
+    group it is ``load()``."""
+    if not active():
+        load()
+        return
+    dist.barrier()
+    if dist.get_rank() == 0:
+        load()
+    broadcast_state(module)
 
 
 def broadcast_state(module: torch.nn.Module) -> None:

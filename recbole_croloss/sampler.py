@@ -5,7 +5,10 @@ one set of M negative item ids scored against every row, and ``mask [B, M]`` (bo
 counts) that removes a row's own positive ("accidental hit"), or ``None`` when nothing is masked.
 ``catalogue_size`` is |I|, the number of candidates the rank is estimated over.
 
-Item id 0 is RecBole's padding item.
+Item id 0 is RecBole's padding item. The key ``negatives`` names a sampler of
+:data:`NEGATIVES`; :func:`register_sampler` adds one of the user's own, and
+:func:`build_sampler` makes one from its settings. In a distributed run
+:class:`recbole_croloss.distributed.GatheredNegatives` wraps any sampler.
 """
 from __future__ import annotations
 
@@ -15,9 +18,11 @@ from .errors import ConfigError
 
 
 class NegativeSampler:
+    """Base class: ``sampler(pos_items [B]) -> (neg_items [M], mask [B, M] | None)``."""
+
     name: str = ""
     catalogue_size: int
-    #: Settings the constructor takes besides ``n_items`` (the factory passes only these).
+    #: Settings the constructor takes besides ``n_items`` (:func:`build_sampler` passes only these).
     options: tuple[str, ...] = ()
 
     def __call__(self, pos_items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -79,3 +84,32 @@ class FullNegatives(NegativeSampler):
 
     def mask(self, pos_items, neg_items):
         return neg_items.unsqueeze(0) != pos_items.unsqueeze(1)
+
+
+#: Name -> sampler class: what the key ``negatives`` can name.
+NEGATIVES: dict[str, type[NegativeSampler]] = {s.name: s for s in (UniformNegatives, FullNegatives)}
+
+
+def register_sampler(cls: type[NegativeSampler]) -> type[NegativeSampler]:
+    """Make a :class:`NegativeSampler` subclass nameable by ``negatives`` (a class decorator).
+    Its ``name`` must be new."""
+    if not (isinstance(cls, type) and issubclass(cls, NegativeSampler)) or not cls.name:
+        raise TypeError(f"register_sampler takes a NegativeSampler subclass with a name; got {cls!r}")
+    if NEGATIVES.get(cls.name, cls) is not cls:
+        raise ValueError(f"a sampler named {cls.name!r} is already registered")
+    NEGATIVES[cls.name] = cls
+    return cls
+
+
+def check_sampler_name(name) -> type[NegativeSampler]:
+    cls = NEGATIVES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ConfigError("negatives", name, NEGATIVES)
+    return cls
+
+
+def build_sampler(name: str, n_items: int, **settings) -> NegativeSampler:
+    """The sampler ``name`` over ``n_items`` item ids, given the settings it takes of
+    ``settings`` (the others are for other samplers)."""
+    cls = check_sampler_name(name)
+    return cls(n_items, **{k: v for k, v in settings.items() if k in cls.options})

@@ -1,4 +1,6 @@
-r"""Retrieval scores S(u, v): dot product or cosine similarity, times a scale tau.
+r"""Retrieval scores S(u, v), and the one scoring protocol every trained model is seen through.
+
+Scores: dot product or cosine similarity, times a scale tau.
 
 The paper uses ``S = tau * cos(u, v)`` with tau = 10. A model trained on a score must be ranked
 on the same score at evaluation, so the adapter uses one :class:`Score` for both.
@@ -9,6 +11,11 @@ Shapes: ``user [B, d]``, or ``[B, K, d]`` for a multi-interest model (K interest
 ``S(U_b, v) = max_k S(u_bk, v)``. For the top N this is exactly ComiRec's serving (search the
 top N of each interest, pool the K x N hits, keep each item's best score, take the top N):
 :func:`search_and_merge` implements that merge, and the tests compare the two.
+
+:class:`ScoredRetrieval` is the protocol: a model (the plugin's own, or a RecBole model seen
+through :class:`~recbole_croloss.glue.support.RecBoleRetrieval`) gives three operations,
+``user_vectors``, ``item_vectors`` and ``readout``, plus a :class:`Score`; prediction, full
+ranking, the training query and the ranking keys are written once, here, in terms of them.
 """
 from __future__ import annotations
 
@@ -99,3 +106,53 @@ def get_score(name: str, scale: float = 1.0) -> Score:
     if cls is None:
         raise ConfigError("score", name, SCORES)
     return cls(scale)
+
+
+class ScoredRetrieval:
+    r"""The scoring protocol: three operations and a score; everything a trainer, an evaluator
+    or a loss needs from a retrieval model follows from them.
+
+    - ``user_vectors(interaction) -> [B, d]`` (``[B, K, d]`` for K interests);
+    - ``item_vectors(items=None) -> [n_items, d]`` for the catalogue, ``[..., d]`` for ids;
+    - ``readout(query [B, K, d], key [B, d]) -> [B, d]``: a multi-interest user's training-time
+      vector for each sample, chosen with the sample's positive key;
+    - ``score``: the :class:`Score` it trains and ranks by; ``ITEM_ID``: the interaction field
+      holding the items :meth:`predict` scores.
+    - ``loss_terms(interaction, user) -> {name: scalar}``: terms the model adds to whatever
+      loss trains it (none by default).
+    """
+
+    score: Score
+    ITEM_ID: str
+
+    def user_vectors(self, interaction) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def readout(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has one user vector; no readout")
+
+    def loss_terms(self, interaction, user: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Terms added to the training loss, whatever it is (``user``: ``user_vectors``)."""
+        return {}
+
+    def training_query(self, user: torch.Tensor, pos_key: torch.Tensor) -> torch.Tensor:
+        """``S``'s query side for each training sample: ``[B, d]``; a multi-interest user
+        ``[B, K, d]`` is read out with the positive's key ``[B, d]``."""
+        query = self.score.query(user)
+        return self.readout(query, pos_key) if user.dim() == 3 else query
+
+    def predict(self, interaction) -> torch.Tensor:
+        """``S(u_b, v_b) [B]`` for the items of the interaction's ``ITEM_ID`` field."""
+        items = self.item_vectors(interaction[self.ITEM_ID])
+        return self.score.pairs(self.user_vectors(interaction), items)
+
+    def full_sort_predict(self, interaction) -> torch.Tensor:
+        """``S(u_b, v_n) [B, n_items]`` (best interest of a multi-interest user)."""
+        return self.score.all(self.user_vectors(interaction), self.item_vectors())
+
+    def ranking_keys(self) -> torch.Tensor:
+        """``S.key(V) [n_items, d]``: ``S(u, v_i) = S.query(u) . keys[i]``."""
+        return self.score.key(self.item_vectors()).contiguous()

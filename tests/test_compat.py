@@ -29,17 +29,6 @@ def test_recbole_metrics_run_on_this_numpy():
     assert result[:, 1].tolist() == [1.0, 0.0]
 
 
-def test_checkpoint_reloads_with_torch_safe_load(tmp_path, monkeypatch):
-    from recbole_croloss.quick_start import build
-    from tests.conftest import TINY
-
-    monkeypatch.chdir(tmp_path)
-    job = build("GRU4Rec", "ml-100k", config_dict={**TINY, "checkpoint_dir": str(tmp_path)})
-    job.trainer._save_checkpoint(0, verbose=False)
-    state = torch.load(job.trainer.saved_model_file, weights_only=True)
-    assert state["config"]["model"] == "GRU4Rec" and "state_dict" in state
-
-
 def test_pandas_3_is_refused_with_the_reason(monkeypatch):
     import pandas
 

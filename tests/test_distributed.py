@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from recbole_croloss import distributed
-from recbole_croloss.adapter import CROLossAdapter
+from recbole_croloss.glue import CROLossAdapter
 from recbole_croloss.loss import build_loss
 from recbole_croloss.sampler import UniformNegatives
 from recbole_croloss.scoring import get_score
@@ -42,7 +42,7 @@ def group(local_rank, port, timeout=60):
 class Toy(nn.Module):
     """A small sequential model as the adapter sees one: user = mean of the history's vectors."""
 
-    ITEM_SEQ, ITEM_SEQ_LEN, POS_ITEM_ID = "item_seq", "item_seq_len", "pos"
+    ITEM_SEQ, ITEM_SEQ_LEN, POS_ITEM_ID, ITEM_ID = "item_seq", "item_seq_len", "pos", "item"
 
     def __init__(self, n_items=40, dim=6):
         super().__init__()
@@ -75,7 +75,8 @@ def adapter(kernel, alpha, sampler, gather):
     torch.manual_seed(0)
     toy = Toy().double()
     loss = build_loss("croloss", n_items=sampler.catalogue_size, kernel=kernel, alpha=alpha)
-    return CROLossAdapter(toy, loss, sampler, get_score("cosine", 5.0), gather_negatives=gather)
+    return CROLossAdapter(toy, get_score("cosine", 5.0), loss,
+                          distributed.GatheredNegatives(sampler) if gather else sampler)
 
 
 def step_rank(local_rank, port, kernel, alpha):
@@ -85,7 +86,7 @@ def step_rank(local_rank, port, kernel, alpha):
     net = adapter(kernel, alpha, UniformNegatives(40, neg_per_pos=3), gather=True)
     batch = {k: v[4 * local_rank: 4 * local_rank + 4] for k, v in global_batch().items()}
     torch.manual_seed(100 + local_rank)
-    negatives = net.sampler(batch["pos"])[0]
+    negatives = net.sampler.sampler(batch["pos"])[0]  # this rank's own draws
     torch.manual_seed(100 + local_rank)
     loss = net.calculate_loss(batch)
     loss.backward()
@@ -115,28 +116,28 @@ def test_gathered_negatives_step_equals_one_process(kernel, alpha):
 
 def eval_rank(local_rank, port, settings):
     """Build a run as rank ``local_rank`` (data, model, trainer), evaluate without training."""
-    from recbole_croloss.quick_start import build
+    from recbole_croloss.quick_start import prepare_run
 
-    job = build("TwoTower", "ml-100k", cmd_args={**settings, "local_rank": local_rank, "nproc": 2,
+    prepared = prepare_run("TwoTower", "ml-100k", cmd_args={**settings, "local_rank": local_rank, "nproc": 2,
                                                   "world_size": 2, "ip": "localhost", "port": port})
     pos = torch.arange(1, 9)
-    negatives = distributed.gather_ids(job.net.sampler(pos)[0])
-    result = job.trainer.evaluate(job.test_data, load_best_model=False)
-    shard = sum(keep for _, keep in distributed.shard_batches(job.test_data))
+    negatives = prepared.adapter.sampler(pos)[0]  # every rank's draws, gathered
+    result = prepared.trainer.evaluate(prepared.test_data, load_best_model=False)
+    shard = sum(keep for _, keep in distributed.shard_batches(prepared.test_data))
     users = torch.tensor([shard])
     torch.distributed.all_reduce(users)
-    return {"result": result, "negatives": negatives, "users": int(users), "device": str(job.config["device"])}
+    return {"result": result, "negatives": negatives, "users": int(users), "device": str(prepared.config["device"])}
 
 
 def test_evaluation_on_two_ranks_equals_one_process(tiny):
     settings = {**tiny, "loss": "croloss", "metric_decimal_place": 10, "gather_negatives": True,
                 "metrics": ["Recall", "NDCG", "Hit", "MRR", "Precision"]}
     got = distributed.launch(eval_rank, 2, args=(free_port(), settings), timeout=300)
-    from recbole_croloss.quick_start import build
+    from recbole_croloss.quick_start import prepare_run
 
-    job = build("TwoTower", "ml-100k", cmd_args=settings)
-    one = job.trainer.evaluate(job.test_data, load_best_model=False)
-    assert got["device"] == "cpu" and got["users"] == len(job.test_data._dataset)
+    prepared = prepare_run("TwoTower", "ml-100k", cmd_args=settings)
+    one = prepared.trainer.evaluate(prepared.test_data, load_best_model=False)
+    assert got["device"] == "cpu" and got["users"] == len(prepared.test_data._dataset)
     assert got["result"].keys() == one.keys()
     for key, value in one.items():
         assert got["result"][key] == pytest.approx(value, abs=1e-9), key

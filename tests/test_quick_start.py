@@ -1,4 +1,4 @@
-"""The main job end to end: real RecBole config, ml-100k, trainer and full-ranking evaluator."""
+"""The main prepared end to end: real RecBole config, ml-100k, trainer and full-ranking evaluator."""
 import json
 import os
 import subprocess
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from recbole_croloss.errors import ConfigError
-from recbole_croloss.quick_start import DatasetNotFoundError, build, parse_args, run
+from recbole_croloss.quick_start import parse_args, prepare_run, run
+from recbole_croloss.spec import DatasetNotFoundError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,19 +29,29 @@ def test_run_writes_metrics_and_config_json(tiny):
     assert not [n for n in os.listdir(os.path.dirname(result["files"]["result"])) if n.startswith(".tmp-")]
 
 
+def test_the_record_is_also_written_where_the_caller_asks(tiny, tmp_path):
+    record_file = tmp_path / "records" / "cell.json"
+    record_file.parent.mkdir()
+    result = run("TwoTower", "ml-100k", config_dict={**tiny, "loss": "bpr"}, record_file=str(record_file))
+    with open(record_file) as f:
+        saved = json.load(f)
+    assert saved == json.loads(json.dumps(result, default=str)) and saved["loss"] == "bpr"
+    assert [n.name for n in record_file.parent.iterdir()] == ["cell.json"]  # nothing half-written
+
+
 def test_ce_special_case_equals_recbole_cross_entropy_batch_by_batch(tiny):
     """exp kernel, alpha 1, every other item once, unbiased rank, dot score = RecBole's CE."""
 
     def batch_losses(settings):
-        job = build("GRU4Rec", "ml-100k", config_dict={**tiny, **settings})
+        prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, **settings})
         losses = []
 
         def record(interaction):
-            loss = job.net.calculate_loss(interaction)
+            loss = prepared.adapter.calculate_loss(interaction)
             losses.append(loss.item())
             return loss
 
-        job.trainer._train_epoch(job.train_data, 0, loss_func=record)
+        prepared.trainer._train_epoch(prepared.train_data, 0, loss_func=record)
         return losses
 
     ce = batch_losses({"loss": "ce"})
@@ -51,16 +62,16 @@ def test_ce_special_case_equals_recbole_cross_entropy_batch_by_batch(tiny):
 
 
 def test_cosine_score_reaches_evaluation(tiny):
-    job = build("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "croloss", "score": "cosine", "scale": 10.0})
-    interaction = next(iter(job.test_data))[0].to(job.config["device"])
-    job.net.eval()
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "croloss", "score": "cosine", "scale": 10.0})
+    interaction = next(iter(prepared.test_data))[0].to(prepared.config["device"])
+    prepared.adapter.eval()
     with torch.no_grad():
-        scores = job.net.full_sort_predict(interaction)
-        user = job.net.model.forward(interaction["item_id_list"], interaction["item_length"])
-        table = job.net.model.item_embedding.weight
+        scores = prepared.adapter.full_sort_predict(interaction)
+        user = prepared.adapter.model.forward(interaction["item_id_list"], interaction["item_length"])
+        table = prepared.adapter.model.item_embedding.weight
         expected = 10.0 * torch.nn.functional.normalize(user, dim=-1) @ torch.nn.functional.normalize(table, dim=-1).T
-        dot = job.net.model.full_sort_predict(interaction)
-    assert scores.shape == (len(user), job.net.model.n_items)
+        dot = prepared.adapter.model.full_sort_predict(interaction)
+    assert scores.shape == (len(user), prepared.adapter.model.n_items)
     torch.testing.assert_close(scores, expected)
     assert scores.abs().max() <= 10.0 + 1e-4
     assert not torch.allclose(scores, dot)  # the model's own dot product is not what ranks
@@ -89,7 +100,7 @@ def test_offline_dataset_error_names_where_it_looked(tiny, tmp_path):
 ])
 def test_bad_setting_stops_before_training(tiny, key, value, fragment):
     with pytest.raises(ConfigError) as err:
-        build("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "croloss_lambda", key: value})
+        prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "croloss_lambda", key: value})
     message = str(err.value)
     assert key in message and repr(value) in message and fragment in message
     assert not os.path.exists("log")  # stopped before the logger or any data
@@ -97,22 +108,22 @@ def test_bad_setting_stops_before_training(tiny, key, value, fragment):
 
 def test_step_as_main_kernel_and_ce_with_cosine_are_refused(tiny):
     with pytest.raises(ConfigError, match="kernel='step'"):
-        build("GRU4Rec", "ml-100k", config_dict={**tiny, "kernel": "step"})
+        prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "kernel": "step"})
     with pytest.raises(ConfigError, match="score"):
-        build("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "ce", "score": "cosine"})
+        prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "ce", "score": "cosine"})
     with pytest.raises(ConfigError, match="fixes alpha"):
-        build("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "bpr", "alpha": 1.2})
+        prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "loss": "bpr", "alpha": 1.2})
 
 
 def test_unknown_model_lists_known_models(tiny):
     with pytest.raises(ConfigError, match="GRU4Rec.*SASRec|SASRec.*GRU4Rec"):
-        build("GRU4Recc", "ml-100k", config_dict=tiny)
+        prepare_run("GRU4Recc", "ml-100k", config_dict=tiny)
 
 
 def test_cli_arguments_are_parsed_like_recbole():
-    model, dataset, files, cmd = parse_args(["--model=SASRec", "--loss=croloss", "--alpha=1.2",
-                                             "--config_files=a.yaml b.yaml"])
-    assert (model, dataset, files) == ("SASRec", "ml-100k", ["a.yaml", "b.yaml"])
+    model, dataset, files, cmd, record = parse_args(["--model=SASRec", "--loss=croloss", "--alpha=1.2",
+                                                     "--config_files=a.yaml b.yaml", "--record=r.json"])
+    assert (model, dataset, files, record) == ("SASRec", "ml-100k", ["a.yaml", "b.yaml"], "r.json")
     assert cmd == {"loss": "croloss", "alpha": "1.2"}
 
 

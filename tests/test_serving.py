@@ -26,22 +26,22 @@ def test_flat_index_serves_the_exact_top_n(tiny, tmp_path, model, settings):
 
 
 def test_exported_index_serves_like_the_model(tiny, tmp_path):
-    from recbole_croloss.quick_start import build
+    from recbole_croloss.quick_start import prepare_run
 
-    job = build("TwoTower", "ml-100k", config_dict={**tiny, "loss": "croloss"})
-    job.trainer.fit(job.train_data, saved=False)
-    from recbole_croloss.factory import ServingSpec
-    from recbole_croloss.quick_start import serve_report
+    prepared = prepare_run("TwoTower", "ml-100k", config_dict={**tiny, "loss": "croloss"})
+    prepared.trainer.fit(prepared.train_data, saved=False)
+    from recbole_croloss.spec import ServingSpec
+    from recbole_croloss.serving import faiss_test_results
 
-    served = serve_report(job, ServingSpec("flat", 1, str(tmp_path / "tt")))
+    served = faiss_test_results(prepared, ServingSpec("flat", 1, str(tmp_path / "tt")))
     index = ItemIndex.load(tmp_path / "tt")
-    interaction = next(iter(job.test_data))[0]
+    interaction = next(iter(prepared.test_data))[0]
     with torch.no_grad():
-        users = job.net.user_vectors(interaction)
-        scores = job.net.full_sort_predict(interaction)[:, 1:]  # cosine x 10, padding dropped
+        users = prepared.adapter.retrieval.user_vectors(interaction)
+        scores = prepared.adapter.full_sort_predict(interaction)[:, 1:]  # cosine x 10, padding dropped
     found = index.search(users, 20)
     torch.testing.assert_close(torch.from_numpy(found.scores), scores.topk(20).values, rtol=1e-4, atol=1e-4)
-    dataset = job.test_data._dataset
+    dataset = prepared.test_data._dataset
     expected = dataset.id2token(dataset.iid_field, (scores.topk(20).indices + 1).numpy())
     assert (found.ids == expected).mean() > 0.99
     assert served["ann_recall@500"] == pytest.approx(1.0)

@@ -16,8 +16,8 @@ A grid file::
 The cells are datasets x models x (the union of the blocks' products, duplicates removed) x
 seeds. :func:`load_grid` checks everything before any cell runs: unknown top-level or method
 keys, unknown models, losses, kernels and any value the CLI would refuse (each method's settings
-go through the same :class:`~recbole_croloss.factory.TrainingSpec` and
-:class:`~recbole_croloss.factory.EvaluationSpec` checks as a run), naming what is wrong.
+go through the same :class:`~recbole_croloss.spec.RunSpec` checks as a run), naming what is
+wrong.
 """
 from __future__ import annotations
 
@@ -236,36 +236,34 @@ def load_grid(path: str, check: bool = True) -> Grid:
 
 
 def check_grid(grid: Grid) -> None:
-    """Every model, dataset and method through the checks a run makes before it loads data:
-    the model exists, the dataset's files are there, every key is one RecBole or the plugin knows
-    and every value is accepted by :class:`TrainingSpec` and :class:`EvaluationSpec`."""
-    from ..factory import EvaluationSpec, TrainingSpec
+    """Every model, dataset and method through the checks a run makes before it loads data
+    (:meth:`~recbole_croloss.spec.RunSpec.from_config`): the model exists, the dataset's files
+    are there, every key is one RecBole or the plugin knows and every value and every rule
+    between values is accepted."""
+    from ..config import PluginConfig
+    from ..glue import get_model
     from ..loss import LOSS_OPTIONS
-    from ..model import get_model
-    from ..quick_start import PluginConfig, check_dataset
+    from ..spec import RunSpec
 
     where = _where(grid.path)
     for dataset in grid.datasets:
-        for spec in grid.models:
+        for model in grid.models:
             try:
-                model_class = get_model(spec.model)
+                model_class = get_model(model.model)
             except ConfigError as err:
                 raise GridError(f"{where}: models: {err}") from None
             base = PluginConfig(model_class, dataset)
             known = sorted(set(base.final_config_dict) | set(LOSS_OPTIONS))
-            for key in [*grid.config, *spec.settings_dict]:
+            for key in [*grid.config, *model.settings_dict]:
                 if key not in known:
                     raise _unknown("key", key, known, f"{where}: config/models")
             for method in grid.methods:
                 for key in method.settings_dict:
                     if key not in known:
                         raise _unknown("key", key, known, f"{where}: methods ({method.label})")
-                settings = {**grid.config, **spec.settings_dict, **method.settings_dict}
+                settings = {**grid.config, **model.settings_dict, **method.settings_dict}
                 try:
-                    config = PluginConfig(model_class, dataset, config_dict=settings)
-                    TrainingSpec.from_config(config).check_model(model_class)
-                    EvaluationSpec.from_config(config)
-                    check_dataset(config)
+                    RunSpec.from_config(PluginConfig(model_class, dataset, config_dict=settings), model_class)
                 except (ConfigError, FileNotFoundError) as err:
-                    raise GridError(f"{where}: dataset {dataset}, model {spec.label}, "
+                    raise GridError(f"{where}: dataset {dataset}, model {model.label}, "
                                     f"method {method.label}: {err}") from None

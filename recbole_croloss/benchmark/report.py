@@ -30,7 +30,7 @@ CROLOSS_FAMILY = ("croloss", "croloss_lambda")
 
 
 @dataclass
-class Result:
+class CellResult:
     """One finished cell, reduced to what the reports use."""
 
     dataset: str
@@ -38,15 +38,15 @@ class Result:
     method: Method
     seed: int
     protocol: str
-    test: dict  # N -> Recall@N
-    valid: dict
+    test_recall: dict  # N -> Recall@N
+    valid_recall: dict
 
 
-def _recalls(metrics: dict) -> dict[int, float]:
+def _recall_by_n(metrics: dict) -> dict[int, float]:
     return {int(k.split("@")[1]): float(v) for k, v in (metrics or {}).items() if k.lower().startswith("recall@")}
 
 
-def collect(grid: Grid, store: ResultStore) -> list[Result]:
+def collect_results(grid: Grid, store: ResultStore) -> list[CellResult]:
     """The stored results of ``grid``'s cells (unfinished cells are simply absent)."""
     out = []
     for cell in grid.cells():
@@ -54,9 +54,9 @@ def collect(grid: Grid, store: ResultStore) -> list[Result]:
         if record is None:
             continue
         run = record["run"]
-        out.append(Result(cell.dataset, cell.model.label, cell.method, cell.seed,
-                          run.get("protocol_label") or run.get("protocol", "?"),
-                          _recalls(run["test_result"]), _recalls(run["best_valid_result"])))
+        out.append(CellResult(cell.dataset, cell.model.label, cell.method, cell.seed,
+                              run.get("protocol_label") or run.get("protocol", "?"),
+                              _recall_by_n(run["test_result"]), _recall_by_n(run["best_valid_result"])))
     return out
 
 
@@ -76,7 +76,7 @@ def t_quantile(n: int) -> float:
 
 
 @dataclass
-class Paired:
+class PairedDifference:
     mean: float
     std: float
     n: int
@@ -85,7 +85,7 @@ class Paired:
     high: float
 
     @classmethod
-    def of(cls, x: dict, y: dict) -> "Paired":
+    def of(cls, x: dict, y: dict) -> "PairedDifference":
         seeds = sorted(set(x) & set(y))
         diffs = [x[s] - y[s] for s in seeds]
         mean, std, n = mean_std(diffs)
@@ -106,44 +106,44 @@ class Paired:
                 f"95% CI [{100 * self.low:+.2f}, {100 * self.high:+.2f}])")
 
 
-def pct(mean: float, std: float) -> str:
+def format_percent(mean: float, std: float) -> str:
     if math.isnan(mean):
         return "–"
     return f"{100 * mean:.2f} ± {100 * std:.2f}" if not math.isnan(std) else f"{100 * mean:.2f}"
 
 
 # --- grouping ----------------------------------------------------------------------------------
-class Panel:
-    """The results of one (dataset, model): method label -> seed -> Result."""
+class ModelResults:
+    """The results of one model on one dataset: method label -> seed -> CellResult."""
 
-    def __init__(self, dataset: str, model: str, results: list[Result]):
+    def __init__(self, dataset: str, model: str, results: list[CellResult]):
         self.dataset, self.model = dataset, model
-        self.by_method: dict[str, dict[int, Result]] = {}
+        self.by_method: dict[str, dict[int, CellResult]] = {}
         self.methods: dict[str, Method] = {}
         for r in results:
             self.by_method.setdefault(r.method.label, {})[r.seed] = r
             self.methods[r.method.label] = r.method
         protocols = sorted({r.protocol for r in results})
         self.protocol = " / ".join(protocols)
-        self.ns = sorted({n for r in results for n in r.test})
+        self.ns = sorted({n for r in results for n in r.test_recall})
         self.table_ns = [n for n in PAPER_NS if n in self.ns] or self.ns[:4]
 
-    def test(self, label: str, n: int) -> dict[int, float]:
-        return {s: r.test[n] for s, r in self.by_method.get(label, {}).items() if n in r.test}
+    def test_by_seed(self, label: str, n: int) -> dict[int, float]:
+        return {s: r.test_recall[n] for s, r in self.by_method.get(label, {}).items() if n in r.test_recall}
 
     def valid_mean(self, label: str, n: int) -> float:
-        values = [r.valid[n] for r in self.by_method.get(label, {}).values() if n in r.valid]
+        values = [r.valid_recall[n] for r in self.by_method.get(label, {}).values() if n in r.valid_recall]
         return statistics.fmean(values) if values else -math.inf
 
-    def stat(self, label: str, n: int) -> tuple[float, float, int]:
-        return mean_std(self.test(label, n).values())
+    def test_stats(self, label: str, n: int) -> tuple[float, float, int]:
+        return mean_std(self.test_by_seed(label, n).values())
 
-    def family(self, losses) -> list[str]:
+    def labels_of(self, losses) -> list[str]:
         return [label for label, m in self.methods.items() if m.loss in losses]
 
-    def best(self, losses, n: int) -> str | None:
+    def best_on_valid(self, losses, n: int) -> str | None:
         """The label of the family's setting with the highest mean validation Recall@n."""
-        labels = self.family(losses)
+        labels = self.labels_of(losses)
         return max(labels, key=lambda label: self.valid_mean(label, n)) if labels else None
 
     def alpha_rows(self) -> dict[str, dict[float, str]]:
@@ -161,9 +161,9 @@ class Panel:
         return f"{self.dataset}, {self.model} (protocol: {self.protocol})"
 
 
-def panels(results: list[Result]) -> list[Panel]:
+def group_by_model(results: list[CellResult]) -> list[ModelResults]:
     keys = list(dict.fromkeys((r.dataset, r.model) for r in results))
-    return [Panel(d, m, [r for r in results if (r.dataset, r.model) == (d, m)]) for d, m in keys]
+    return [ModelResults(d, m, [r for r in results if (r.dataset, r.model) == (d, m)]) for d, m in keys]
 
 
 # --- tables ------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ class Table:
         self.name, self.caption, self.header = name, caption, header
         self.rows: list[list[str]] = []
         self.notes: list[str] = []
-        self.csv: list[dict] = []
+        self.csv_rows: list[dict] = []
 
     def markdown(self) -> str:
         lines = [f"**{self.caption}**", "", "| " + " | ".join(self.header) + " |",
@@ -183,102 +183,106 @@ class Table:
         return "\n".join(lines + ([""] + self.notes if self.notes else []))
 
 
-def _csv_row(panel: Panel, table: str, row: str, n: int, label: str, extra: dict | None = None) -> dict:
-    mean, std, count = panel.stat(label, n)
-    return {"dataset": panel.dataset, "model": panel.model, "protocol": panel.protocol, "table": table,
+def _csv_row(results: ModelResults, table: str, row: str, n: int, label: str, extra: dict | None = None) -> dict:
+    mean, std, count = results.test_stats(label, n)
+    return {"dataset": results.dataset, "model": results.model, "protocol": results.protocol, "table": table,
             "row": row, "N": n, "setting": label, "recall_mean": mean, "recall_std": std, "seeds": count,
             **(extra or {})}
 
 
-def table2(panel: Panel) -> Table:
+def loss_comparison_table(results: ModelResults) -> Table:
     """Method x Recall@N: each conventional loss, then the best CROLoss and the best
     CROLoss-lambda setting at each N (chosen on validation)."""
-    t = Table("table2", f"Table 2 layout — {panel.title}: test Recall@N (%), mean ± std over seeds",
-              ["method", "seeds", *[f"R@{n}" for n in panel.table_ns]])
+    table = Table("table2", f"Table 2 layout — {results.title}: test Recall@N (%), mean ± std over seeds",
+                  ["method", "seeds", *[f"R@{n}" for n in results.table_ns]])
     for loss in CONVENTIONAL:
-        for label in panel.family((loss,)):
-            stats = [panel.stat(label, n) for n in panel.table_ns]
-            t.rows.append([label, str(max(s[2] for s in stats)), *[pct(m, s) for m, s, _ in stats]])
-            t.csv += [_csv_row(panel, "table2", label, n, label) for n in panel.table_ns]
+        for label in results.labels_of((loss,)):
+            stats = [results.test_stats(label, n) for n in results.table_ns]
+            table.rows.append([label, str(max(s[2] for s in stats)),
+                               *[format_percent(m, s) for m, s, _ in stats]])
+            table.csv_rows += [_csv_row(results, "table2", label, n, label) for n in results.table_ns]
     for family, name in ((("croloss",), "CROLoss (best on valid)"),
                          (("croloss_lambda",), "CROLoss-lambda (best on valid)")):
-        chosen = {n: panel.best(family, n) for n in panel.table_ns}
+        chosen = {n: results.best_on_valid(family, n) for n in results.table_ns}
         if not any(chosen.values()):
             continue
-        stats = [panel.stat(chosen[n], n) for n in panel.table_ns]
-        t.rows.append([name, str(max(s[2] for s in stats)), *[pct(m, s) for m, s, _ in stats]])
-        t.notes.append(f"{name}: " + "; ".join(f"R@{n}: {chosen[n]}" for n in panel.table_ns))
-        t.csv += [_csv_row(panel, "table2", name, n, chosen[n]) for n in panel.table_ns]
-    return t
+        stats = [results.test_stats(chosen[n], n) for n in results.table_ns]
+        table.rows.append([name, str(max(s[2] for s in stats)), *[format_percent(m, s) for m, s, _ in stats]])
+        table.notes.append(f"{name}: " + "; ".join(f"R@{n}: {chosen[n]}" for n in results.table_ns))
+        table.csv_rows += [_csv_row(results, "table2", name, n, chosen[n]) for n in results.table_ns]
+    return table
 
 
-def table3(panel: Panel) -> Table | None:
+def kernel_alpha_table(results: ModelResults) -> Table | None:
     """Kernel x alpha at each N (CROLoss rows; CROLoss-lambda rows where the grid has 2+ alphas).
     Bold: the best row of each column; <u>underlined</u>: the best alpha of each row at each N."""
-    rows = panel.alpha_rows()
+    rows = results.alpha_rows()
     if not rows:
         return None
     alphas = sorted({a for r in rows.values() for a in r})
-    t = Table("table3", f"Table 3 layout — {panel.title}: test Recall@N (%) by kernel and alpha, "
-              "mean ± std over seeds; **bold**: best of the column, <u>underlined</u>: best alpha of "
-              "the row at that N", ["kernel", *[f"R@{n} α={a:g}" for n in panel.table_ns for a in alphas]])
-    means = {(r, n, a): panel.stat(rows[r][a], n)[0] if a in rows[r] else math.nan
-             for r in rows for n in panel.table_ns for a in alphas}
+    table = Table("table3", f"Table 3 layout — {results.title}: test Recall@N (%) by kernel and alpha, "
+                  "mean ± std over seeds; **bold**: best of the column, <u>underlined</u>: best alpha of "
+                  "the row at that N", ["kernel", *[f"R@{n} α={a:g}" for n in results.table_ns for a in alphas]])
+    means = {(r, n, a): results.test_stats(rows[r][a], n)[0] if a in rows[r] else math.nan
+             for r in rows for n in results.table_ns for a in alphas}
     for row, by_alpha in rows.items():
         cells = []
-        for n in panel.table_ns:
+        for n in results.table_ns:
             row_best = max((a for a in by_alpha), key=lambda a: means[row, n, a])
             for a in alphas:
                 if a not in by_alpha:
                     cells.append("–")
                     continue
-                mean, std, _ = panel.stat(by_alpha[a], n)
-                text = pct(mean, std)
+                mean, std, _ = results.test_stats(by_alpha[a], n)
+                text = format_percent(mean, std)
                 if a == row_best:
                     text = f"<u>{text}</u>"
                 if means[row, n, a] == max(v for (r2, n2, a2), v in means.items()
                                            if (n2, a2) == (n, a) and not math.isnan(v)):
                     text = f"**{text}**"
                 cells.append(text)
-                t.csv.append(_csv_row(panel, "table3", row, n, by_alpha[a], {"alpha": a}))
-        t.rows.append([row, *cells])
-    return t
+                table.csv_rows.append(_csv_row(results, "table3", row, n, by_alpha[a], {"alpha": a}))
+        table.rows.append([row, *cells])
+    return table
 
 
-def table4(panel: Panel) -> list[Table]:
+def lambda_kernel_tables(results: ModelResults) -> list[Table]:
     """phi_1 x phi_2 of CROLoss-lambda, one table per alpha that has 2+ kernel pairs."""
     by_alpha: dict[float, dict[tuple, str]] = {}
-    for label, method in panel.methods.items():
-        s = method.settings_dict
+    for label, method in results.methods.items():
+        settings = method.settings_dict
         if method.loss == "croloss_lambda":
             rest = tuple((k, v) for k, v in method.settings if k not in ("loss", "alpha", "kernel", "lambda_kernel"))
-            s = {**PRESETS["croloss_lambda"].defaults, **s}  # unset: the preset's phi_1, phi_2, alpha
-            key = (s["lambda_kernel"], s["kernel"], rest)
-            by_alpha.setdefault(float(s["alpha"]), {})[key] = label
+            settings = {**PRESETS["croloss_lambda"].defaults, **settings}  # unset: the preset's phi_1, phi_2, alpha
+            key = (settings["lambda_kernel"], settings["kernel"], rest)
+            by_alpha.setdefault(float(settings["alpha"]), {})[key] = label
     tables = []
     for alpha, pairs in sorted(by_alpha.items()):
         if len(pairs) < 2:
             continue
-        t = Table("table4" if len(tables) == 0 else f"table4_alpha{alpha:g}",
-                  f"Table 4 layout — {panel.title}: CROLoss-lambda, alpha {alpha:g}, test Recall@N (%), "
-                  "mean ± std over seeds; **bold**: best of the column",
-                  ["kernel φ1", "kernel φ2", "seeds", *[f"R@{n}" for n in panel.table_ns]])
-        best = {n: max(pairs.values(), key=lambda label: panel.stat(label, n)[0]) for n in panel.table_ns}
+        table = Table("table4" if len(tables) == 0 else f"table4_alpha{alpha:g}",
+                      f"Table 4 layout — {results.title}: CROLoss-lambda, alpha {alpha:g}, test Recall@N (%), "
+                      "mean ± std over seeds; **bold**: best of the column",
+                      ["kernel φ1", "kernel φ2", "seeds", *[f"R@{n}" for n in results.table_ns]])
+        best = {n: max(pairs.values(), key=lambda label: results.test_stats(label, n)[0])
+                for n in results.table_ns}
         for (phi1, phi2, rest), label in sorted(pairs.items(), key=lambda kv: (kv[0][0], kv[0][1])):
             cells = []
-            for n in panel.table_ns:
-                mean, std, _ = panel.stat(label, n)
-                cells.append(f"**{pct(mean, std)}**" if best[n] == label else pct(mean, std))
-                t.csv.append(_csv_row(panel, t.name, f"{phi1} + {phi2}", n, label, {"alpha": alpha}))
+            for n in results.table_ns:
+                mean, std, _ = results.test_stats(label, n)
+                text = format_percent(mean, std)
+                cells.append(f"**{text}**" if best[n] == label else text)
+                table.csv_rows.append(_csv_row(results, table.name, f"{phi1} + {phi2}", n, label,
+                                               {"alpha": alpha}))
             extra = f" ({', '.join(f'{k}={v}' for k, v in rest)})" if rest else ""
-            seeds = max(panel.stat(label, n)[2] for n in panel.table_ns)
-            t.rows.append([phi1, phi2 + extra, str(seeds), *cells])
-        tables.append(t)
+            seeds = max(results.test_stats(label, n)[2] for n in results.table_ns)
+            table.rows.append([phi1, phi2 + extra, str(seeds), *cells])
+        tables.append(table)
     return tables
 
 
 # --- paired comparisons (the claims) -----------------------------------------------------------
-def comparisons(panel: Panel) -> tuple[list[str], list[dict]]:
+def paired_comparisons(results: ModelResults) -> tuple[list[str], list[dict]]:
     """Markdown lines and CSV rows of every comparison the report states:
 
     (a) per kernel row of table 3: the largest alpha against the smallest, at each N;
@@ -286,57 +290,56 @@ def comparisons(panel: Panel) -> tuple[list[str], list[dict]]:
     (c) at each N, the best CROLoss-lambda against the best plain CROLoss, and each
         CROLoss-lambda setting against plain CROLoss with the same phi_2 and alpha.
     """
-    lines, rows = [f"### {panel.title}", ""], []
+    lines, rows = [f"### {results.title}", ""], []
 
-    def add(claim, n, x, y, x_name=None, y_name=None):
-        p = Paired.of(panel.test(x, n), panel.test(y, n))
-        verdict = p.verdict(x_name or x, y_name or y)
-        rows.append({"dataset": panel.dataset, "model": panel.model, "protocol": panel.protocol,
-                     "claim": claim, "N": n, "x": x, "y": y, "mean_diff": p.mean, "std_diff": p.std,
-                     "seeds": p.n, "wins": p.wins, "ci_low": p.low, "ci_high": p.high, "verdict": verdict})
-        return f"| {n} | {x} | {y} | {p.text()} | {verdict} |"
+    def compare(claim, n, x, y):
+        difference = PairedDifference.of(results.test_by_seed(x, n), results.test_by_seed(y, n))
+        verdict = difference.verdict(x, y)
+        rows.append({"dataset": results.dataset, "model": results.model, "protocol": results.protocol,
+                     "claim": claim, "N": n, "x": x, "y": y, "mean_diff": difference.mean,
+                     "std_diff": difference.std, "seeds": difference.n, "wins": difference.wins,
+                     "ci_low": difference.low, "ci_high": difference.high, "verdict": verdict})
+        return f"| {n} | {x} | {y} | {difference.text()} | {verdict} |"
 
-    head = ["| N | X | Y | Δ = X − Y, Recall@N (points) | verdict |", "|---|---|---|---|---|"]
-    groups = panel.alpha_rows()
-    if groups:
+    table_head = ["| N | X | Y | Δ = X − Y, Recall@N (points) | verdict |", "|---|---|---|---|---|"]
+    alpha_rows = results.alpha_rows()
+    if alpha_rows:
         lines += ["**(a) larger alpha: higher Recall at small N, lower at large N.** Largest alpha "
                   "against smallest, per kernel; the claim holds for a row when X beats Y at the "
-                  "smallest N and Y beats X at the largest.", "", *head]
-        for by_alpha in groups.values():
-            lo, hi = by_alpha[min(by_alpha)], by_alpha[max(by_alpha)]
-            lines += [add("a", n, hi, lo) for n in panel.table_ns]
+                  "smallest N and Y beats X at the largest.", "", *table_head]
+        for by_alpha in alpha_rows.values():
+            smallest, largest = by_alpha[min(by_alpha)], by_alpha[max(by_alpha)]
+            lines += [compare("a", n, largest, smallest) for n in results.table_ns]
         lines.append("")
-    conventional, family = panel.family(CONVENTIONAL), panel.family(CROLOSS_FAMILY)
-    if conventional and family:
+    if results.labels_of(CONVENTIONAL) and results.labels_of(CROLOSS_FAMILY):
         lines += ["**(b) the best CROLoss beats the best conventional loss at every N.** Each "
-                  "side's best setting at N chosen on validation Recall@N.", "", *head]
-        lines += [add("b", n, panel.best(CROLOSS_FAMILY, n), panel.best(CONVENTIONAL, n)) for n in panel.table_ns]
+                  "side's best setting at N chosen on validation Recall@N.", "", *table_head]
+        lines += [compare("b", n, results.best_on_valid(CROLOSS_FAMILY, n),
+                          results.best_on_valid(CONVENTIONAL, n)) for n in results.table_ns]
         lines.append("")
-    plain, lam = panel.family(("croloss",)), panel.family(("croloss_lambda",))
-    if plain and lam:
+    plain_labels, lambda_labels = results.labels_of(("croloss",)), results.labels_of(("croloss_lambda",))
+    if plain_labels and lambda_labels:
         lines += ["**(c) the Lambda method beats plain CROLoss.** Best of each on validation; then "
-                  "each Lambda setting against plain CROLoss with the same φ2 and alpha.", "", *head]
-        lines += [add("c-best", n, panel.best(("croloss_lambda",), n), panel.best(("croloss",), n))
-                  for n in panel.table_ns]
-        plain_by = {panel.methods[label].label: label for label in plain}
-        for label in lam:
-            m = panel.methods[label]
-            twin = Method(tuple((k, v) if k != "loss" else (k, "croloss") for k, v in m.settings
-                                if k != "lambda_kernel"))
-            match = plain_by.get(twin.label)
-            if match is not None:
-                lines += [add("c-matched", n, label, match) for n in panel.table_ns]
+                  "each Lambda setting against plain CROLoss with the same φ2 and alpha.", "", *table_head]
+        lines += [compare("c-best", n, results.best_on_valid(("croloss_lambda",), n),
+                          results.best_on_valid(("croloss",), n)) for n in results.table_ns]
+        for label in lambda_labels:
+            settings = results.methods[label].settings
+            plain_twin = Method(tuple((k, v) if k != "loss" else (k, "croloss") for k, v in settings
+                                      if k != "lambda_kernel"))
+            if plain_twin.label in plain_labels:
+                lines += [compare("c-matched", n, label, plain_twin.label) for n in results.table_ns]
         lines.append("")
     return lines, rows
 
 
-# --- figure 4 ------------------------------------------------------------------------------------
-def figure4(panel: Panel, kernel: str, path: str) -> bool:
+# --- Recall@N against N (the paper's figure 4) ------------------------------------------------
+def recall_by_n_figure(results: ModelResults, kernel: str, path: str) -> bool:
     """Recall@N against N (log scale) for each alpha of plain CROLoss with ``kernel``; below it,
     each alpha's difference from the mean over the alphas (what separates the curves).
-    Returns False when the panel has fewer than two alphas for that kernel."""
-    plain = Method((("loss", "croloss"), ("kernel", kernel))).label  # croloss(kernel=K), any alpha
-    curves = panel.alpha_rows().get(plain, {})
+    Returns False when the results have fewer than two alphas for that kernel."""
+    plain_row = Method((("loss", "croloss"), ("kernel", kernel))).label  # croloss(kernel=K), any alpha
+    curves = results.alpha_rows().get(plain_row, {})
     if len(curves) < 2:
         return False
     import matplotlib
@@ -344,24 +347,24 @@ def figure4(panel: Panel, kernel: str, path: str) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ns = panel.ns
+    ns = results.ns
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 2]})
     alphas = sorted(curves)
-    stats = {a: [panel.stat(curves[a], n) for n in ns] for a in alphas}
+    stats = {a: [results.test_stats(curves[a], n) for n in ns] for a in alphas}
     counts = sorted({s[2] for a in alphas for s in stats[a]})
     for a in alphas:
         means = [100 * m for m, _, _ in stats[a]]
         stds = [100 * (s if not math.isnan(s) else 0.0) for _, s, _ in stats[a]]
         top.errorbar(ns, means, yerr=stds, marker="o", capsize=3, label=f"α = {a:g}")
         # per seed: this alpha's Recall@N minus the mean over the alphas of the same seed
-        rel = []
+        offsets = []
         for n in ns:
-            by_alpha = {b: panel.test(curves[b], n) for b in alphas}
+            by_alpha = {b: results.test_by_seed(curves[b], n) for b in alphas}
             seeds = set.intersection(*(set(v) for v in by_alpha.values()))
-            rel.append(mean_std(100 * (by_alpha[a][s] - statistics.fmean(by_alpha[b][s] for b in alphas))
+            offsets.append(mean_std(100 * (by_alpha[a][s] - statistics.fmean(by_alpha[b][s] for b in alphas))
                                 for s in seeds))
-        bottom.errorbar(ns, [m for m, _, _ in rel], yerr=[0.0 if math.isnan(s) else s for _, s, _ in rel],
+        bottom.errorbar(ns, [m for m, _, _ in offsets], yerr=[0.0 if math.isnan(s) else s for _, s, _ in offsets],
                         marker="o", capsize=3, label=f"α = {a:g}")
     bottom.axhline(0, color="grey", linewidth=0.8)
     for ax in (top, bottom):
@@ -373,8 +376,8 @@ def figure4(panel: Panel, kernel: str, path: str) -> bool:
     bottom.set_ylabel("Recall@N − mean over α\n(points, paired by seed)")
     bottom.set_xlabel("retrieval size N (log scale)")
     top.legend(title=f"CROLoss, {kernel} kernel")
-    top.set_title(f"{panel.dataset}, {panel.model}: Recall@N by α ({kernel} kernel)\n"
-                  f"protocol: {panel.protocol}; mean ± std over "
+    top.set_title(f"{results.dataset}, {results.model}: Recall@N by α ({kernel} kernel)\n"
+                  f"protocol: {results.protocol}; mean ± std over "
                   f"{'-'.join(map(str, (counts[0], counts[-1]) if len(counts) > 1 else counts))} seeds", fontsize=10)
     fig.tight_layout()
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
@@ -409,35 +412,36 @@ def write_reports(grid: Grid, store: ResultStore) -> dict[str, str]:
     """Write ``report/`` from the stored results: ``report.md`` (every table, the comparisons and
     the figures), ``table2.csv``, ``table3.csv``, ``table4.csv``, ``comparisons.csv`` and
     ``figure4_<dataset>_<model>.png``. Returns name -> path of what was written."""
-    results = collect(grid, store)
+    results = collect_results(grid, store)
     os.makedirs(store.report_dir, exist_ok=True)
     cells = grid.cells()
     kernel = grid.report.get("figure_kernel", "sigmoid")
-    md = [f"# Benchmark {grid.name}", "",
+    markdown = [f"# Benchmark {grid.name}", "",
           f"{len(results)} of {len(cells)} cells finished; seeds {grid.seeds}. Test-split Recall@N in %, "
           "mean ± sample std over the seeds that finished. \"Best\" settings are chosen on the "
           "validation split. Made by `python -m recbole_croloss.benchmark` from the records in "
           "`cells/`.", ""]
-    csv_rows: dict[str, list[dict]] = {"table2": [], "table3": [], "table4": [], "comparisons": []}
+    csv_rows_by_file: dict[str, list[dict]] = {"table2": [], "table3": [], "table4": [], "comparisons": []}
     written = {}
-    for panel in panels(results):
-        md += [f"## {panel.title}", ""]
-        for table in [table2(panel), table3(panel), *table4(panel)]:
+    for model_results in group_by_model(results):
+        markdown += [f"## {model_results.title}", ""]
+        for table in [loss_comparison_table(model_results), kernel_alpha_table(model_results),
+                      *lambda_kernel_tables(model_results)]:
             if table is None:
                 continue
-            md += [table.markdown(), ""]
-            csv_rows["table4" if table.name.startswith("table4") else table.name] += table.csv
-        lines, rows = comparisons(panel)
-        md += ["### Paired comparisons across seeds", "", *lines[2:]]
-        csv_rows["comparisons"] += rows
-        png = f"figure4_{panel.dataset}_{panel.model}.png".replace("/", "-")
-        if figure4(panel, kernel, os.path.join(store.report_dir, png)):
-            md += [f"![figure 4, {panel.title}]({png})", ""]
+            markdown += [table.markdown(), ""]
+            csv_rows_by_file["table4" if table.name.startswith("table4") else table.name] += table.csv_rows
+        lines, rows = paired_comparisons(model_results)
+        markdown += ["### Paired comparisons across seeds", "", *lines[2:]]
+        csv_rows_by_file["comparisons"] += rows
+        png = f"figure4_{model_results.dataset}_{model_results.model}.png".replace("/", "-")
+        if recall_by_n_figure(model_results, kernel, os.path.join(store.report_dir, png)):
+            markdown += [f"![figure 4, {model_results.title}]({png})", ""]
             written[png] = os.path.join(store.report_dir, png)
-    for name, rows in csv_rows.items():
+    for name, rows in csv_rows_by_file.items():
         if rows:
             written[f"{name}.csv"] = os.path.join(store.report_dir, f"{name}.csv")
             _write_text(written[f"{name}.csv"], _csv_text(rows))
     written["report.md"] = os.path.join(store.report_dir, "report.md")
-    _write_text(written["report.md"], "\n".join(md) + "\n")
+    _write_text(written["report.md"], "\n".join(markdown) + "\n")
     return written

@@ -62,15 +62,16 @@ def execute(cell: dict, gpu: str | None = None, threads: int | None = None) -> d
         config_file = os.path.join(work, "cell.yaml")
         with open(config_file, "w", encoding="utf-8") as fh:
             yaml.safe_dump(settings, fh, sort_keys=True)
+        record_file = os.path.join(work, "record.json")
         command = [sys.executable, "-m", "recbole_croloss", f"--model={cell['model_class']}",
                    f"--dataset={cell['dataset']}", f"--config_files={config_file}"]
         start = time.perf_counter()
-        proc = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True)
+        proc = subprocess.run([*command, f"--record={record_file}"], cwd=work, env=env,
+                              capture_output=True, text=True)
         seconds = time.perf_counter() - start
-        marker = "config and metrics: "
-        if proc.returncode != 0 or marker not in proc.stdout:
+        if proc.returncode != 0 or not os.path.isfile(record_file):
             raise CellFailed(command, proc.returncode, proc.stderr or proc.stdout)
-        with open(proc.stdout.rsplit(marker, 1)[1].split("\n", 1)[0].strip(), encoding="utf-8") as fh:
+        with open(record_file, encoding="utf-8") as fh:
             run = json.load(fh)
     run.pop("files", None)  # paths in a deleted temporary folder
     return {"cell": {**cell, "seconds": round(seconds, 2), "threads": threads, "gpu": gpu,

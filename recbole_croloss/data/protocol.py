@@ -1,6 +1,6 @@
 r"""The CROLoss paper's evaluation protocol (ComiRec's), as a RecBole data preparation.
 
-``protocol: paper`` (key read by the factory) replaces RecBole's per-user leave-one-out split:
+``protocol: paper`` (key read by the run spec) replaces RecBole's per-user leave-one-out split:
 
 - users are split into train / valid / test by ``paper_split_ratio`` (8:1:1) with
   ``paper_split_seed``, or as the dataset gives them (the ``comirec_split`` user field the

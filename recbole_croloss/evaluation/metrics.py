@@ -10,18 +10,104 @@ Input: ``hits [U, n]`` (bool: the item at rank r of user u is one of u's targets
 - ``MRR@k       = 1 / r*`` for the first hit at rank ``r* <= k``, else 0
 - ``NDCG@k      = sum_{r<=k} h_r / log2(r + 1)  /  sum_{r<=min(P, k)} 1 / log2(r + 1)``
 
-Each metric is the mean over users (float64). :class:`MetricAccumulator` adds users batch by
+A metric is a :class:`Metric` of :data:`METRICS` (:func:`register_metric` adds one); each is
+the mean over users (float64). :class:`MetricAccumulator` adds users batch by
 batch, so nothing of size ``[U, n_items]`` is ever held. Users without targets are not counted
 (RecBole's full-sort flows have none; its formulas would divide by zero).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ..errors import ConfigError
 
-#: Metric name (RecBole's spelling) -> key prefix in results (RecBole's: lower case).
-METRICS = {"Recall": "recall", "NDCG": "ndcg", "Hit": "hit", "MRR": "mrr", "Precision": "precision"}
+@dataclass(frozen=True)
+class RankedHits:
+    """What every metric is computed from, for U users over n ranks (float64 where a value).
+
+    ``hits [U, n]``, ``cum_hits [U, n]`` (hits within the first r ranks), ``n_pos [U]``,
+    ``first [U]`` (index of the first hit, n if none), ``dcg [U, n]`` (cumulative discounted
+    hits) and ``ideal [n]`` (the cumulative discount of a perfect list).
+    """
+
+    hits: torch.Tensor
+    cum_hits: torch.Tensor
+    n_pos: torch.Tensor
+    first: torch.Tensor
+    dcg: torch.Tensor
+    ideal: torch.Tensor
+
+    @classmethod
+    def of(cls, hits: torch.Tensor, n_pos: torch.Tensor) -> "RankedHits":
+        hits = hits.to(torch.float64)
+        n = hits.shape[1]
+        ranks = torch.arange(1, n + 1, dtype=torch.float64, device=hits.device)
+        discount = 1.0 / torch.log2(ranks + 1)                       # [n]
+        first = torch.where(hits.any(1), hits.argmax(1), n)
+        return cls(hits, hits.cumsum(1), n_pos, first, (hits * discount).cumsum(1), discount.cumsum(0))
+
+
+class Metric:
+    """A top-k metric: ``metric(ranked, k) -> [U]`` per-user values; ``name`` is how the key
+    ``metrics`` spells it (RecBole's spelling), ``key`` its prefix in results (``recall@50``)."""
+
+    name: str = ""
+    key: str = ""
+
+    def __call__(self, ranked: RankedHits, k: int) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Recall(Metric):
+    name, key = "Recall", "recall"
+
+    def __call__(self, ranked, k):
+        return ranked.cum_hits[:, k - 1] / ranked.n_pos.to(torch.float64)
+
+
+class Precision(Metric):
+    name, key = "Precision", "precision"
+
+    def __call__(self, ranked, k):
+        return ranked.cum_hits[:, k - 1] / k
+
+
+class Hit(Metric):
+    name, key = "Hit", "hit"
+
+    def __call__(self, ranked, k):
+        return (ranked.cum_hits[:, k - 1] > 0).to(torch.float64)
+
+
+class MRR(Metric):
+    name, key = "MRR", "mrr"
+
+    def __call__(self, ranked, k):
+        return torch.where(ranked.first < k, 1.0 / (ranked.first + 1).to(torch.float64), 0.0)
+
+
+class NDCG(Metric):
+    name, key = "NDCG", "ndcg"
+
+    def __call__(self, ranked, k):
+        return ranked.dcg[:, k - 1] / ranked.ideal[(torch.clamp(ranked.n_pos, max=k) - 1).clamp_min(0)]
+
+
+#: Metric name (RecBole's spelling) -> metric: what the key ``metrics`` can name.
+METRICS: dict[str, Metric] = {m.name: m() for m in (Recall, NDCG, Hit, MRR, Precision)}
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Make ``metric`` (a :class:`Metric` instance) nameable by the key ``metrics``. Its name
+    must be new."""
+    if not isinstance(metric, Metric) or not metric.name or not metric.key:
+        raise TypeError(f"register_metric takes a Metric with a name and a key; got {metric!r}")
+    if METRICS.get(metric.name, metric) is not metric:
+        raise ValueError(f"a metric named {metric.name!r} is already registered")
+    METRICS[metric.name] = metric
+    return metric
 
 
 def check_metrics(metrics, ks) -> tuple[tuple[str, ...], tuple[int, ...]]:
@@ -45,30 +131,10 @@ def check_metrics(metrics, ks) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 def per_user_metrics(hits: torch.Tensor, n_pos: torch.Tensor, metrics, ks) -> dict[str, torch.Tensor]:
     """``{"recall@50": [U] float64, ...}`` for each metric and k: per-user values."""
-    hits = hits.to(torch.float64)
-    n = hits.shape[1]
-    if max(ks) > n:
-        raise ValueError(f"the hit matrix has {n} ranks but k={max(ks)} was asked")
-    ranks = torch.arange(1, n + 1, dtype=torch.float64, device=hits.device)
-    discount = 1.0 / torch.log2(ranks + 1)                       # [n]
-    cum_hits = hits.cumsum(1)                                     # [U, n]
-    pos = n_pos.to(torch.float64)
-    first = torch.where(hits.any(1), hits.argmax(1), n)           # index of the first hit, n if none
-    dcg = (hits * discount).cumsum(1)
-    ideal = discount.cumsum(0)                                    # [n]
-    out = {}
-    for k in ks:
-        got = cum_hits[:, k - 1]
-        values = {
-            "Recall": got / pos,
-            "Precision": got / k,
-            "Hit": (got > 0).to(torch.float64),
-            "MRR": torch.where(first < k, 1.0 / (first + 1).to(torch.float64), 0.0),
-            "NDCG": dcg[:, k - 1] / ideal[(torch.clamp(n_pos, max=k) - 1).clamp_min(0)],
-        }
-        for m in metrics:
-            out[f"{METRICS[m]}@{k}"] = values[m]
-    return out
+    if max(ks) > hits.shape[1]:
+        raise ValueError(f"the hit matrix has {hits.shape[1]} ranks but k={max(ks)} was asked")
+    ranked = RankedHits.of(hits, n_pos)
+    return {f"{METRICS[m].key}@{k}": METRICS[m](ranked, k) for k in ks for m in metrics}
 
 
 class MetricAccumulator:
@@ -98,7 +164,7 @@ class MetricAccumulator:
         out = {}
         for m in self.metrics:
             for k in self.ks:
-                key = f"{METRICS[m]}@{k}"
+                key = f"{METRICS[m].key}@{k}"
                 value = self.sums[key] / self.users
                 out[key] = round(value, decimals) if decimals is not None else value
         return out
@@ -118,3 +184,20 @@ def target_hits(top_ids: torch.Tensor, target_rows: torch.Tensor, target_items: 
     # membership by binary search in the sorted target keys (O(U n log T), no [U, n] sort)
     found = keys[torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)]
     return found == query, n_pos
+
+
+#: The order of the rows of :func:`results_table` (other metrics follow).
+TABLE_ORDER = ("recall", "ndcg", "hit", "mrr", "precision")
+
+
+def results_table(results: dict) -> str:
+    """``{"recall@50": 0.41, ...}`` as a compact text table: ``metric | @50 | @100 ...``."""
+    rows: dict[str, dict[int, float]] = {}
+    for key, value in results.items():
+        metric, _, k = key.partition("@")
+        rows.setdefault(metric.lower(), {})[int(k)] = float(value)
+    ks = sorted({k for r in rows.values() for k in r})
+    lines = ["metric    " + "".join(f"{'@' + str(k):>9}" for k in ks)]
+    for metric in sorted(rows, key=lambda m: TABLE_ORDER.index(m) if m in TABLE_ORDER else 99):
+        lines.append(f"{metric:<10}" + "".join(f"{rows[metric].get(k, float('nan')):>9.4f}" for k in ks))
+    return "\n".join(lines)

@@ -46,6 +46,18 @@ def _check_scores(pos_score: torch.Tensor, neg_score: torch.Tensor, neg_mask) ->
             raise ValueError(f"neg_mask must be a bool tensor; got {neg_mask.dtype}")
 
 
+def resolve_kernels(kernel: str | Kernel, lambda_kernel: str | Kernel | None,
+                    margin: float) -> tuple[Kernel, Kernel | None]:
+    """``(phi_2, phi_1 or None)`` from names or kernels, checked: phi_2 must have a gradient
+    (``step`` is allowed only as ``lambda_kernel``); the margin is checked whatever the kernel."""
+    margin = check_margin(margin)
+    phi = get_kernel(kernel, "kernel", margin=margin)
+    if not phi.differentiable:
+        raise ConfigError("kernel", phi.name, "it has no gradient; use it only as lambda_kernel (phi_1)")
+    phi_1 = None if lambda_kernel is None else get_kernel(lambda_kernel, "lambda_kernel", margin=margin)
+    return phi, phi_1
+
+
 class CROLoss(nn.Module):
     r"""Customizable Recall@N Optimization Loss.
 
@@ -65,13 +77,7 @@ class CROLoss(nn.Module):
                  lambda_kernel: str | Kernel | None = None, margin: float = 5.0,
                  rank_estimator: str | RankEstimator = "paper"):
         super().__init__()
-        margin = check_margin(margin)  # refused whatever the kernel, not only for hinge
-        self.kernel = get_kernel(kernel, "kernel", margin=margin)
-        if not self.kernel.differentiable:
-            raise ConfigError("kernel", self.kernel.name,
-                              "it has no gradient; use it only as lambda_kernel (phi_1)")
-        self.lambda_kernel = None if lambda_kernel is None else get_kernel(
-            lambda_kernel, "lambda_kernel", margin=margin)
+        self.kernel, self.lambda_kernel = resolve_kernels(kernel, lambda_kernel, margin)
         self.weight = PowerRankWeight(alpha, n_items)
         self.estimator = get_rank_estimator(rank_estimator)
         # Only these settings can push the loss past the float range; the check costs a sync.

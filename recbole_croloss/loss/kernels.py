@@ -24,7 +24,7 @@ class Kernel:
     differentiable: bool = True
     #: True when phi grows like e^g, so that a loss built on it can exceed the float range.
     exponential: bool = False
-    #: Options the constructor accepts (the factory passes only these).
+    #: Options the constructor accepts (:func:`get_kernel` passes only these).
     options: tuple[str, ...] = ()
     #: ``shifted(g + offset) == phi(g)``: lets the hinge fold its margin into the gap.
     offset: float = 0.0
@@ -147,8 +147,19 @@ class Step(Kernel):
         return (gaps >= 0).to(gaps.dtype)
 
 
-#: Name -> kernel class. The only place kernel names are spelled.
+#: Name -> kernel class: the kernels the key ``kernel`` (and ``lambda_kernel``) can name.
 KERNELS: dict[str, type[Kernel]] = {k.name: k for k in (Sigmoid, Softplus, Exponential, Hinge, Step)}
+
+
+def register_kernel(cls: type[Kernel]) -> type[Kernel]:
+    """Make a :class:`Kernel` subclass nameable by ``kernel``/``lambda_kernel`` (usable as a
+    class decorator). Its ``name`` must be new: a built-in kernel is never replaced."""
+    if not (isinstance(cls, type) and issubclass(cls, Kernel)) or not cls.name:
+        raise TypeError(f"register_kernel takes a Kernel subclass with a name; got {cls!r}")
+    if cls.name in KERNELS and KERNELS[cls.name] is not cls:
+        raise ValueError(f"a kernel named {cls.name!r} is already registered ({KERNELS[cls.name].__name__})")
+    KERNELS[cls.name] = cls
+    return cls
 
 
 def get_kernel(kernel: str | Kernel, key: str = "kernel", **options) -> Kernel:

@@ -3,18 +3,42 @@
 A preset pins some settings (``fixed``: e.g. ``bpr`` is softplus with alpha 0) and gives
 defaults for the ones a user may change. Sampled softmax, BPR and triplet are CROLoss special
 cases (paper section 3.5), so every preset trains on exactly the same negatives.
+
+``preset.resolve(**options)`` checks every setting and returns :class:`LossSettings` (the
+kernels, alpha, estimator as objects, no catalogue size yet); ``settings.build(n_items)`` is the
+loss. :func:`register_preset` adds a preset of the user's own.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Mapping
 
 from ..errors import ConfigError
-from .croloss import CROLoss
+from .croloss import CROLoss, resolve_kernels
+from .estimators import RankEstimator, get_rank_estimator
+from .kernels import Kernel
+from .weights import check_alpha
 
 #: Settings a preset can fix or default (the CROLoss constructor's arguments but n_items).
 LOSS_OPTIONS = ("kernel", "alpha", "lambda_kernel", "margin", "rank_estimator")
+
+
+@dataclass(frozen=True)
+class LossSettings:
+    """Every CROLoss setting but the catalogue size, resolved and checked."""
+
+    preset: str
+    kernel: Kernel
+    alpha: float
+    lambda_kernel: Kernel | None
+    margin: float
+    rank_estimator: RankEstimator
+
+    def build(self, n_items: int) -> CROLoss:
+        """The loss over a catalogue of ``n_items`` items."""
+        return CROLoss(kernel=self.kernel, alpha=self.alpha, n_items=n_items,
+                       lambda_kernel=self.lambda_kernel, margin=self.margin,
+                       rank_estimator=self.rank_estimator)
 
 
 @dataclass(frozen=True)
@@ -32,7 +56,7 @@ class LossPreset:
         unknown = set(options) - set(LOSS_OPTIONS)
         if unknown:
             raise ConfigError(sorted(unknown)[0], options[sorted(unknown)[0]], LOSS_OPTIONS)
-        out = {"margin": 5.0, "rank_estimator": "paper", **self.defaults}
+        out = {"margin": 5.0, "rank_estimator": "paper", "lambda_kernel": None, **self.defaults}
         for key, value in options.items():
             if value is None:
                 continue
@@ -43,11 +67,22 @@ class LossPreset:
         out.update(self.fixed)
         return out
 
+    def resolve(self, **options) -> LossSettings:
+        """:meth:`settings`, each checked and turned into the object the loss uses."""
+        values = self.settings(**options)
+        for key in ("kernel", "alpha"):
+            if values.get(key) is None:
+                raise ConfigError(key, None, f"loss={self.name!r} has no default {key}; set {key}")
+        kernel, lambda_kernel = resolve_kernels(values["kernel"], values["lambda_kernel"], values["margin"])
+        return LossSettings(self.name, kernel, check_alpha(values["alpha"]), lambda_kernel,
+                            float(values["margin"]), get_rank_estimator(values["rank_estimator"]))
+
     def build(self, n_items: int, **options) -> CROLoss:
-        return CROLoss(n_items=n_items, **self.settings(**options))
+        return self.resolve(**options).build(n_items)
 
 
-PRESETS: Mapping[str, LossPreset] = MappingProxyType({p.name: p for p in (
+#: Name -> preset: what the key ``loss`` can name (besides ``ce``, the model's own loss).
+PRESETS: dict[str, LossPreset] = {p.name: p for p in (
     LossPreset("croloss", "CROLoss with kernel phi and weight exponent alpha",
                fixed={"lambda_kernel": None}, defaults={"kernel": "softplus", "alpha": 1.0}),
     LossPreset("croloss_lambda", "CROLoss, Lambda method: phi_1 = lambda_kernel, phi_2 = kernel",
@@ -58,7 +93,18 @@ PRESETS: Mapping[str, LossPreset] = MappingProxyType({p.name: p for p in (
                fixed={"kernel": "softplus", "alpha": 0.0, "lambda_kernel": None}),
     LossPreset("triplet", "triplet loss: hinge kernel, alpha 0",
                fixed={"kernel": "hinge", "alpha": 0.0, "lambda_kernel": None}),
-)})
+)}
+
+
+def register_preset(preset: LossPreset) -> LossPreset:
+    """Make ``preset`` nameable by the key ``loss``. Its name must be new (``ce`` is taken: it
+    is the model's own loss)."""
+    if not isinstance(preset, LossPreset):
+        raise TypeError(f"register_preset takes a LossPreset; got {preset!r}")
+    if preset.name == "ce" or (preset.name in PRESETS and PRESETS[preset.name] != preset):
+        raise ValueError(f"a loss named {preset.name!r} already exists")
+    PRESETS[preset.name] = preset
+    return preset
 
 
 def get_preset(name: str) -> LossPreset:

@@ -23,16 +23,22 @@ import torch
 from ..errors import ConfigError
 
 
+def check_alpha(alpha) -> float:
+    """``alpha`` as a float; a finite real number >= 0, else :class:`ConfigError`."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise ConfigError("alpha", alpha, "alpha must be a real number >= 0") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise ConfigError("alpha", alpha, "alpha must be a real number >= 0")
+    return value
+
+
 class PowerRankWeight:
     """``w_alpha`` for a catalogue of ``n_items`` items. Larger alpha favours small N."""
 
     def __init__(self, alpha: float, n_items: int):
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError):
-            raise ConfigError("alpha", alpha, "alpha must be a real number >= 0") from None
-        if not (alpha >= 0 and math.isfinite(alpha)):
-            raise ConfigError("alpha", alpha, "alpha must be a real number >= 0")
+        alpha = check_alpha(alpha)
         if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
             raise ConfigError("n_items", n_items, "n_items must be an integer >= 1")
         self.alpha, self.n_items = alpha, n_items

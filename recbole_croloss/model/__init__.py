@@ -1,48 +1,29 @@
-"""Model lookup: the plugin's own models first, then RecBole's.
+"""The plugin's own models, each a class ``Name`` in ``recbole_croloss/model/name.py`` with its
+defaults in ``recbole_croloss/properties/model/Name.yaml``, as RecBole lays out its own models.
 
-Each plugin model is a class ``Name`` in ``recbole_croloss/model/name.py`` with its defaults in
-``recbole_croloss/properties/model/Name.yaml``, as RecBole lays out its own models.
+Only the models live here (they import RecBole's model base, never its trainer, config or data);
+finding a model by name, the plugin's or RecBole's, is :func:`recbole_croloss.glue.get_model`.
 """
 from __future__ import annotations
 
-import importlib
-import os
+from .abstract import PluginSequentialModel
+from .comirec import ComiRec
+from .mind import MIND
+from .twotower import TwoTower
 
-from ..compat import import_sequential_models
-
-#: Plugin models, by class name -> module.
-PLUGIN_MODELS: dict[str, str] = {"TwoTower": "twotower", "ComiRec": "comirec", "MIND": "mind"}
-
-#: RecBole model packages searched after the plugin (never ``exlib_recommender``: it imports
-#: lightgbm/xgboost and is what turns RecBole's own unknown-name error into an ImportError).
-_RECBOLE_PACKAGES = ("general_recommender", "context_aware_recommender", "knowledge_aware_recommender")
-
-PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "properties")
+#: The plugin's models by class name; :func:`register_model` adds a user's own.
+PLUGIN_MODELS: dict[str, type[PluginSequentialModel]] = {m.__name__: m for m in (TwoTower, ComiRec, MIND)}
 
 
-def recbole_sequential_models() -> list[str]:
-    module = import_sequential_models()
-    return sorted(n for n in dir(module) if n[:1].isupper())
+def register_model(cls: type[PluginSequentialModel]) -> type[PluginSequentialModel]:
+    """Make a :class:`PluginSequentialModel` subclass nameable by ``--model`` (usable as a class
+    decorator). Its name must be new."""
+    if not (isinstance(cls, type) and issubclass(cls, PluginSequentialModel)):
+        raise TypeError(f"register_model takes a PluginSequentialModel subclass; got {cls!r}")
+    if PLUGIN_MODELS.get(cls.__name__, cls) is not cls:
+        raise ValueError(f"a model named {cls.__name__!r} is already registered")
+    PLUGIN_MODELS[cls.__name__] = cls
+    return cls
 
 
-def get_model(name: str):
-    """The model class called ``name``: the plugin's, else RecBole's; a clear error otherwise."""
-    if name in PLUGIN_MODELS:
-        return getattr(importlib.import_module(f"{__name__}.{PLUGIN_MODELS[name]}"), name)
-    sequential = import_sequential_models()
-    if isinstance(name, str) and name[:1].isupper() and hasattr(sequential, name):
-        return getattr(sequential, name)
-    for package in _RECBOLE_PACKAGES:
-        module = importlib.import_module(f"recbole.model.{package}")
-        if isinstance(name, str) and name[:1].isupper() and hasattr(module, name):
-            return getattr(module, name)
-    from ..errors import ConfigError
-
-    raise ConfigError("model", name, "choose a sequential model: "
-                      + ", ".join(sorted(PLUGIN_MODELS) + recbole_sequential_models()))
-
-
-def model_properties(name: str) -> str | None:
-    """The plugin's default YAML for model ``name``, if it has one."""
-    path = os.path.join(PROPERTIES_DIR, "model", f"{name}.yaml")
-    return path if os.path.isfile(path) else None
+__all__ = ["PluginSequentialModel", "TwoTower", "ComiRec", "MIND", "PLUGIN_MODELS", "register_model"]

@@ -1,23 +1,26 @@
 r"""The base of the plugin's models: RecBole sequential models that rank by the plugin's score.
 
-A plugin model provides
+A plugin model follows the scoring protocol (:class:`~recbole_croloss.scoring.ScoredRetrieval`)
+and provides
 
 - ``forward(item_seq [B, L], item_seq_len [B])`` -> the user: ``[B, d]``, or ``[B, K, d]`` for
   a multi-interest model;
 - ``item_vectors(items=None)`` -> the item tower's output: ``[n_items, d]`` for the whole
   catalogue, or ``[..., d]`` for the ids ``items [...]``;
 - ``readout(query [B, K, d], key [B, d])`` -> ``[B, d]`` (multi-interest models): the training-time
-  user vector for each sample, chosen with the sample's positive item.
+  user vector for each sample, chosen with the sample's positive item;
+- optionally ``loss_terms(interaction, user)`` -> ``{name: scalar}``, added to whatever loss
+  trains it.
 
-and ranks by ``S`` from the keys ``score`` and ``scale`` (:mod:`recbole_croloss.scoring`):
+It ranks by ``S`` from the keys ``score`` and ``scale`` (:mod:`recbole_croloss.scoring`):
 ``full_sort_predict`` is ``S(U, V) [B, n_items]``, ``max_k`` over interests for a multi-interest
 user. Its own loss (``loss: ce``) is the softmax cross-entropy over the whole catalogue,
 
     ``loss = mean_b -log softmax_n(S(u_b, v_n))[pos_b]``,
 
 with ``u_b`` the readout for a multi-interest model. Every other loss comes from the adapter,
-which uses the same three methods and the same score, so a model is the same model whatever
-loss trains it.
+which uses the same operations and the same score, so a model is the same model whatever loss
+trains it.
 """
 from __future__ import annotations
 
@@ -28,13 +31,11 @@ from recbole.utils import InputType
 from torch import nn
 
 from ..errors import ConfigError
-from ..factory import score_from_config
+from ..scoring import ScoredRetrieval, get_score
 
 
-class PluginSequentialModel(SequentialRecommender):
+class PluginSequentialModel(ScoredRetrieval, SequentialRecommender):
     input_type = InputType.POINTWISE
-    #: The factory lets ``loss: ce`` train this model on any ``score`` (it ranks by it).
-    SCORED_BY_CONFIG = True
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -42,9 +43,8 @@ class PluginSequentialModel(SequentialRecommender):
             raise ConfigError("loss_type", config["loss_type"],
                               f"{type(self).__name__} trains with loss_type CE (its own loss is the "
                               "full softmax; the other losses come from the `loss` key)")
-        self.score = score_from_config(config)
+        self.score = get_score(config["score"], config["scale"])
 
-    # the three methods a model defines ----------------------------------------------------
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -54,32 +54,19 @@ class PluginSequentialModel(SequentialRecommender):
             return self.item_embedding.weight[: self.n_items]
         return F.embedding(items, self.item_embedding.weight)
 
-    def readout(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} has one user vector; no readout")
-
-    # RecBole's interface -------------------------------------------------------------------
     def user_vectors(self, interaction) -> torch.Tensor:
         return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
 
-    def training_query(self, user: torch.Tensor, pos_key: torch.Tensor) -> torch.Tensor:
-        """``S``'s query side for each training sample: ``[B, d]``; a multi-interest user
-        ``[B, K, d]`` is read out with the positive's key ``[B, d]``."""
-        query = self.score.query(user)
-        return self.readout(query, pos_key) if user.dim() == 3 else query
-
     def calculate_loss(self, interaction):
+        """The full softmax over the catalogue (``loss: ce``), plus the model's ``loss_terms``."""
         pos_items = interaction[self.POS_ITEM_ID]
         user = self.user_vectors(interaction)
         keys = self.score.key(self.item_vectors())  # [n_items, d]
         query = self.training_query(user, keys[pos_items])
-        return F.cross_entropy(query @ keys.T, pos_items)
-
-    def predict(self, interaction):
-        items = self.item_vectors(interaction[self.ITEM_ID])
-        return self.score.pairs(self.user_vectors(interaction), items)
-
-    def full_sort_predict(self, interaction):
-        return self.score.all(self.user_vectors(interaction), self.item_vectors())
+        loss = F.cross_entropy(query @ keys.T, pos_items)
+        for term in self.loss_terms(interaction, user).values():
+            loss = loss + term
+        return loss
 
     def _init_weights(self, module):
         """Xavier-normal weights and zero biases, as RecBole's GRU4Rec initialises."""

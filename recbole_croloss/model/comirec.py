@@ -51,7 +51,7 @@ from .layers import (choice, dynamic_routing, hard_readout, padding_mask, int_se
 class SelfAttentiveExtractor(nn.Module):
     """ComiRec-SA: ``emb [B, L, d], mask [B, L] -> interests [B, K, d]``."""
 
-    def __init__(self, d: int, num_interest: int, max_len: int, config):
+    def __init__(self, d: int, num_interest: int, max_len: int):
         super().__init__()
         self.position_embedding = nn.Embedding(max_len, d)
         self.attention = nn.Sequential(nn.Linear(d, 4 * d), nn.Tanh(), nn.Linear(4 * d, num_interest))
@@ -64,10 +64,10 @@ class SelfAttentiveExtractor(nn.Module):
 class RoutingExtractor(nn.Module):
     """ComiRec-DR: ``emb [B, L, d], mask [B, L] -> interests [B, K, d]``."""
 
-    def __init__(self, d: int, num_interest: int, max_len: int, config):
+    def __init__(self, d: int, num_interest: int, max_len: int, iterations: int):
         super().__init__()
         self.num_interest = num_interest
-        self.iterations = int_setting(config, "routing_iterations")
+        self.iterations = iterations
         self.bilinear = nn.Parameter(torch.randn(max_len, num_interest, d, d))  # W_lk
 
     def forward(self, emb: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -86,9 +86,13 @@ class ComiRec(PluginSequentialModel):
         super().__init__(config, dataset)
         d = self.embedding_size = int_setting(config, "embedding_size")
         self.num_interest = int_setting(config, "num_interest")
-        extractor = EXTRACTORS[choice(config, "interest_extractor", EXTRACTORS)]
+        kind = choice(config, "interest_extractor", EXTRACTORS)
         self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)
-        self.extractor = extractor(d, self.num_interest, self.max_seq_length, config)
+        if kind == "dr":
+            self.extractor = RoutingExtractor(d, self.num_interest, self.max_seq_length,
+                                              int_setting(config, "routing_iterations"))
+        else:
+            self.extractor = SelfAttentiveExtractor(d, self.num_interest, self.max_seq_length)
         self.apply(self._init_weights)
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:

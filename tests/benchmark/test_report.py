@@ -7,7 +7,7 @@ import statistics
 import pytest
 
 from recbole_croloss.benchmark import ResultStore, parse_grid
-from recbole_croloss.benchmark.report import Paired, write_reports
+from recbole_croloss.benchmark.report import PairedDifference, write_reports
 
 GRID = {
     "name": "synthetic",
@@ -62,7 +62,7 @@ def rows(path, **match):
 
 @pytest.mark.parametrize("label", list(TEST))
 @pytest.mark.parametrize("i, n", list(enumerate(NS[1:], 1)))
-def test_table2_and_3_means_are_the_hand_computed_ones(reports, label, i, n):
+def test_table_means_are_the_hand_computed_ones(reports, label, i, n):
     values = [t[i] for t in TEST[label].values()]
     found = rows(reports["table2.csv"], setting=label, N=n) + rows(reports.get("table3.csv"), setting=label, N=n) \
         + rows(reports["table4.csv"], setting=label, N=n)
@@ -75,8 +75,8 @@ def test_table2_and_3_means_are_the_hand_computed_ones(reports, label, i, n):
 
 
 def test_best_settings_are_chosen_on_validation_not_test(reports):
-    table2 = rows(reports["table2.csv"])
-    assert {r["row"] for r in table2} == {"ce", "bpr", "CROLoss (best on valid)", "CROLoss-lambda (best on valid)"}
+    loss_rows = rows(reports["table2.csv"])
+    assert {r["row"] for r in loss_rows} == {"ce", "bpr", "CROLoss (best on valid)", "CROLoss-lambda (best on valid)"}
     text = open(reports["report.md"]).read()
     # all croloss settings tie on validation (0.25): the first in grid order is kept
     assert "CROLoss (best on valid): R@50: croloss(kernel=sigmoid, alpha=0.8)" in text
@@ -84,7 +84,7 @@ def test_best_settings_are_chosen_on_validation_not_test(reports):
     assert b["y"] == "bpr"  # the best conventional on validation, though ce is better on test
 
 
-def test_table3_marks_the_best_of_each_column_and_row(reports):
+def test_kernel_alpha_table_marks_the_best_of_each_column_and_row(reports):
     text = open(reports["report.md"]).read()
     line = next(ln for ln in text.splitlines() if ln.startswith("| croloss(kernel=sigmoid) |"))
     cells = [c.strip() for c in line.strip("|").split("|")][1:]
@@ -93,10 +93,10 @@ def test_table3_marks_the_best_of_each_column_and_row(reports):
     assert cells[2] == "**<u>61.00 ± 1.00</u>**" and cells[3] == "**58.67 ± 1.15**"
 
 
-def test_table4_lists_phi1_phi2_pairs(reports):
-    table4 = rows(reports["table4.csv"], N=100)
-    assert {r["row"] for r in table4} == {"step + sigmoid", "sigmoid + sigmoid"}
-    assert {r["row"]: int(r["seeds"]) for r in table4} == {"step + sigmoid": 3, "sigmoid + sigmoid": 2}
+def test_lambda_kernel_table_lists_phi1_phi2_pairs(reports):
+    pair_rows = rows(reports["table4.csv"], N=100)
+    assert {r["row"] for r in pair_rows} == {"step + sigmoid", "sigmoid + sigmoid"}
+    assert {r["row"]: int(r["seeds"]) for r in pair_rows} == {"step + sigmoid": 3, "sigmoid + sigmoid": 2}
 
 
 def test_paired_comparisons_are_computed_seed_by_seed(reports):
@@ -117,12 +117,12 @@ def test_paired_comparisons_are_computed_seed_by_seed(reports):
 
 
 def test_paired_verdicts():
-    assert Paired.of({1: 0.30, 2: 0.31, 3: 0.33}, {1: 0.20, 2: 0.22, 3: 0.22}).verdict("X", "Y") == "X beats Y"
-    assert Paired.of({1: 0.1, 2: 0.3}, {1: 0.2, 2: 0.2}).verdict("X", "Y") == "inconclusive"
-    assert Paired.of({1: 0.1}, {1: 0.2}).verdict("X", "Y") == "inconclusive (n=1)"
+    assert PairedDifference.of({1: 0.30, 2: 0.31, 3: 0.33}, {1: 0.20, 2: 0.22, 3: 0.22}).verdict("X", "Y") == "X beats Y"
+    assert PairedDifference.of({1: 0.1, 2: 0.3}, {1: 0.2, 2: 0.2}).verdict("X", "Y") == "inconclusive"
+    assert PairedDifference.of({1: 0.1}, {1: 0.2}).verdict("X", "Y") == "inconclusive (n=1)"
 
 
-def test_figure_is_a_png_with_content(reports):
+def test_recall_by_n_figure_is_a_png_with_content(reports):
     path = reports["figure4_ml-100k_TwoTower.png"]
     with open(path, "rb") as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -44,8 +44,8 @@ def test_sigkill_loses_only_the_cell_in_flight_and_a_rerun_resumes(tmp_path):
     proc = subprocess.Popen(runner_command(grid, out), cwd=tmp_path, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
-    while time.time() < deadline and not (os.path.isdir(store.cells_dir) and
-                                          [f for f in os.listdir(store.cells_dir) if f.endswith(".json")]):
+    while time.time() < deadline and not (os.path.isdir(store.cells_dir) and [  # a whole record, not
+            f for f in os.listdir(store.cells_dir) if f.endswith(".json") and not f.startswith(".")]):  # a temp
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and the cell it is running

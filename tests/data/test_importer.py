@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from recbole_croloss.data import importer
+from recbole_croloss.data import import_parsing
 from recbole_croloss.data.importer import MalformedInputError, import_comirec, import_csv, main
 from recbole_croloss.errors import ConfigError
 
@@ -87,8 +87,8 @@ def test_comirec_round_trip(tmp_path):
 def test_comirec_output_is_recbole_loadable(tmp_path):
     from recbole.data import create_dataset
 
-    from recbole_croloss.model import get_model
-    from recbole_croloss.quick_start import PluginConfig
+    from recbole_croloss.glue import get_model
+    from recbole_croloss.config import PluginConfig
 
     rows = write_comirec(tmp_path / "src")
     import_comirec(str(tmp_path / "src"), "fixture", str(tmp_path / "out"))
@@ -216,15 +216,15 @@ def test_map_files_are_validated(tmp_path):
 
 def test_atomic_on_failure_mid_write(tmp_path, monkeypatch, disk_full):
     write_comirec(tmp_path / "src")
-    monkeypatch.setattr(importer, "BLOCK_LINES", 16)
-    monkeypatch.setattr(importer, "_write_chunk", disk_full(3))
+    monkeypatch.setattr(import_parsing, "BLOCK_LINES", 16)
+    monkeypatch.setattr(import_parsing, "write_chunk", disk_full(3))
     with pytest.raises(OSError, match="disk full"):
         import_comirec(str(tmp_path / "src"), "fixture", str(tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
     (tmp_path / "out" / "fixture").mkdir(parents=True)
     (tmp_path / "out" / "fixture" / "fixture.inter").write_text("old\n")
-    monkeypatch.setattr(importer, "_write_chunk", disk_full(3))  # a fresh count
+    monkeypatch.setattr(import_parsing, "write_chunk", disk_full(3))  # a fresh count
     with pytest.raises(OSError, match="disk full"):
         import_comirec(str(tmp_path / "src"), "fixture", str(tmp_path / "out"))
     assert listing(tmp_path / "out" / "fixture") == ["fixture.inter"]

@@ -6,7 +6,7 @@ import torch
 from recbole_croloss.data.protocol import (MultiTargetEvalLoader, _prefix_lengths, check_ratio, held_out_rows,
                                            split_users)
 from recbole_croloss.errors import ConfigError
-from recbole_croloss.quick_start import build, main, run
+from recbole_croloss.quick_start import prepare_run, main, run
 
 
 def test_split_users_is_disjoint_covering_and_deterministic():
@@ -55,10 +55,10 @@ def test_bad_ratio(bad):
 
 
 def test_paper_protocol_on_ml100k(tiny):
-    job = build("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "paper", "paper_split_seed": 3,
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "paper", "paper_split_seed": 3,
                                                    "metrics": ["Recall", "Hit"]})
-    train_users = set(job.train_data._dataset.inter_feat["user_id"].tolist())
-    valid, test = job.valid_data, job.test_data
+    train_users = set(prepared.train_data._dataset.inter_feat["user_id"].tolist())
+    valid, test = prepared.valid_data, prepared.test_data
     valid_users = set(valid.interaction["user_id"].tolist())
     test_users = set(test.interaction["user_id"].tolist())
     assert not train_users & valid_users and not train_users & test_users and not valid_users & test_users
@@ -68,7 +68,7 @@ def test_paper_protocol_on_ml100k(tiny):
     # targets = the other L - k; checked against the user's raw sequence
     from recbole.data import create_dataset
 
-    raw = create_dataset(job.config).inter_feat
+    raw = create_dataset(prepared.config).inter_feat
     # RecBole's order: by user, then by its float32 (normalised) timestamp, ties in file order
     order = np.lexsort((raw["timestamp"].to_numpy(np.float32), raw["user_id"].to_numpy()))
     raw = raw.iloc[order]
@@ -80,7 +80,7 @@ def test_paper_protocol_on_ml100k(tiny):
         assert length == min(k, 20)
         assert test.interaction["item_id_list"][row][:length].tolist() == seq[:k][-20:]
         assert sorted(test.target_items[test.target_rows == row].tolist()) == sorted(seq[k:])
-    result = job.trainer.evaluate(test, load_best_model=False)
+    result = prepared.trainer.evaluate(test, load_best_model=False)
     assert result["recall@50"] < result["hit@50"]  # several targets: recall is not hit
 
 
@@ -98,10 +98,10 @@ def test_loo_is_recboles_own_split(tiny):
     from recbole.data import create_dataset, data_preparation
     from recbole.data.dataloader import FullSortEvalDataLoader
 
-    job = build("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "loo"})
-    assert isinstance(job.test_data, FullSortEvalDataLoader)
-    _, _, reference = data_preparation(job.config, create_dataset(job.config))
-    assert torch.equal(job.test_data._dataset.inter_feat["item_id"], reference._dataset.inter_feat["item_id"])
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "protocol": "loo"})
+    assert isinstance(prepared.test_data, FullSortEvalDataLoader)
+    _, _, reference = data_preparation(prepared.config, create_dataset(prepared.config))
+    assert torch.equal(prepared.test_data._dataset.inter_feat["item_id"], reference._dataset.inter_feat["item_id"])
 
 
 @pytest.mark.parametrize("settings,fragment", [
@@ -126,14 +126,14 @@ def test_comirec_files_go_to_the_paper_protocol_with_their_own_split(tiny, tmp_p
     settings = {**tiny, "data_path": str(tmp_path / "out"), "user_inter_num_interval": None,
                 "embedding_size": 8, "train_batch_size": 32, "neg_per_pos": 2, "epochs": 1,
                 "topk": [5, 10], "valid_metric": "Recall@5"}
-    job = build("TwoTower", "amazon-books", config_dict=settings)
-    dataset = job.test_data._dataset
+    prepared = prepare_run("TwoTower", "amazon-books", config_dict=settings)
+    dataset = prepared.test_data._dataset
     tokens = lambda users: set(dataset.id2token("user_id", users.numpy()).tolist())  # noqa: E731
     given = {split: {str(u) for u, _, _ in rows[split]} for split in ("train", "valid", "test")}
-    assert tokens(job.test_data.interaction["user_id"]) <= given["test"]
-    assert tokens(job.valid_data.interaction["user_id"]) <= given["valid"]
-    assert tokens(job.train_data._dataset.inter_feat["user_id"]) <= given["train"]
-    assert len(tokens(job.test_data.interaction["user_id"])) >= len(given["test"]) - 1
-    job.trainer.fit(job.train_data, job.valid_data, saved=False)
-    result = job.trainer.evaluate(job.test_data, load_best_model=False)
+    assert tokens(prepared.test_data.interaction["user_id"]) <= given["test"]
+    assert tokens(prepared.valid_data.interaction["user_id"]) <= given["valid"]
+    assert tokens(prepared.train_data._dataset.inter_feat["user_id"]) <= given["train"]
+    assert len(tokens(prepared.test_data.interaction["user_id"])) >= len(given["test"]) - 1
+    prepared.trainer.fit(prepared.train_data, prepared.valid_data, saved=False)
+    result = prepared.trainer.evaluate(prepared.test_data, load_best_model=False)
     assert 0 <= result["recall@5"] <= result["recall@10"] <= 1 and "hit@10" in result

@@ -6,7 +6,7 @@ from recbole.trainer import Trainer
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.evaluation import FullRankingEvaluator, parse_bytes, plan_memory
 from recbole_croloss.evaluation.evaluator import GOOD_CHUNK, cell_bytes, row_bytes
-from recbole_croloss.quick_start import build, main
+from recbole_croloss.quick_start import prepare_run, main
 
 ALL = ["Recall", "NDCG", "Hit", "MRR", "Precision"]
 
@@ -61,9 +61,9 @@ def precise(tiny):
     return {**tiny, "metrics": ALL, "metric_decimal_place": 12}
 
 
-def both(job, data):
-    ours = job.trainer.evaluate(data, load_best_model=False)
-    theirs = Trainer.evaluate(job.trainer, data, load_best_model=False)  # RecBole's own evaluator
+def both(prepared, data):
+    ours = prepared.trainer.evaluate(data, load_best_model=False)
+    theirs = Trainer.evaluate(prepared.trainer, data, load_best_model=False)  # RecBole's own evaluator
     return ours, theirs
 
 
@@ -74,11 +74,11 @@ def both(job, data):
 ])
 def test_figures_equal_recboles_on_the_ml100k_slice(precise, model, settings):
     """Trained one epoch; the default budget (one block) and 200 KiB (blocks of a few rows)."""
-    job = build(model, "ml-100k", config_dict={**precise, **settings})
-    job.trainer.fit(job.train_data, saved=False)
+    prepared = prepare_run(model, "ml-100k", config_dict={**precise, **settings})
+    prepared.trainer.fit(prepared.train_data, saved=False)
     for budget in (2**30, 200 * 2**10):
-        job.trainer.ranking_evaluator.memory_budget = budget
-        ours, theirs = both(job, job.test_data)
+        prepared.trainer.ranking_evaluator.memory_budget = budget
+        ours, theirs = both(prepared, prepared.test_data)
         assert list(ours) == list(theirs) and len(ours) == 5 * 4
         for key in theirs:
             assert ours[key] == pytest.approx(theirs[key], abs=1e-6), (budget, key)
@@ -88,22 +88,22 @@ def test_figures_equal_recboles_on_full_ml100k_valid_and_test(tiny):
     """All 943 users, every item; an untrained GRU4Rec (evaluation only: seconds)."""
     settings = {**tiny, "user_inter_num_interval": None, "metrics": ALL, "metric_decimal_place": 12,
                 "loss": "croloss", "eval_memory_budget": "300KiB"}
-    job = build("GRU4Rec", "ml-100k", config_dict=settings)
-    assert job.trainer.ranking_evaluator.plan(job.net.model.n_items, 1, 4096).rows < 943
-    for data in (job.valid_data, job.test_data):
-        ours, theirs = both(job, data)
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict=settings)
+    assert prepared.trainer.ranking_evaluator.plan(prepared.adapter.model.n_items, 1, 4096).rows < 943
+    for data in (prepared.valid_data, prepared.test_data):
+        ours, theirs = both(prepared, data)
         for key in theirs:
             assert ours[key] == pytest.approx(theirs[key], abs=1e-6), key
 
 
 def test_eval_mask_history_removes_the_input_sequence(precise):
-    job = build("GRU4Rec", "ml-100k", config_dict={**precise, "loss": "croloss", "eval_mask": "history"})
-    interaction = next(iter(job.test_data))[0]
-    seq = interaction[job.net.model.ITEM_SEQ]
-    exclusions = job.trainer.eval_mask.exclusions(None, interaction, job.net.model)
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**precise, "loss": "croloss", "eval_mask": "history"})
+    interaction = next(iter(prepared.test_data))[0]
+    seq = interaction[prepared.adapter.model.ITEM_SEQ]
+    exclusions = prepared.trainer.eval_mask.exclusions(None, interaction, prepared.adapter.model)
     assert len(exclusions.rows) == int((seq > 0).sum())
-    score, keys = job.net.ranking_vectors()
-    _, ids = job.trainer.ranking_evaluator.topk(score.query(job.net.user_vectors(interaction)), keys, exclusions)
+    score, keys = prepared.adapter.retrieval.score, prepared.adapter.retrieval.ranking_keys()
+    _, ids = prepared.trainer.ranking_evaluator.topk(score.query(prepared.adapter.retrieval.user_vectors(interaction)), keys, exclusions)
     for row in range(len(ids)):
         assert not set(ids[row].tolist()) & set(seq[row][seq[row] > 0].tolist())
         assert 0 not in ids[row].tolist()
@@ -129,8 +129,8 @@ def test_budget_too_small_stops_before_training(tiny, capsys):
 
 
 def test_recbole_engine_is_recboles_evaluator(precise):
-    job = build("GRU4Rec", "ml-100k", config_dict={**precise, "eval_engine": "recbole"})
-    assert job.trainer.ranking_evaluator is None
-    job.trainer.fit(job.train_data, saved=False)
-    assert job.trainer.evaluate(job.test_data, load_best_model=False) == \
-        Trainer.evaluate(job.trainer, job.test_data, load_best_model=False)
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**precise, "eval_engine": "recbole"})
+    assert prepared.trainer.ranking_evaluator is None
+    prepared.trainer.fit(prepared.train_data, saved=False)
+    assert prepared.trainer.evaluate(prepared.test_data, load_best_model=False) == \
+        Trainer.evaluate(prepared.trainer, prepared.test_data, load_best_model=False)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from recbole_croloss.loss import (LOSS_OPTIONS, PRESETS, CROLoss, Exponential, Hinge, PaperEstimator,
+from recbole_croloss.loss import (LOSS_OPTIONS, PRESETS, CROLoss, Exponential, Hinge, Kernel, PaperEstimator,
                                   Sigmoid, Softplus, UnbiasedEstimator, build_loss, get_preset)
 
 
@@ -92,3 +92,30 @@ def test_sampled_softmax_preset_is_cross_entropy_in_the_exact_setting():
     bpr = build_loss("bpr", n, rank_estimator="unbiased")(logits[is_pos], logits[~is_pos].view(b, n - 1))
     want = math.log(n + 1) / n * F.softplus(logits[~is_pos].view(b, n - 1) - logits[is_pos][:, None]).sum(1).mean()
     torch.testing.assert_close(bpr, want, rtol=1e-12, atol=0)
+
+
+def test_a_registered_kernel_and_preset_are_nameable(monkeypatch):
+    from recbole_croloss.loss import KERNELS, LossPreset, register_kernel, register_preset
+
+    monkeypatch.setattr("recbole_croloss.loss.kernels.KERNELS", dict(KERNELS))
+    monkeypatch.setattr("recbole_croloss.loss.presets.PRESETS", dict(PRESETS))
+
+    class Cube(Kernel):
+        name = "cube"
+
+        def __call__(self, gaps):
+            return torch.sigmoid(gaps) ** 3
+
+    from recbole_croloss.loss import kernels, presets
+
+    assert register_kernel(Cube) is Cube and kernels.KERNELS["cube"] is Cube
+    register_preset(LossPreset("cube_auc", "cube kernel, alpha 0", fixed={"kernel": "cube", "alpha": 0.0}))
+    loss = presets.get_preset("cube_auc").build(50)
+    pos, neg = torch.zeros(1, dtype=torch.float64), torch.zeros(1, 4, dtype=torch.float64)
+    # alpha 0: L * W_0(R) = L (R - 1) / |I|, R = (|I| / M)(1 + 4 / 8) with M = 4
+    r = 50 / 4 * (1 + 4 * 0.125)
+    assert float(loss(pos, neg)) == pytest.approx(math.log(51) * (r - 1) / 50, rel=1e-12)
+    with pytest.raises(ValueError, match="already registered"):
+        register_kernel(type("Other", (Kernel,), {"name": "cube"}))
+    with pytest.raises(ValueError, match="already exists"):
+        register_preset(LossPreset("ce", "the model's own"))

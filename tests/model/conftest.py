@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from recbole_croloss.quick_start import build
+from recbole_croloss.quick_start import prepare_run
 
 #: (model, its own settings): every plugin model and ComiRec extractor.
 PLUGIN_CASES = [
@@ -16,17 +16,17 @@ CASE_IDS = ["TwoTower", "ComiRec-sa", "ComiRec-dr", "MIND"]
 
 @pytest.fixture
 def build_model(tiny):
-    """``build_model(name, **settings) -> Job`` on the ml-100k slice."""
+    """``build_model(name, **settings) -> PreparedRun`` on the ml-100k slice."""
     def make(name, **settings):
-        return build(name, "ml-100k", config_dict={**tiny, **settings})
+        return prepare_run(name, "ml-100k", config_dict={**tiny, **settings})
     return make
 
 
-def first_batch(job, data="test_data"):
+def first_batch(prepared, data="test_data"):
     """The first batch of a split, on the model's device."""
-    batch = next(iter(getattr(job, data)))
+    batch = next(iter(getattr(prepared, data)))
     interaction = batch[0] if isinstance(batch, tuple) else batch
-    return interaction.to(job.config["device"])
+    return interaction.to(prepared.config["device"])
 
 
 def with_garbage_padding(interaction, model, seed=0):

@@ -2,9 +2,9 @@
 import pytest
 import torch
 
-from recbole_croloss.adapter import CROLossAdapter
+from recbole_croloss.glue import CROLossAdapter
 from recbole_croloss.errors import ConfigError
-from recbole_croloss.model import get_model
+from recbole_croloss.glue import get_model
 from recbole_croloss.scoring import search_and_merge
 
 from .conftest import CASE_IDS, PLUGIN_CASES, first_batch, with_garbage_padding
@@ -13,24 +13,24 @@ from .conftest import CASE_IDS, PLUGIN_CASES, first_batch, with_garbage_padding
 @pytest.mark.parametrize("loss", ["ce", "croloss", "croloss_lambda", "sampled_softmax"])
 @pytest.mark.parametrize("name,settings", PLUGIN_CASES, ids=CASE_IDS)
 def test_trains_an_epoch_and_evaluates_with_every_loss(build_model, name, settings, loss):
-    job = build_model(name, loss=loss, **settings)
-    assert isinstance(job.net.model, get_model(name))
-    before = {k: v.clone() for k, v in job.net.state_dict().items()}
-    job.trainer.fit(job.train_data, saved=False)
-    after = job.net.state_dict()
+    prepared = build_model(name, loss=loss, **settings)
+    assert isinstance(prepared.adapter.model, get_model(name))
+    before = {k: v.clone() for k, v in prepared.adapter.state_dict().items()}
+    prepared.trainer.fit(prepared.train_data, saved=False)
+    after = prepared.adapter.state_dict()
     assert all(torch.isfinite(v).all() for v in after.values())
     changed = {k for k, v in after.items() if not torch.equal(before[k], v)}
     assert "model.item_embedding.weight" in changed and len(changed) > 1  # both towers learn
-    result = job.trainer.evaluate(job.test_data, load_best_model=False)
+    result = prepared.trainer.evaluate(prepared.test_data, load_best_model=False)
     assert 0.0 <= result["recall@50"] <= result["recall@100"] <= result["recall@500"] <= 1.0
 
 
 @pytest.mark.parametrize("name,settings", PLUGIN_CASES, ids=CASE_IDS)
 def test_padding_positions_never_contribute(build_model, name, settings):
     """Sequences of different lengths: random ids in the padding give the same user vectors."""
-    job = build_model(name, loss="ce", **settings)
-    model = job.net.model.eval()
-    interaction = first_batch(job)
+    prepared = build_model(name, loss="ce", **settings)
+    model = prepared.adapter.model.eval()
+    interaction = first_batch(prepared)
     lengths = interaction[model.ITEM_SEQ_LEN]
     assert lengths.min() < lengths.max() and (lengths < interaction[model.ITEM_SEQ].shape[1]).any()
     garbage, _ = with_garbage_padding(interaction, model)
@@ -45,16 +45,16 @@ def test_padding_positions_never_contribute(build_model, name, settings):
 
 @pytest.mark.parametrize("name,settings", PLUGIN_CASES[1:], ids=CASE_IDS[1:])
 def test_full_sort_top_n_equals_per_interest_search_and_merge(build_model, name, settings):
-    job = build_model(name, loss="croloss", **settings)
-    job.trainer.fit(job.train_data, saved=False)
-    net = job.net.eval()
-    interaction = first_batch(job)
+    prepared = build_model(name, loss="croloss", **settings)
+    prepared.trainer.fit(prepared.train_data, saved=False)
+    net = prepared.adapter.eval()
+    interaction = first_batch(prepared)
     with torch.no_grad():
         torch.manual_seed(2)
         scores = net.full_sort_predict(interaction)
         torch.manual_seed(2)
-        users = net.user_vectors(interaction)
-        merged, ids = search_and_merge(net.score, users, net.item_vectors(), 100)
+        users = net.retrieval.user_vectors(interaction)
+        merged, ids = search_and_merge(net.retrieval.score, users, net.retrieval.item_vectors(), 100)
     assert users.dim() == 3 and scores.shape == (len(users), net.model.n_items)
     top, top_ids = scores.topk(100, dim=-1)
     torch.testing.assert_close(merged, top)
@@ -65,17 +65,17 @@ def test_full_sort_top_n_equals_per_interest_search_and_merge(build_model, name,
 def test_adapter_and_model_read_out_and_rank_alike(build_model, name, settings):
     """The adapter trains a multi-interest model on the model's own readout and ranks by the
     model's own max over interests; ComiRec's positive score is its best interest's."""
-    job = build_model(name, loss="croloss", **settings)
-    net, model = job.net, job.net.model
-    interaction = first_batch(job, "train_data")
+    prepared = build_model(name, loss="croloss", **settings)
+    net, model = prepared.adapter, prepared.adapter.model
+    interaction = first_batch(prepared, "train_data")
     torch.manual_seed(3)
-    pos, neg, _ = net.loss_inputs(interaction)
+    pos, neg, _ = net.loss_inputs(interaction, net.retrieval.user_vectors(interaction))
     torch.manual_seed(3)
     users = model.user_vectors(interaction)
     pos_vectors = model.item_vectors(interaction[model.POS_ITEM_ID])
-    query = model.training_query(users, net.score.key(pos_vectors))
-    torch.testing.assert_close(pos, net.score.pairs(query, pos_vectors) if name == "MIND"
-                               else net.score.pairs(users, pos_vectors))  # hard readout: the max
+    query = model.training_query(users, net.retrieval.score.key(pos_vectors))
+    torch.testing.assert_close(pos, net.retrieval.score.pairs(query, pos_vectors) if name == "MIND"
+                               else net.retrieval.score.pairs(users, pos_vectors))  # hard readout: the max
     assert neg.shape == (len(pos), 10 * 256)
     with torch.no_grad():
         torch.manual_seed(4)
@@ -88,9 +88,9 @@ def test_adapter_and_model_read_out_and_rank_alike(build_model, name, settings):
 def test_cosine_score_reaches_evaluation(build_model):
     """TwoTower's default score is the paper's 10 x cosine, with every loss, ``ce`` included."""
     for loss in ("ce", "croloss"):
-        job = build_model("TwoTower", loss=loss)
-        net = job.net.eval()
-        interaction = first_batch(job)
+        prepared = build_model("TwoTower", loss=loss)
+        net = prepared.adapter.eval()
+        interaction = first_batch(prepared)
         with torch.no_grad():
             scores = net.full_sort_predict(interaction)
             u = net.model.user_vectors(interaction)
@@ -102,9 +102,9 @@ def test_cosine_score_reaches_evaluation(build_model):
 
 
 def test_dot_score_is_a_setting(build_model):
-    job = build_model("TwoTower", loss="ce", score="dot", scale=1.0)
-    net = job.net.eval()
-    interaction = first_batch(job)
+    prepared = build_model("TwoTower", loss="ce", score="dot", scale=1.0)
+    net = prepared.adapter.eval()
+    interaction = first_batch(prepared)
     with torch.no_grad():
         torch.testing.assert_close(net.full_sort_predict(interaction),
                                    net.model.user_vectors(interaction) @ net.model.item_vectors().T)

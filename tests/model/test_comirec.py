@@ -11,9 +11,9 @@ from .conftest import first_batch
 
 
 def test_sa_interests_are_attention_over_embeddings_plus_positions(build_model):
-    job = build_model("ComiRec", loss="ce", interest_extractor="sa", num_interest=3)
-    model = job.net.model.eval()
-    interaction = first_batch(job)
+    prepared = build_model("ComiRec", loss="ce", interest_extractor="sa", num_interest=3)
+    model = prepared.adapter.model.eval()
+    interaction = first_batch(prepared)
     seq, lengths = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
     with torch.no_grad():
         got = model(seq, lengths)
@@ -25,9 +25,9 @@ def test_sa_interests_are_attention_over_embeddings_plus_positions(build_model):
 
 
 def test_dr_interests_route_per_position_per_interest_maps(build_model):
-    job = build_model("ComiRec", loss="ce", interest_extractor="dr", num_interest=2, routing_iterations=2)
-    model = job.net.model.eval()
-    interaction = first_batch(job)
+    prepared = build_model("ComiRec", loss="ce", interest_extractor="dr", num_interest=2, routing_iterations=2)
+    model = prepared.adapter.model.eval()
+    interaction = first_batch(prepared)
     seq, lengths = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
     L = seq.shape[1]
     with torch.no_grad():
@@ -44,9 +44,9 @@ def test_dr_interests_route_per_position_per_interest_maps(build_model):
 
 
 def test_one_interest_is_a_single_vector_model(build_model):
-    job = build_model("ComiRec", loss="croloss", num_interest=1)
-    job.trainer.fit(job.train_data, saved=False)
-    assert job.trainer.evaluate(job.test_data, load_best_model=False)["recall@500"] > 0
+    prepared = build_model("ComiRec", loss="croloss", num_interest=1)
+    prepared.trainer.fit(prepared.train_data, saved=False)
+    assert prepared.trainer.evaluate(prepared.test_data, load_best_model=False)["recall@500"] > 0
 
 
 def _tiny_args(tiny):

@@ -7,9 +7,9 @@ from .conftest import first_batch
 
 
 def test_interests_are_routed_with_a_shared_map_then_relu(build_model):
-    job = build_model("MIND", loss="ce", num_interest=3)
-    model = job.net.model.eval()
-    interaction = first_batch(job)
+    prepared = build_model("MIND", loss="ce", num_interest=3)
+    model = prepared.adapter.model.eval()
+    interaction = first_batch(prepared)
     seq, lengths = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
     with torch.no_grad():
         torch.manual_seed(6)
@@ -24,12 +24,12 @@ def test_interests_are_routed_with_a_shared_map_then_relu(build_model):
 
 
 def test_training_uses_label_aware_attention(build_model):
-    job = build_model("MIND", loss="ce", label_attention_power=2)
-    model = job.net.model
+    prepared = build_model("MIND", loss="ce", label_attention_power=2)
+    model = prepared.adapter.model
     query, key = torch.randn(8, 4, 16), torch.randn(8, 16)
     torch.testing.assert_close(model.readout(query, key), label_aware_readout(query, key, 2))
     # and it is what the model's own loss uses: the CE of the attended vector.
-    interaction = first_batch(job, "train_data")
+    interaction = first_batch(prepared, "train_data")
     torch.manual_seed(7)
     loss = model.calculate_loss(interaction)
     torch.manual_seed(7)

@@ -1,0 +1,237 @@
+"""Line scanning, id bookkeeping and the malformed-line report shared by the importers.
+
+The formats, validation rules, atomicity and memory bounds are described in
+:mod:`recbole_croloss.data.importer`.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..io import AtomicOutputs
+
+#: Lines parsed before their rows are checked (vectorised) and written.
+BLOCK_LINES = 1 << 16
+#: Malformed lines shown in full in messages and in NAME.import.json.
+MAX_SHOWN = 10
+ON_ERROR = ("fail", "skip")
+INTER_HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
+
+
+class MalformedInputError(ValueError):
+    """The input has malformed lines (``on_error="fail"``) or is inconsistent (a user in two
+    split files, ids missing from a map file). ``summary`` holds the full report."""
+
+    def __init__(self, message: str, summary: dict | None = None):
+        super().__init__(message)
+        self.summary = summary or {}
+
+
+# ---------------------------------------------------------------------------------------------
+# bookkeeping
+
+
+class IdTable:
+    """An int64 value per non-negative integer id, 0 meaning absent.
+
+    Ids below :attr:`DENSE_LIMIT` live in a numpy array indexed by id, grown by doubling
+    (8 bytes x (largest id + 1)); larger ids live in a dict.
+    """
+
+    DENSE_LIMIT = 1 << 26
+
+    def __init__(self):
+        self.dense = np.zeros(1024, dtype=np.int64)
+        self.sparse: dict[int, int] = {}
+
+    def get(self, ids: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(ids), dtype=np.int64)
+        inside = ids < len(self.dense)
+        out[inside] = self.dense[ids[inside]]
+        if self.sparse:
+            big = np.flatnonzero(ids >= self.DENSE_LIMIT)
+            out[big] = [self.sparse.get(int(x), 0) for x in ids[big]]
+        return out
+
+    def put_new(self, ids: np.ndarray, values: np.ndarray) -> None:
+        """Set ``values`` for the ids not yet present (the first occurrence of an id wins)."""
+        if len(ids) == 0:
+            return
+        uniq, first = np.unique(ids, return_index=True)
+        new = self.get(uniq) == 0
+        uniq, vals = uniq[new], values[first[new]]
+        dense = uniq < self.DENSE_LIMIT
+        if dense.any():
+            top = int(uniq[dense][-1])
+            if top >= len(self.dense):
+                size = len(self.dense)
+                while size <= top:
+                    size *= 2
+                grown = np.zeros(min(size, self.DENSE_LIMIT), dtype=np.int64)
+                grown[: len(self.dense)] = self.dense
+                self.dense = grown
+            self.dense[uniq[dense]] = vals[dense]
+        for key, val in zip(uniq[~dense].tolist(), vals[~dense].tolist()):
+            self.sparse[key] = val
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, values) of the present ids, by id."""
+        ids = np.flatnonzero(self.dense)
+        vals = self.dense[ids]
+        if self.sparse:
+            keys = np.array(sorted(self.sparse), dtype=np.int64)
+            ids = np.concatenate([ids, keys])
+            vals = np.concatenate([vals, np.array([self.sparse[k] for k in keys.tolist()], dtype=np.int64)])
+        return ids.astype(np.int64), vals
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self.dense)) + len(self.sparse)
+
+
+class Report:
+    """Malformed lines: the total, per file, and the first :data:`MAX_SHOWN` in full."""
+
+    def __init__(self):
+        self.total = 0
+        self.per_file: dict[str, int] = {}
+        self.shown: list[dict] = []
+
+    def add(self, file: str, line: int, reason: str, text: str = "") -> None:
+        self.total += 1
+        self.per_file[file] = self.per_file.get(file, 0) + 1
+        if len(self.shown) < MAX_SHOWN:
+            self.shown.append({"file": file, "line": line, "reason": reason, "text": text[:80]})
+
+    def text(self) -> str:
+        lines = [f"  {m['file']}:{m['line']}: {m['reason']}" + (f": {m['text']!r}" if m["text"] else "")
+                 for m in self.shown]
+        if self.total > len(self.shown):
+            lines.append(f"  ... {self.total - len(self.shown)} more")
+        per_file = ", ".join(f"{f}: {n}" for f, n in self.per_file.items())
+        return f"{self.total} malformed line(s) ({per_file}):\n" + "\n".join(lines)
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "per_file": dict(self.per_file), "first": list(self.shown)}
+
+
+def write_chunk(handle, text: str) -> None:
+    """Write one block of formatted rows (one place, so tests can make a write fail)."""
+    handle.write(text)
+
+
+def check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR:
+        raise ConfigError("on_error", on_error, ON_ERROR)
+
+
+def previous_outputs(outputs: AtomicOutputs) -> list[str]:
+    try:
+        with open(outputs.path("import.json"), encoding="utf-8") as f:
+            return list(json.load(f).get("outputs", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+# ---------------------------------------------------------------------------------------------
+# the line scanner
+
+
+def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti: int | None,
+                first_line: int, report: Report, on_block) -> int:
+    """Parse one interactions file from line ``first_line`` on; returns the rows accepted.
+
+    Every ``BLOCK_LINES`` lines, ``on_block(users, items, lines, text)`` receives the accepted
+    rows as int64 arrays (user id, item id, 1-based line number) and their formatted ``.inter``
+    text. Malformed lines go to ``report``; empty lines count as malformed only when a data line
+    follows them.
+    """
+    users, items, lines, text = [], [], [], []
+    blanks: list[int] = []
+    rows = 0
+    with open(path, encoding="utf-8", errors="replace", newline=None) as handle:
+        for lineno, line in enumerate(handle, 1):
+            if lineno < first_line:
+                continue
+            parts = line.split(sep)
+            if len(parts) != ncols:
+                if not line.strip():
+                    blanks.append(lineno)
+                    continue
+                reason = f"expected {ncols} fields separated by {sep!r}, got {len(parts)}"
+                _flush_blanks(blanks, label, report)
+                report.add(label, lineno, reason, line.rstrip("\r\n"))
+                continue
+            if blanks:
+                _flush_blanks(blanks, label, report)
+            us, its = parts[ui].strip(), parts[ii].strip()
+            if not (us.isdecimal() and its.isdecimal()):
+                bad = "user" if not us.isdecimal() else "item"
+                report.add(label, lineno, f"{bad} id is not a non-negative integer", line.rstrip("\r\n"))
+                continue
+            if ti is None:
+                ts = str(lineno)
+            else:
+                ts = parts[ti].strip()
+                try:
+                    ok = math.isfinite(float(ts)) and "_" not in ts
+                except ValueError:
+                    ok = False
+                if not ok:
+                    report.add(label, lineno, "timestamp is not a finite number", line.rstrip("\r\n"))
+                    continue
+            u, i = int(us), int(its)
+            users.append(u)
+            items.append(i)
+            lines.append(lineno)
+            text.append(f"{u}\t{i}\t{ts}\n")
+            rows += 1
+            if len(text) >= BLOCK_LINES:
+                on_block(np.array(users, np.int64), np.array(items, np.int64), np.array(lines, np.int64),
+                         "".join(text))
+                users, items, lines, text = [], [], [], []
+    if text:
+        on_block(np.array(users, np.int64), np.array(items, np.int64), np.array(lines, np.int64), "".join(text))
+    return rows
+
+
+def _flush_blanks(blanks: list[int], label: str, report: Report) -> None:
+    for lineno in blanks:
+        report.add(label, lineno, "empty line")
+    blanks.clear()
+
+
+def scan_pairs(path: str, label: str, report: Report, key_name: str, value_name: str,
+                rsplit: bool, on_row) -> int:
+    """Parse a two-column ``key,value`` file (a map or item-cate file), streaming.
+
+    ``rsplit``: the key is free text up to the last comma (a map file's original id); otherwise
+    both are non-negative integers. ``on_row(key, value, lineno)`` returns an error text or None.
+    """
+    rows = 0
+    blanks: list[int] = []
+    with open(path, encoding="utf-8", errors="replace", newline=None) as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                blanks.append(lineno)
+                continue
+            if blanks:
+                _flush_blanks(blanks, label, report)
+            parts = line.rstrip("\r\n").rsplit(",", 1) if rsplit else line.split(",")
+            if len(parts) != 2:
+                report.add(label, lineno, f"expected 2 fields ({key_name},{value_name}), got {len(parts)}",
+                           line.rstrip("\r\n"))
+                continue
+            key, value = parts[0].strip(), parts[1].strip()
+            if not key or not value.isdecimal() or (not rsplit and not key.isdecimal()):
+                report.add(label, lineno, f"{key_name} must be {'non-empty' if rsplit else 'a non-negative integer'}"
+                           f" and {value_name} a non-negative integer", line.rstrip("\r\n"))
+                continue
+            error = on_row(key, int(value), lineno)
+            if error:
+                report.add(label, lineno, error, line.rstrip("\r\n"))
+                continue
+            rows += 1
+    return rows

@@ -1,0 +1,13 @@
+"""The RecBole glue: which models the plugin trains (:mod:`.support`), the adapter that trains
+them with any loss (:mod:`.adapter`), the evaluation masks (:mod:`.masks`) and RecBole's trainer
+with the plugin's evaluator (:mod:`.trainer`).
+
+Above the models and the torch-only bottom (loss, evaluation, scoring, samplers, distributed);
+below the run flow (:mod:`recbole_croloss.spec`, :mod:`recbole_croloss.quick_start`).
+"""
+from .adapter import CROLossAdapter
+from .masks import EVAL_MASKS, EvalMask
+from .support import SUPPORTED, UNSUPPORTED, UnsupportedModelError, check_model_class, get_model, is_plugin_model
+
+__all__ = ["CROLossAdapter", "EVAL_MASKS", "EvalMask", "SUPPORTED", "UNSUPPORTED",
+           "UnsupportedModelError", "check_model_class", "get_model", "is_plugin_model"]

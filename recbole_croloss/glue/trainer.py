@@ -1,0 +1,160 @@
+r"""RecBole's trainer for a model wrapped by the adapter: training as RecBole trains, evaluation
+by the memory-bounded full-ranking evaluator, checkpoints that the default ``torch.load`` reads.
+
+:meth:`CROLossTrainer.full_ranking_batches` is the one loop over full-ranking evaluation data
+(distributed sharding, the padded repeats of RecBole's sampler dropped, the mask applied);
+:meth:`~CROLossTrainer.evaluate` and the faiss serving report both rank its batches.
+"""
+from __future__ import annotations
+
+import torch
+from recbole.data.dataloader import FullSortEvalDataLoader
+from recbole.trainer import Trainer
+from tqdm import tqdm
+
+from .. import distributed
+from ..data.protocol import MultiTargetEvalLoader
+from ..evaluation import Exclusions, FullRankingEvaluator
+from .adapter import CROLossAdapter
+from .masks import EvalMask, RecBoleMask
+
+#: Evaluation data the chunked evaluator ranks: RecBole's full-sort loader, the paper protocol's.
+FULL_RANKING_LOADERS = (FullSortEvalDataLoader, MultiTargetEvalLoader)
+
+
+class CROLossTrainer(Trainer):
+    """RecBole's trainer that
+
+    - logs the adapter's hard-rank diagnostic with each epoch's training loss, as the official
+      CROLoss code does;
+    - evaluates full-sort data with the memory-bounded :class:`FullRankingEvaluator` (unless
+      ``evaluator`` is None: RecBole's own evaluator), masking as ``mask`` says;
+    - trains distributed on CPUs too, and saves checkpoints of tensors and plain values.
+
+    The chunked evaluator needs no ``[eval_batch_size, n_items]`` matrix when the model ranks by
+    a score of user and item vectors (every model the adapter trains, and RecBole's supported
+    models under ``ce``); any other model is ranked by its own ``full_sort_predict`` row block,
+    and only the top-N and the metrics are the evaluator's.
+    """
+
+    def __init__(self, config, model: CROLossAdapter, evaluator: FullRankingEvaluator | None = None,
+                 mask: EvalMask | None = None):
+        if config["single_spec"] or config["device"].type == "cuda":
+            super().__init__(config, model)
+        else:
+            # RecBole would wrap the model in DDP with a CUDA device id; on a CPU the trainer is
+            # built as for one process and the model wrapped the way Gloo's DDP expects.
+            config["single_spec"] = True
+            try:
+                super().__init__(config, model)
+            finally:
+                config["single_spec"] = False
+            self.distributed_model = distributed.wrap_cpu_model(self.model)
+        if not config["single_spec"]:
+            # Each rank names its checkpoint after its own clock, but only rank 0 saves.
+            self.saved_model_file = distributed.broadcast_object(self.saved_model_file)
+        self.ranking_evaluator = evaluator
+        self.eval_mask = mask or RecBoleMask()
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        # RecBole pickles its whole Config into the checkpoint, which torch >= 2.6's default
+        # torch.load(weights_only=True) refuses; tensors and plain values only.
+        if not distributed.is_main(self.config):
+            return
+        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        state = {
+            "config": {"model": str(self.config["model"]), "dataset": str(self.config["dataset"])},
+            "epoch": int(epoch),
+            "cur_step": int(self.cur_step),
+            "best_valid_score": float(self.best_valid_score),
+            "state_dict": self.model.state_dict(),
+            "other_parameter": self.model.other_parameter(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+        torch.save(state, saved_model_file)
+        if verbose:
+            self.logger.info(f"Saving current: {saved_model_file}")
+
+    def _generate_train_loss_output(self, epoch_idx, s_time, e_time, losses):
+        output = super()._generate_train_loss_output(epoch_idx, s_time, e_time, losses)
+        rank = self.model.pop_hard_rank() if isinstance(self.model, CROLossAdapter) else None
+        return output if rank is None else f"{output}, hard rank: {rank:.2f}%"
+
+    def load_checkpoint(self, checkpoint_file: str) -> None:
+        """The weights of ``checkpoint_file`` on every rank (rank 0 reads, the others receive)."""
+        def load():
+            checkpoint = torch.load(checkpoint_file, map_location=self.device)
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.model.load_other_parameter(checkpoint.get("other_parameter"))
+
+        distributed.load_and_broadcast(self.model, load)
+        self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")
+
+    def full_ranking_batches(self, eval_data, mask: EvalMask | None = None, show_progress=False):
+        """Yield ``(interaction, exclusions, positive_u, positive_i)`` on the device, for this
+        rank's users only (every user on exactly one rank; RecBole's padded repeats dropped);
+        ``exclusions`` as ``mask`` (default: the trainer's ``eval_mask``) says."""
+        mask = mask or self.eval_mask
+        model = self.model.model if isinstance(self.model, CROLossAdapter) else self.model
+        batches = distributed.shard_batches(eval_data) if distributed.active() else \
+            ((batch, len(batch[0])) for batch in eval_data)
+        if show_progress:
+            batches = tqdm(batches, total=len(eval_data), ncols=100, desc="Evaluate   ")
+        for (interaction, history_index, positive_u, positive_i), keep in batches:
+            if keep == 0:
+                continue
+            if keep < len(interaction):
+                interaction, history_index, positive_u, positive_i = _first_rows(
+                    keep, interaction, history_index, positive_u, positive_i)
+            interaction = interaction.to(self.device)
+            exclusions = mask.exclusions(history_index, interaction, model)
+            yield interaction, exclusions, positive_u.to(self.device), positive_i.to(self.device)
+
+    def ranking_keys(self) -> torch.Tensor | None:
+        """The item keys ``[n_items, d]`` the model ranks by, or ``None`` for a model ranked by
+        its own ``full_sort_predict``; computed once per evaluation."""
+        retrieval = self.model.retrieval if isinstance(self.model, CROLossAdapter) else None
+        return None if retrieval is None else retrieval.ranking_keys()
+
+    def top_ids(self, interaction, exclusions: Exclusions, keys: torch.Tensor | None,
+                n_items: int) -> torch.Tensor:
+        """The exact top ``n`` item ids ``[B, n]`` of a batch: by the model's vectors against
+        ``keys`` (:meth:`ranking_keys`), else by its own ``full_sort_predict`` row block."""
+        evaluator = self.ranking_evaluator
+        if keys is not None:
+            retrieval = self.model.retrieval
+            query = retrieval.score.query(retrieval.user_vectors(interaction))
+            return evaluator.topk(query, keys, exclusions)[1]
+        scores = self.model.full_sort_predict(interaction).view(-1, n_items)
+        exclusions.apply(scores, 0)
+        return scores.topk(evaluator.n, dim=-1).indices
+
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        if not eval_data:
+            return None
+        if self.ranking_evaluator is None or not isinstance(eval_data, FULL_RANKING_LOADERS):
+            return super().evaluate(eval_data, load_best_model, model_file, show_progress)
+        if load_best_model:
+            self.load_checkpoint(model_file or self.saved_model_file)
+        self.model.eval()
+        evaluator, n_items = self.ranking_evaluator, eval_data._dataset.item_num
+        totals, keys = evaluator.accumulator(), self.ranking_keys()
+        for interaction, exclusions, positive_u, positive_i in self.full_ranking_batches(
+                eval_data, show_progress=show_progress):
+            top = self.top_ids(interaction, exclusions, keys, n_items)
+            evaluator.add(totals, top, positive_u, positive_i, n_items)
+        if distributed.active():  # exact: the sums over every rank's users
+            totals.sums, totals.users = distributed.reduce_sums(totals.sums, totals.users, self.device)
+        result = totals.result(self.config["metric_decimal_place"])
+        self.wandblogger.log_eval_metrics(result, head="eval")
+        return result
+
+
+def _first_rows(keep: int, interaction, history_index, positive_u, positive_i):
+    """A batch cut to its first ``keep`` users (the rest are another rank's)."""
+    rows = positive_u < keep
+    if history_index is not None:
+        history_rows = history_index[0] < keep
+        history_index = (history_index[0][history_rows], history_index[1][history_rows])
+    return interaction[:keep], history_index, positive_u[rows], positive_i[rows]

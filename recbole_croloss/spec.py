@@ -1,0 +1,273 @@
+"""The run spec: every setting of a run, parsed and checked once, before any data is loaded.
+
+:meth:`RunSpec.from_config` reads the plugin's keys (defaults in ``properties/overall.yaml``)
+and every rule between them, and names the key, the value and the choices when one is wrong:
+
+- training (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
+  ``margin``, ``rank_estimator`` (resolved into the loss's settings), ``negatives``,
+  ``neg_per_pos``, ``mask_accidental_hits``, ``score``, ``scale``, ``gather_negatives``;
+- evaluation (:class:`EvaluationSpec`): ``eval_engine``, ``eval_memory_budget``, ``eval_mask``
+  with RecBole's ``metrics`` and ``topk``; the data ``protocol`` with ``paper_split_ratio`` and
+  ``paper_split_seed``;
+- serving (:class:`ServingSpec`): ``faiss_index``, ``faiss_nprobe``, ``faiss_export``;
+- distributed (:class:`DistributedSpec`): ``nproc``, ``world_size``, ``ip``, ``port``,
+  ``offset``, ``dist_backend``, ``dist_timeout``;
+- the dataset's ``.inter`` file under ``data_path``.
+
+The CLI, the launcher and the benchmark grid all build it the same way.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import distributed
+from .data.protocol import PROTOCOLS, PaperProtocol
+from .errors import ConfigError, check_int
+from .evaluation import FullRankingEvaluator, parse_bytes
+from .glue import EVAL_MASKS, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
+from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
+from .sampler import NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
+from .scoring import Score, get_score
+
+#: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.
+MODEL_LOSS = "ce"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    pass
+
+
+def loss_names() -> tuple[str, ...]:
+    """What the key ``loss`` can name: the model's own loss, then every registered preset."""
+    return (MODEL_LOSS, *PRESETS)
+
+
+def _bool(key, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(key, value, "choose one of: true, false")
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How the model is trained: ``loss_settings`` None is the model's own loss (``ce``)."""
+
+    loss: str
+    loss_settings: LossSettings | None
+    negatives: str
+    neg_per_pos: int
+    mask_accidental_hits: bool
+    score: Score
+    gather_negatives: bool = False
+
+    @classmethod
+    def from_config(cls, config) -> "TrainingSpec":
+        loss = config["loss"]
+        if loss not in loss_names():
+            raise ConfigError("loss", loss, loss_names())
+        negatives = config["negatives"]
+        check_sampler_name(negatives)
+        neg_per_pos = check_int("neg_per_pos", config["neg_per_pos"], 1)
+        mask_hits = _bool("mask_accidental_hits", config["mask_accidental_hits"])
+        score = get_score(config["score"], config["scale"])
+        gather = _bool("gather_negatives", config["gather_negatives"])
+        if gather and negatives != UniformNegatives.name:
+            raise ConfigError("gather_negatives", gather, f"negatives={negatives!r} already scores "
+                              "every item on every rank; gather only uniform negatives")
+        options = {key: config[key] for key in LOSS_OPTIONS}
+        if loss != MODEL_LOSS:
+            settings = get_preset(loss).resolve(**options)
+            return cls(loss, settings, negatives, neg_per_pos, mask_hits, score, gather)
+        for key in ("kernel", "alpha", "lambda_kernel", "margin"):
+            if options[key] is not None:
+                raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
+                                  f"and takes no {key}; use loss='croloss' or unset {key}")
+        if gather:
+            raise ConfigError("gather_negatives", gather, "loss='ce' is the model's own "
+                              "cross-entropy over every item; gather_negatives needs a CROLoss loss")
+        return cls(loss, None, negatives, neg_per_pos, mask_hits, score)
+
+    def check_model(self, model_class) -> None:
+        """Refuse a model the adapter cannot train, or a score a model's own loss ignores
+        (RecBole's models rank by their dot product; the plugin's models by ``score``)."""
+        if self.loss_settings is not None:
+            check_model_class(model_class)
+        elif (self.score.name, self.score.scale) != ("dot", 1.0) and not is_plugin_model(model_class):
+            raise ConfigError("score", f"{self.score.name} (scale {self.score.scale})",
+                              f"loss='ce' trains {model_class.__name__} with its own dot product; "
+                              "use score=dot, scale=1, or loss='sampled_softmax' with negatives=full")
+
+    def sampler(self, n_items: int) -> NegativeSampler:
+        sampler = build_sampler(self.negatives, n_items, neg_per_pos=self.neg_per_pos,
+                                mask_accidental_hits=self.mask_accidental_hits)
+        return distributed.GatheredNegatives(sampler) if self.gather_negatives else sampler
+
+    def adapter(self, model) -> CROLossAdapter:
+        """The adapter that trains ``model`` (a RecBole sequential model) as this spec says."""
+        if self.loss_settings is None:
+            return CROLossAdapter(model, self.score)
+        sampler = self.sampler(model.n_items)
+        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size), sampler)
+
+
+#: ``eval_engine``: the plugin's memory-bounded evaluator, or RecBole's own full-sort evaluator.
+EVAL_ENGINES = ("chunked", "recbole")
+
+#: ``faiss_index``: no serving index, or a kind of :class:`~recbole_croloss.retrieval.ItemIndex`.
+FAISS_INDEXES = ("none", "flat", "ivf", "hnsw")
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """After the test evaluation, serve the test users from a faiss index of the trained item
+    vectors (``kind``), report its metrics and ANN recall, and export it to ``export``."""
+
+    kind: str
+    nprobe: int
+    export: str | None
+
+    @classmethod
+    def from_config(cls, config) -> "ServingSpec | None":
+        kind, export = config["faiss_index"], config["faiss_export"]
+        if kind not in FAISS_INDEXES:
+            raise ConfigError("faiss_index", kind, FAISS_INDEXES)
+        if kind == "none":
+            if export is not None:
+                raise ConfigError("faiss_export", export, "an export needs an index: set faiss_index "
+                                  "to flat, ivf or hnsw")
+            return None
+        if export is not None and not isinstance(export, str):
+            raise ConfigError("faiss_export", export, "a directory path")
+        return cls(kind, check_int("faiss_nprobe", config["faiss_nprobe"], 1), export)
+
+
+@dataclass(frozen=True)
+class DistributedSpec:
+    """How many processes a run has and where they meet (RecBole's keys ``nproc``,
+    ``world_size``, ``ip``, ``port``, ``offset``; the plugin's ``dist_backend`` and
+    ``dist_timeout``). ``world_size`` -1 means ``nproc``."""
+
+    nproc: int
+    world_size: int
+    ip: str
+    port: int
+    offset: int
+    backend: str
+    timeout: float
+
+    @classmethod
+    def from_config(cls, config) -> "DistributedSpec":
+        nproc = check_int("nproc", config["nproc"], 1)
+        world = config["world_size"]
+        world = nproc if world in (None, -1) else check_int("world_size", world, 1)
+        offset = check_int("offset", config["offset"], 0)
+        if offset + nproc > world:
+            raise ConfigError("world_size", world, f"at least offset + nproc = {offset + nproc} "
+                              "(this machine's ranks are offset .. offset + nproc - 1)")
+        backend = config["dist_backend"]
+        if backend not in distributed.BACKENDS:
+            raise ConfigError("dist_backend", backend, distributed.BACKENDS)
+        port = check_int("port", config["port"], 1)
+        timeout = config["dist_timeout"]
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError("dist_timeout", timeout, "seconds > 0")
+        return cls(nproc, world, str(config["ip"]), port, offset, backend, float(timeout))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    def rank_settings(self, local_rank: int) -> dict:
+        """The keys that make a run rank ``offset + local_rank`` of this group."""
+        return {"local_rank": local_rank, "nproc": self.nproc, "world_size": self.world_size,
+                "ip": self.ip, "port": self.port, "offset": self.offset}
+
+
+def protocol_from_config(config):
+    """The data protocol the key ``protocol`` names (``loo`` | ``paper``), with its settings."""
+    name = config["protocol"]
+    if name not in PROTOCOLS:
+        raise ConfigError("protocol", name, PROTOCOLS)
+    if name != PaperProtocol.name:
+        return PROTOCOLS[name]()
+    seed = config["paper_split_seed"]
+    seed = config["seed"] if seed is None else check_int("paper_split_seed", seed, 0)
+    return PaperProtocol(config["paper_split_ratio"], seed)
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """How the model is evaluated: ``evaluator`` None is RecBole's own evaluator."""
+
+    evaluator: FullRankingEvaluator | None
+    mask: EvalMask
+
+    @classmethod
+    def from_config(cls, config) -> "EvaluationSpec":
+        engine = config["eval_engine"]
+        if engine not in EVAL_ENGINES:
+            raise ConfigError("eval_engine", engine, EVAL_ENGINES)
+        mask = config["eval_mask"]
+        if mask not in EVAL_MASKS:
+            raise ConfigError("eval_mask", mask, EVAL_MASKS)
+        if engine == "recbole":
+            if mask != "recbole":
+                raise ConfigError("eval_mask", mask, "eval_engine='recbole' masks as RecBole does; "
+                                  "use eval_mask='recbole' or eval_engine='chunked'")
+            return cls(None, EVAL_MASKS[mask]())
+        budget = parse_bytes("eval_memory_budget", config["eval_memory_budget"])
+        return cls(FullRankingEvaluator(config["metrics"], config["topk"], budget), EVAL_MASKS[mask]())
+
+    def check_catalogue(self, n_items: int) -> None:
+        """Refuse a memory budget too small for one user's row over ``n_items`` items."""
+        if self.evaluator is not None:
+            self.evaluator.plan(n_items)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a run is made of that the config decides, checked together."""
+
+    model_class: type
+    training: TrainingSpec
+    evaluation: EvaluationSpec
+    protocol: object
+    serving: ServingSpec | None
+    distributed: DistributedSpec
+    dataset_file: str
+
+    @classmethod
+    def from_config(cls, config, model_class) -> "RunSpec":
+        """Read and check every key and every rule between keys; raises :class:`ConfigError`
+        (or :class:`DatasetNotFoundError`) before any data is loaded."""
+        training = TrainingSpec.from_config(config)
+        training.check_model(model_class)
+        evaluation = EvaluationSpec.from_config(config)
+        protocol = protocol_from_config(config)
+        serving = ServingSpec.from_config(config)
+        processes = DistributedSpec.from_config(config)
+        if evaluation.evaluator is None:
+            if protocol.name != "loo":
+                raise ConfigError("eval_engine", "recbole", f"protocol='{protocol.name}' has several "
+                                  "targets per user, which only eval_engine='chunked' evaluates")
+            if serving is not None:
+                raise ConfigError("faiss_index", serving.kind, "the faiss report compares with the "
+                                  "chunked evaluator's exact top N; use eval_engine='chunked'")
+        if serving is not None and (processes.distributed or not config["single_spec"]):
+            raise ConfigError("faiss_index", serving.kind, "none in a distributed run (each "
+                              "rank holds a share of the test users); export the model and serve it from "
+                              "one process")
+        return cls(model_class, training, evaluation, protocol, serving, processes, dataset_file(config))
+
+
+def dataset_file(config) -> str:
+    """The dataset's ``.inter`` file, or a clear error: RecBole would try to download it."""
+    path = os.path.join(config["data_path"], f"{config['dataset']}.inter")
+    if not os.path.isfile(path):
+        raise DatasetNotFoundError(
+            f"dataset {config['dataset']!r} not found: looked for {os.path.abspath(path)}. "
+            f"Put its RecBole atomic files ({config['dataset']}.inter, optionally .item/.user) in "
+            f"{os.path.abspath(config['data_path'])}, or set data_path to the folder that holds "
+            f"the folder {config['dataset']}/. recbole-croloss never downloads data.")
+    return path
