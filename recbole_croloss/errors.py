@@ -23,3 +23,22 @@ def check_int(key: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(key, value, f"{key} must be an integer >= {low}")
     return value
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss of a batch is not finite: the run stops, its best checkpoint kept.
+
+    ``epoch``, ``batch`` and ``step`` count from 0, as RecBole's log counts epochs; ``step`` is
+    the global batch count, ``epoch * batches + batch``.
+    """
+
+    def __init__(self, epoch: int, batch: int, batches: int, step: int, loss: float,
+                 learning_rate: float, detail: str = ""):
+        self.epoch, self.batch, self.step, self.loss = epoch, batch, step, loss
+        # The loss's own overflow check names its cause; otherwise the usual two.
+        advice = f"{detail} A smaller learning_rate also keeps the scores in range." if detail else (
+            "The learning rate is likely too high or the scores overflow: use a smaller "
+            "learning_rate, score=cosine, or a bounded kernel (kernel=sigmoid).")
+        super().__init__(
+            f"training diverged at epoch {epoch}, batch {batch} of {batches} (global step {step}; "
+            f"counted from 0): the loss is {loss} (learning_rate={learning_rate}). {advice}")

@@ -20,12 +20,12 @@ from logging import getLogger
 from . import distributed
 from .compat import check_versions, make_run_dirs
 from .config import PluginConfig
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
 from .glue.trainer import CROLossTrainer
 from .io import atomic_write_json
-from .spec import DatasetNotFoundError, RunSpec
+from .spec import DatasetNotFoundError, ResumeSpec, RunSpec
 
 
 @dataclass
@@ -71,7 +71,18 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
     adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
     logger.info(adapter)
     trainer = CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
+    resume(trainer, spec.resume, config)
     return PreparedRun(config, spec, train_data, valid_data, test_data, adapter, trainer)
+
+
+def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
+    """Continue from the checkpoint ``resume`` names, or say why the run starts afresh."""
+    if spec.path is not None:
+        trainer.resume_checkpoint(spec.path)
+    elif spec.requested == "auto":
+        passed = f" ({spec.passed_over} with other settings passed over)" if spec.passed_over else ""
+        getLogger().info(f"resume=auto: no resume checkpoint to continue from in "
+                         f"{os.path.abspath(config['checkpoint_dir'])}{passed}; training from epoch 0")
 
 
 def prepare_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
@@ -211,6 +222,9 @@ def main(argv=None) -> int:
     except (ConfigError, DatasetNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingDiverged as err:  # the best checkpoint so far stays; no record is written
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except distributed.DistributedRunError as err:
         print(f"error: distributed run failed: {err}", file=sys.stderr)
         return 1

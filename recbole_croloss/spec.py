@@ -12,6 +12,8 @@ and every rule between them, and names the key, the value and the choices when o
 - serving (:class:`ServingSpec`): ``faiss_index``, ``faiss_nprobe``, ``faiss_export``;
 - distributed (:class:`DistributedSpec`): ``nproc``, ``world_size``, ``ip``, ``port``,
   ``offset``, ``dist_backend``, ``dist_timeout``;
+- resuming (:class:`ResumeSpec`): ``resume``, a resume checkpoint or ``auto``, found and
+  checked against the run's settings;
 - the dataset's ``.inter`` file under ``data_path``.
 
 The CLI, the launcher and the benchmark grid all build it the same way.
@@ -26,6 +28,7 @@ from .data.protocol import PROTOCOLS, PaperProtocol
 from .errors import ConfigError, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
 from .glue import EVAL_MASKS, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
+from .glue import checkpoint
 from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
 from .sampler import NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
 from .scoring import Score, get_score
@@ -184,6 +187,40 @@ class DistributedSpec:
                 "ip": self.ip, "port": self.port, "offset": self.offset}
 
 
+@dataclass(frozen=True)
+class ResumeSpec:
+    """``resume``: unset (train from the first epoch), the path of a resume checkpoint, or
+    ``auto``: the newest one in ``checkpoint_dir`` that this run can continue from.
+
+    ``path`` is the checkpoint the run continues from (``None``: from the first epoch);
+    ``passed_over`` counts the resume checkpoints ``auto`` found but could not use."""
+
+    requested: str | None
+    path: str | None
+    passed_over: int = 0
+
+    @classmethod
+    def from_config(cls, config, processes: DistributedSpec) -> "ResumeSpec":
+        value = config["resume"]
+        if value is None:
+            return cls(None, None)
+        if not isinstance(value, str) or not value:
+            raise ConfigError("resume", value, "a resume checkpoint (<model>-<time>-last.pth) or auto")
+        if processes.distributed or not config["single_spec"]:
+            raise ConfigError("resume", value, "unset in a distributed run: resume checkpoints "
+                              "are written by one-process runs")
+        current = checkpoint.plain_config(config)
+        if value == "auto":
+            return cls(value, *checkpoint.find_resume(config["checkpoint_dir"], current))
+        if not os.path.isfile(value):
+            raise ConfigError("resume", value, f"no such file ({os.path.abspath(value)}); give a "
+                              "resume checkpoint (<model>-<time>-last.pth) or auto")
+        problem = checkpoint.resume_problem(value, current)
+        if problem is not None:
+            raise ConfigError("resume", value, problem)
+        return cls(value, os.path.abspath(value))
+
+
 def protocol_from_config(config):
     """The data protocol the key ``protocol`` names (``loo`` | ``paper``), with its settings."""
     name = config["protocol"]
@@ -236,6 +273,7 @@ class RunSpec:
     serving: ServingSpec | None
     distributed: DistributedSpec
     dataset_file: str
+    resume: ResumeSpec = ResumeSpec(None, None)
 
     @classmethod
     def from_config(cls, config, model_class) -> "RunSpec":
@@ -258,7 +296,8 @@ class RunSpec:
             raise ConfigError("faiss_index", serving.kind, "none in a distributed run (each "
                               "rank holds a share of the test users); export the model and serve it from "
                               "one process")
-        return cls(model_class, training, evaluation, protocol, serving, processes, dataset_file(config))
+        return cls(model_class, training, evaluation, protocol, serving, processes, dataset_file(config),
+                   ResumeSpec.from_config(config, processes))
 
 
 def dataset_file(config) -> str:

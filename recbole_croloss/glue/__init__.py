@@ -1,6 +1,6 @@
 """The RecBole glue: which models the plugin trains (:mod:`.support`), the adapter that trains
-them with any loss (:mod:`.adapter`), the evaluation masks (:mod:`.masks`) and RecBole's trainer
-with the plugin's evaluator (:mod:`.trainer`).
+them with any loss (:mod:`.adapter`), the evaluation masks (:mod:`.masks`), RecBole's trainer
+with the plugin's evaluator (:mod:`.trainer`) and its checkpoints (:mod:`.checkpoint`).
 
 Above the models and the torch-only bottom (loss, evaluation, scoring, samplers, distributed);
 below the run flow (:mod:`recbole_croloss.spec`, :mod:`recbole_croloss.quick_start`).

@@ -1,11 +1,15 @@
 r"""RecBole's trainer for a model wrapped by the adapter: training as RecBole trains, evaluation
-by the memory-bounded full-ranking evaluator, checkpoints that the default ``torch.load`` reads.
+by the memory-bounded full-ranking evaluator, checkpoints that the default ``torch.load`` reads,
+a resume checkpoint after every epoch (:mod:`.checkpoint`), and a clear stop when the loss
+diverges (:class:`~recbole_croloss.errors.TrainingDiverged`).
 
 :meth:`CROLossTrainer.full_ranking_batches` is the one loop over full-ranking evaluation data
 (distributed sharding, the padded repeats of RecBole's sampler dropped, the mask applied);
 :meth:`~CROLossTrainer.evaluate` and the faiss serving report both rank its batches.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from recbole.data.dataloader import FullSortEvalDataLoader
@@ -14,7 +18,10 @@ from tqdm import tqdm
 
 from .. import distributed
 from ..data.protocol import MultiTargetEvalLoader
+from ..errors import TrainingDiverged
 from ..evaluation import Exclusions, FullRankingEvaluator
+from ..loss import LossOverflowError
+from . import checkpoint
 from .adapter import CROLossAdapter
 from .masks import EvalMask, RecBoleMask
 
@@ -29,7 +36,12 @@ class CROLossTrainer(Trainer):
       CROLoss code does;
     - evaluates full-sort data with the memory-bounded :class:`FullRankingEvaluator` (unless
       ``evaluator`` is None: RecBole's own evaluator), masking as ``mask`` says;
-    - trains distributed on CPUs too, and saves checkpoints of tensors and plain values.
+    - trains distributed on CPUs too, and saves checkpoints of tensors and plain values;
+    - in a one-process run that saves its model, rewrites a resume checkpoint
+      (:attr:`resume_file`) after every epoch; :meth:`resume_checkpoint` continues from one as
+      if the run had never stopped;
+    - stops with :class:`TrainingDiverged` (epoch, batch, loss) at a batch whose loss is not
+      finite, where RecBole raises a bare ``ValueError`` for NaN only.
 
     The chunked evaluator needs no ``[eval_batch_size, n_items]`` matrix when the model ranks by
     a score of user and item vectors (every model the adapter trains, and RecBole's supported
@@ -55,6 +67,11 @@ class CROLossTrainer(Trainer):
             self.saved_model_file = distributed.broadcast_object(self.saved_model_file)
         self.ranking_evaluator = evaluator
         self.eval_mask = mask or RecBoleMask()
+        self.resume_file = checkpoint.resume_file_for(self.saved_model_file)
+        self._pending_rng = None  # a resumed run's random states, put back when fit starts
+        self._resumed = self._writes_resume = False
+        self._epoch = self._batch = self._batches = 0
+        self._last_epoch = None
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         # RecBole pickles its whole Config into the checkpoint, which torch >= 2.6's default
@@ -63,7 +80,7 @@ class CROLossTrainer(Trainer):
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
         state = {
-            "config": {"model": str(self.config["model"]), "dataset": str(self.config["dataset"])},
+            "config": checkpoint.plain_config(self.config),
             "epoch": int(epoch),
             "cur_step": int(self.cur_step),
             "best_valid_score": float(self.best_valid_score),
@@ -71,9 +88,82 @@ class CROLossTrainer(Trainer):
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
         }
-        torch.save(state, saved_model_file)
+        checkpoint.save_atomic(state, saved_model_file)
         if verbose:
             self.logger.info(f"Saving current: {saved_model_file}")
+
+    def save_resume(self, epoch: int, train_data) -> None:
+        """Write the resume checkpoint after ``epoch`` (the last finished one)."""
+        state = checkpoint.resume_state(self, epoch, getattr(train_data, "generator", None),
+                                        self.saved_model_file)
+        checkpoint.save_atomic(state, self.resume_file)
+
+    def resume_checkpoint(self, resume_file):
+        """Continue the run that wrote the resume checkpoint ``resume_file``: its weights,
+        optimizer, counters, best result and loss history now, its random states when
+        :meth:`fit` starts (the data and the model are built in between, and draw from them)."""
+        state = checkpoint.load(resume_file, self.device)
+        self.model.load_state_dict(state["state_dict"])
+        self.model.load_other_parameter(state.get("other_parameter"))
+        self.optimizer.load_state_dict(state["optimizer"])
+        if getattr(self, "scheduler", None) is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.start_epoch, self.cur_step = state["epoch"] + 1, state["cur_step"]
+        self.best_valid_score, self.best_valid_result = state["best_valid_score"], state["best_valid_result"]
+        self.train_loss_dict = dict(state["train_loss"])
+        self.saved_model_file = checkpoint.best_model_file(resume_file, state["best_model_file"])
+        self.resume_file = resume_file
+        self._pending_rng, self._resumed = state["rng"], True
+        self.logger.info(f"Resuming from {resume_file}: epochs 0-{state['epoch']} done, best valid "
+                         f"score {self.best_valid_score}; training from epoch {self.start_epoch}")
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
+            callback_fn=None):
+        # Only a one-process run that saves its model writes resume checkpoints: saved=False
+        # promises no files, and the other ranks' random states would be missing.
+        self._writes_resume = saved and self.config["single_spec"]
+        if self._pending_rng is not None:
+            checkpoint.restore_rng_states(self._pending_rng, getattr(train_data, "generator", None))
+            self._pending_rng = None
+        # RecBole decides early stopping only as an epoch is evaluated; a run resumed after it
+        # stopped (cur_step past stopping_step) or after its last epoch has nothing left to train.
+        if self._resumed and (self.start_epoch >= self.epochs or self.cur_step > self.stopping_step):
+            self.logger.info(f"{self.resume_file}: training had finished; nothing left to train")
+            return self.best_valid_score, self.best_valid_result
+        self._last_epoch = None
+        result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        if self._writes_resume and self._last_epoch is not None:
+            self.save_resume(self._last_epoch, train_data)
+        return result
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if self._writes_resume and epoch_idx > self.start_epoch:
+            # RecBole's fit has no hook after an epoch's last step (validation, best checkpoint,
+            # best result, early-stopping count); the next epoch starts from exactly that state.
+            self.save_resume(epoch_idx - 1, train_data)
+        self._epoch, self._batch, self._batches, self._last_epoch = epoch_idx, -1, len(train_data), epoch_idx
+        batch_loss = loss_func or self.model.calculate_loss
+
+        def counted_loss(interaction):
+            self._batch += 1
+            return batch_loss(interaction)
+
+        try:
+            return super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
+        except LossOverflowError as err:  # the loss's own overflow check, before any NaN
+            raise self._diverged(float("inf"), str(err)) from err
+
+    def _check_nan(self, loss):
+        # RecBole has just read this loss to the host (loss.item()), so reading it again waits
+        # for nothing more; inf stops the run as NaN does (it becomes NaN a step later).
+        value = loss.detach().item()
+        if not math.isfinite(value):
+            raise self._diverged(value)
+
+    def _diverged(self, loss: float, detail: str = "") -> TrainingDiverged:
+        return TrainingDiverged(self._epoch, self._batch, self._batches,
+                                self._epoch * self._batches + self._batch, loss,
+                                self.learning_rate, detail)
 
     def _generate_train_loss_output(self, epoch_idx, s_time, e_time, losses):
         output = super()._generate_train_loss_output(epoch_idx, s_time, e_time, losses)

@@ -1,4 +1,6 @@
 """The plugin's trainer: checkpoints of tensors and plain values."""
+import json
+
 import torch
 
 from recbole_croloss.quick_start import prepare_run
@@ -9,5 +11,13 @@ def test_checkpoint_reloads_with_torch_safe_load(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**TINY, "checkpoint_dir": str(tmp_path)})
     prepared.trainer._save_checkpoint(0, verbose=False)
-    state = torch.load(prepared.trainer.saved_model_file, weights_only=True)
-    assert state["config"]["model"] == "GRU4Rec" and "state_dict" in state
+    prepared.trainer.save_resume(0, prepared.train_data)
+    for path in (prepared.trainer.saved_model_file, prepared.trainer.resume_file):
+        state = torch.load(path, weights_only=True)
+        assert state["config"]["model"] == "GRU4Rec" and "state_dict" in state
+        # The full config, as plain values: every key of RecBole's, JSON-safe.
+        assert set(state["config"]) == set(prepared.config.final_config_dict)
+        assert state["config"]["device"] == "cpu" and state["config"]["MODEL_TYPE"] == "ModelType.SEQUENTIAL"
+        json.dumps(state["config"])
+    assert prepared.trainer.resume_file == prepared.trainer.saved_model_file[:-len(".pth")] + "-last.pth"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -1,0 +1,204 @@
+r"""Checkpoints of tensors and plain values, which ``torch.load(path, weights_only=True)`` reads.
+
+Two files per run, side by side in ``checkpoint_dir``:
+
+- ``<model>-<time>.pth``, RecBole's best-model file: the weights of the best validation epoch,
+  the optimizer, the counters and the run's full config (:func:`plain_config`);
+- ``<model>-<time>-last.pth``, the resume checkpoint, rewritten after every epoch
+  (:func:`resume_state`): model, optimizer (and scheduler, if the trainer has one), the last
+  finished epoch, RecBole's early-stopping counter ``cur_step``, the best validation score and
+  result, the training-loss history, every random-number state that drives training (Python,
+  numpy, torch CPU and CUDA, the train loader's shuffling generator), the best-model file's
+  name and the full config.
+
+Every file is written to a temporary file in its folder and moved into place, so a run killed
+at any moment leaves the previous file whole. A resume checkpoint is compatible with a run
+when every key of their configs matches except :data:`FREE_KEYS` (:func:`config_differences`).
+"""
+from __future__ import annotations
+
+import enum
+import glob
+import numbers
+import os
+import random
+import tempfile
+
+import numpy as np
+import torch
+
+#: Marks a resume checkpoint (a best-model file has no ``resume_format``).
+RESUME_FORMAT = 1
+RESUME_SUFFIX = "-last.pth"
+
+#: Keys a resumed run may change: how long it trains and when it stops, where files and logs go
+#: and what they show, the device, and work sizes that leave every result unchanged. Any other
+#: key (loss, kernel, alpha, seed, learning rate, the model's and the data's settings, ...)
+#: must match the checkpoint's.
+FREE_KEYS = frozenset({
+    "resume", "epochs", "stopping_step", "checkpoint_dir", "show_progress", "state",
+    "log_wandb", "wandb_project", "loss_decimal_place", "device", "gpu_id", "use_gpu",
+    "worker", "eval_batch_size", "eval_memory_budget", "faiss_index", "faiss_nprobe",
+    "faiss_export", "save_dataset", "save_dataloaders", "dataset_save_path",
+    "dataloaders_save_path",
+})
+
+
+def plain(value):
+    """``value`` as JSON-safe plain Python (numbers, strings, lists, dicts; anything else as its
+    string), so that a checkpoint never pickles a class that a safe load refuses."""
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if isinstance(value, enum.Enum):  # before the numbers: an IntEnum is an int
+        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(v) for v in value)
+    return str(value)
+
+
+def plain_config(config) -> dict:
+    """Every key of the run's config (``final_config_dict``), as plain values."""
+    return {str(k): plain(v) for k, v in config.final_config_dict.items()}
+
+
+def save_atomic(state: dict, path: str) -> None:
+    """``torch.save`` so that ``path`` holds either the old checkpoint or the whole new one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def resume_file_for(best_file: str) -> str:
+    """The resume checkpoint beside a best-model file: ``X.pth`` -> ``X-last.pth``."""
+    return os.path.splitext(best_file)[0] + RESUME_SUFFIX
+
+
+def rng_states(generator: torch.Generator | None) -> dict:
+    """Every random-number state training draws from, as tensors and plain values."""
+    version, internal, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return {
+        "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
+                   "gauss_next": gauss},
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "train_loader": None if generator is None else generator.get_state(),
+    }
+
+
+def restore_rng_states(states: dict, generator: torch.Generator | None) -> None:
+    """Put back what :func:`rng_states` saved (the CUDA states only where there are as many
+    devices; a checkpoint moved between machines resumes, though not bit for bit)."""
+    py = states["python"]
+    random.setstate((py["version"], tuple(py["internal"].tolist()), py["gauss_next"]))
+    keys = states["numpy"]
+    np.random.set_state(("MT19937", keys["keys"].cpu().numpy().astype(np.uint32), keys["pos"],
+                         keys["has_gauss"], keys["cached_gaussian"]))
+    torch.set_rng_state(states["torch"].cpu())
+    if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
+    if generator is not None and states["train_loader"] is not None:
+        generator.set_state(states["train_loader"].cpu())
+
+
+def resume_state(trainer, epoch: int, generator, best_file: str) -> dict:
+    """The resume checkpoint of ``trainer`` after ``epoch`` (the last finished one);
+    ``best_file`` is the run's best-model file (not yet written before a first best)."""
+    scheduler = getattr(trainer, "scheduler", None)
+    return {
+        "resume_format": RESUME_FORMAT,
+        "config": plain_config(trainer.config),
+        "epoch": int(epoch),
+        "cur_step": int(trainer.cur_step),
+        "best_valid_score": float(trainer.best_valid_score),
+        "best_valid_result": None if trainer.best_valid_result is None else plain(trainer.best_valid_result),
+        "train_loss": {int(k): float(v) for k, v in trainer.train_loss_dict.items()},
+        "best_model_file": os.path.basename(best_file),
+        "best_model_saved": os.path.isfile(best_file),
+        "state_dict": trainer.model.state_dict(),
+        "other_parameter": trainer.model.other_parameter(),
+        "optimizer": trainer.optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "rng": rng_states(generator),
+    }
+
+
+def load(path: str, device="cpu", lazy: bool = False) -> dict:
+    """A checkpoint read safely (tensors and plain values only); ``lazy`` maps the tensors
+    instead of reading them, for a look at the config."""
+    return torch.load(path, map_location=device, weights_only=True, mmap=lazy)
+
+
+def resume_header(path: str) -> dict | None:
+    """The plain values of the resume checkpoint at ``path`` (config, epoch, best-model file),
+    its tensors left unread; ``None`` if it is not a resume checkpoint."""
+    try:
+        state = load(path, lazy=True)
+    except Exception:  # not a torch file, truncated, or a pickle a safe load refuses
+        return None
+    if not isinstance(state, dict) or state.get("resume_format") != RESUME_FORMAT:
+        return None
+    return {k: state[k] for k in ("config", "epoch", "best_model_file", "best_model_saved")}
+
+
+def best_model_file(path: str, best_name: str) -> str:
+    """Where the best-model file of the resume checkpoint at ``path`` is: beside it."""
+    return os.path.join(os.path.dirname(os.path.abspath(path)), best_name)
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """``key: saved -> current`` for each key outside :data:`FREE_KEYS` whose values differ
+    (a key one config lacks counts as unset)."""
+    keys = sorted((set(saved) | set(current)) - FREE_KEYS)
+    return [f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now"
+            for k in keys if saved.get(k) != current.get(k)]
+
+
+def resume_problem(path: str, current: dict) -> str | None:
+    """Why the run whose config is ``current`` (a :func:`plain_config`) cannot continue from
+    ``path``; ``None`` when it can."""
+    header = resume_header(path)
+    if header is None:
+        return (f"{path} is not a resume checkpoint (a best-model file holds no training state); "
+                f"give a <model>-<time>{RESUME_SUFFIX} file, or auto")
+    differences = config_differences(header["config"], current)
+    if differences:
+        return "the checkpoint was trained with other settings: " + "; ".join(differences)
+    best = best_model_file(path, header["best_model_file"])
+    if header["best_model_saved"] and not os.path.isfile(best):
+        return f"its best-model file {best} is missing (the test evaluates those weights)"
+    return None
+
+
+def find_resume(checkpoint_dir: str, current: dict) -> tuple[str | None, int]:
+    """The newest resume checkpoint in ``checkpoint_dir`` that the run whose config is
+    ``current`` can continue from, or ``None``; and how many others were passed over."""
+    candidates = sorted(glob.glob(os.path.join(glob.escape(checkpoint_dir), "*" + RESUME_SUFFIX)),
+                        key=lambda p: (os.path.getmtime(p), p), reverse=True)
+    for skipped, path in enumerate(candidates):
+        if resume_problem(path, current) is None:
+            return os.path.abspath(path), skipped
+    return None, len(candidates)

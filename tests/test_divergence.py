@@ -1,0 +1,74 @@
+"""A diverging run stops with :class:`TrainingDiverged` naming the epoch, the batch and the loss;
+the CLI exits 1 with that one line and keeps the best checkpoint written so far."""
+import glob
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from recbole_croloss.errors import TrainingDiverged
+from recbole_croloss.quick_start import run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MESSAGE = re.compile(r"training diverged at epoch (\d+), batch (\d+) of (\d+) \(global step (\d+); "
+                     r"counted from 0\): the loss is (\S+?)[ .]")
+
+
+@pytest.mark.parametrize("model, settings, loss", [
+    # Adam's steps are about learning_rate in size: the scores pass the float range at once.
+    ("GRU4Rec", {"learning_rate": 1e30}, "nan"),
+    # exp with alpha < 1 grows like e^gap: CROLoss's own overflow check is the first to see it.
+    ("TwoTower", {"learning_rate": 1e30, "kernel": "exp", "alpha": 0.5, "score": "dot", "scale": 1.0}, "inf"),
+])
+def test_a_learning_rate_far_too_high_stops_the_run_naming_epoch_and_step(tiny, model, settings, loss):
+    with pytest.raises(TrainingDiverged) as caught:
+        run(model, "ml-100k", config_dict={**tiny, **settings})
+    epoch, batch, batches, step, value = MESSAGE.search(str(caught.value)).groups()
+    assert (int(epoch), int(batch), int(step), value) == (0, 1, 1, loss) and int(batches) > 1
+    assert "learning_rate=1e+30" in str(caught.value) and "score=cosine" in str(caught.value)
+
+
+#: A kernel registered as any user's would be: softplus, then NaN from the 51st batch on (the
+#: second epoch of the tiny slice's 42 batches).
+LATE_NAN = textwrap.dedent("""\
+    import sys
+    import torch
+    from recbole_croloss.loss import Kernel, register_kernel
+    from recbole_croloss.quick_start import main
+
+    @register_kernel
+    class SoftplusThenNaN(Kernel):
+        name, calls = "softplus_then_nan", 0
+        def __call__(self, gaps):
+            type(self).calls += 1
+            out = torch.nn.functional.softplus(gaps)
+            return out if type(self).calls <= 50 else out * float("nan")
+
+    sys.exit(main(sys.argv[1:]))
+    """)
+
+
+def test_the_cli_exits_1_with_one_line_and_keeps_the_best_checkpoint(tmp_path):
+    from tests.conftest import TINY
+
+    saved = tmp_path / "saved"
+    args = [f"--{k}={v}" for k, v in {**TINY, "epochs": 3, "kernel": "softplus_then_nan"}.items()]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": ROOT}
+    proc = subprocess.run([sys.executable, "-c", LATE_NAN, "--model=GRU4Rec", *args,
+                           f"--checkpoint_dir={saved}", f"--record={tmp_path / 'record.json'}"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: training diverged at epoch 1, batch ") and "Traceback" not in proc.stderr
+    epoch, batch, batches, step, value = MESSAGE.search(line).groups()
+    assert int(step) == 50 == int(epoch) * int(batches) + int(batch) and value == "nan"
+    assert not (tmp_path / "record.json").exists()  # no record with NaN results
+    best = [p for p in glob.glob(str(saved / "*.pth")) if not p.endswith("-last.pth")]
+    assert len(best) == 1 and torch.load(best[0], weights_only=True)["epoch"] == 0
+    last = glob.glob(str(saved / "*-last.pth"))
+    assert len(last) == 1 and torch.load(last[0], weights_only=True)["epoch"] == 0
+    assert not [n for n in os.listdir(saved) if n.startswith(".tmp-")]
