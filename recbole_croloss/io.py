@@ -4,17 +4,32 @@
 - :class:`AtomicOutputs`: several files of one dataset folder (``OUT/NAME/NAME.<suffix>``) that
   become visible together, at :meth:`~AtomicOutputs.commit`, or not at all
   (:meth:`~AtomicOutputs.abort` removes the temporary files and any folder it created).
+- :func:`interrupt_signals`: SIGTERM and SIGINT raise :class:`Interrupted`, so that the cleanup
+  above (and a runner's, of its child processes) runs for them as for any error.
 
 Every file is written to a temporary file in its destination folder, fsynced, and moved into
-place with ``os.replace``.
+place with ``os.replace``. A dataset's temporary files are named
+``.NAME.<suffix>.<host>.<pid>.<random>.tmp``: a writer killed by SIGKILL (no cleanup runs) leaves
+them behind, and the next :class:`AtomicOutputs` of the same dataset removes those whose writer
+is gone (see :func:`writer_gone`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import signal
+import socket
 import tempfile
+import types
 
 from .errors import ConfigError
+
+#: This machine, as temporary names hold it: a pid means something only on its own host.
+HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()).strip("-") or "host"
+#: Seconds of doubt about a process's start time (``/proc``'s boot time is in whole seconds).
+START_SLACK = 2.0
 
 
 def atomic_write_json(path: str, payload) -> None:
@@ -47,6 +62,99 @@ def public_mode(path: str) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived inside :func:`interrupt_signals`. A ``KeyboardInterrupt``, so
+    that ``except Exception`` never swallows it and code that cleans up after Ctrl-C cleans up
+    after SIGTERM too."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        """The shell's code for a process ended by the signal."""
+        return 128 + self.signum
+
+
+@contextlib.contextmanager
+def interrupt_signals():
+    """Inside, the first SIGTERM or SIGINT raises :class:`Interrupted` in the main thread (unless
+    the process ignores that signal); later ones do nothing, so that they cannot break into the
+    cleanup the first one started. The previous handlers come back on exit. For a CLI's main
+    (Python lets only the main thread set handlers).
+
+    Yields an object whose ``signum`` is the signal received (None before): a library that
+    catches the exception and raises a plain ``KeyboardInterrupt`` (Ray does) loses it."""
+    received = types.SimpleNamespace(signum=None)
+
+    def handle(signum, frame):
+        if received.signum is None:
+            received.signum = signum
+            raise Interrupted(signum)
+
+    # a signal the process was started ignoring (nohup, a script's background job) stays
+    # ignored, as Python itself does for SIGINT
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGINT)
+                if signal.getsignal(s) is not signal.SIG_IGN}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), from ``/proc``; None elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime
+        with open("/proc/stat", encoding="ascii") as fh:
+            boot = next(int(line.split()[1]) for line in fh if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def writer_gone(pid: int, mtime: float) -> bool:
+    """Whether the writer that named a file (or folder) last changed at ``mtime`` after its pid
+    ``pid`` on this host has ended: no process has that pid now, or the one that has it started
+    after the file was last written (the pid was reused)."""
+    if not _pid_alive(pid):
+        return True
+    started = _process_start(pid)
+    return started is not None and mtime < started - START_SLACK
+
+
+def remove_dead_temporaries(folder: str, name: str) -> list[str]:
+    """Remove the temporary files of dataset ``name`` in ``folder`` whose writer is gone (see
+    :func:`writer_gone`); files of other names, of other hosts and of live writers stay."""
+    pattern = re.compile(rf"\.{re.escape(name)}\..+\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.[a-z0-9_]+\.tmp")
+    removed = []
+    for entry in os.listdir(folder):
+        match = pattern.fullmatch(entry)
+        if match is None or match["host"] != HOST:
+            continue
+        path = os.path.join(folder, entry)
+        try:
+            if writer_gone(int(match["pid"]), os.stat(path).st_mtime):
+                os.unlink(path)
+                removed.append(entry)
+        except FileNotFoundError:  # its writer committed or aborted meanwhile
+            pass
+    return removed
+
+
 class AtomicOutputs:
     """Temporary files in ``OUT/NAME/`` that become ``NAME.<suffix>`` together, or not at all.
 
@@ -72,9 +180,12 @@ class AtomicOutputs:
             path = os.path.dirname(path)
         os.makedirs(self.folder, exist_ok=True)
         self.temps: dict[str, tuple[str, object]] = {}
+        remove_dead_temporaries(self.folder, name)
 
     def open(self, suffix: str, header="", binary: bool = False):
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.name}.{suffix}.", suffix=".tmp")
+        # host and pid in the name: how a later writer tells a dead writer's file from a live one's
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.name}.{suffix}.{HOST}.{os.getpid()}.",
+                                   suffix=".tmp")
         handle = os.fdopen(fd, "wb", buffering=1 << 22) if binary else \
             os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 20)
         self.temps[suffix] = (tmp, handle)

@@ -3,13 +3,16 @@
 Runs every cell of the grid that the result store does not hold yet (one CLI process per cell),
 then writes the reports. ``--dry-run`` lists the cells and their estimated cost;
 ``--report-only`` rewrites the reports from the stored results without running anything.
+SIGTERM or SIGINT stops the running cells (not recorded), then exits with 128 + the signal.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
+from ..io import interrupt_signals
 from .grid import GridError, load_grid
 from .store import ResultStore, StoreBusyError
 
@@ -51,10 +54,14 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     store = ResultStore(args.out or os.path.join("benchmark-results", grid.name))
+    if args.report_only and not os.path.isdir(store.out):
+        print(f"error: --report-only: the result store {store.out} does not exist (nothing to report; "
+              "give the --out of an earlier run)", file=sys.stderr)
+        return 2
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else \
         ([""] if args.cpu else [])
     jobs = args.jobs or max(len(gpus), 1)
-    from .runner import LocalExecutor, dry_run, run_grid
+    from .runner import LocalExecutor, RunInterrupted, dry_run, run_grid
 
     if args.dry_run:
         dry_run(grid, store, jobs)
@@ -73,10 +80,15 @@ def main(argv=None) -> int:
         else:
             executor = LocalExecutor(jobs, [g for g in gpus if g] or None, args.threads, cpu_only=args.cpu)
         try:
-            outcome = run_grid(grid, store, executor, progress=not args.no_progress)
+            with interrupt_signals() as received:  # the runner stops its cells before it lets go of the store
+                outcome = run_grid(grid, store, executor, progress=not args.no_progress)
         except StoreBusyError as err:
             print(f"error: {err}", file=sys.stderr)
             return 3
+        except RunInterrupted as stop:
+            signum = received.signum or stop.signum or signal.SIGINT
+            print(f"error: interrupted by {signal.Signals(signum).name}: {stop.detail}", file=sys.stderr)
+            return 128 + signum
         finally:
             if hasattr(executor, "shutdown"):
                 executor.shutdown()

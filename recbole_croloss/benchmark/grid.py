@@ -15,9 +15,9 @@ A grid file::
 
 The cells are datasets x models x (the union of the blocks' products, duplicates removed) x
 seeds. :func:`load_grid` checks everything before any cell runs: unknown top-level or method
-keys, unknown models, losses, kernels and any value the CLI would refuse (each method's settings
-go through the same :class:`~recbole_croloss.spec.RunSpec` checks as a run), naming what is
-wrong.
+keys, a seed or dataset given twice (the same cell twice), unknown models, losses, kernels and
+any value the CLI would refuse (each method's settings go through the same
+:class:`~recbole_croloss.spec.RunSpec` checks as a run), naming what is wrong.
 """
 from __future__ import annotations
 
@@ -166,6 +166,8 @@ def parse_grid(raw: dict, path: str | None = None) -> Grid:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise GridError(f"{where}: seeds: {seed!r} is not an integer")
         seeds.append(seed)
+    _refuse_duplicates("seeds", seeds, where)  # the same cell twice: one key, trained twice
+    _refuse_duplicates("datasets", datasets, where)
     config = raw.get("config") or {}
     if not isinstance(config, dict):
         raise GridError(f"{where}: 'config' must be a mapping of RecBole/plugin keys, got {config!r}")
@@ -190,6 +192,15 @@ def parse_grid(raw: dict, path: str | None = None) -> Grid:
             raise _unknown("report key", key, REPORT_KEYS, f"{where}: report")
     name = str(raw.get("name") or (os.path.splitext(os.path.basename(path))[0] if path else "grid"))
     return Grid(name, path, datasets, models, seeds, dict(config), methods, dict(report))
+
+
+def _refuse_duplicates(key: str, values: list, where: str) -> None:
+    seen = set()
+    for value in values:
+        if value in seen:
+            shown = repr(value) if isinstance(value, str) else value
+            raise GridError(f"{where}: {key}: {shown} more than once in {values}; give each once")
+        seen.add(value)
 
 
 def _parse_model(entry, where) -> ModelSpec:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .runner import execute
+from .runner import STOP_GRACE_SECONDS, execute
 
 
 class RayUnavailableError(RuntimeError):
@@ -59,16 +59,24 @@ class RayExecutor:
                 f"each cell {self.cpus:g} CPU, {self.gpus:g} GPU, threads {self.threads or 'default'}")
 
     def map_unordered(self, payloads):
-        """Yield ``(payload, record or exception)`` as tasks finish."""
+        """Yield ``(payload, record or exception)`` as tasks finish. Left early, it cancels the
+        tasks left and waits for them: a forced cancel ends the task's worker, and its cell dies
+        with it (:mod:`.cell_processes`)."""
         refs = {self.task.remote(p, self.threads, self.gpus > 0): p for p in payloads}
-        while refs:
-            done, _ = self.ray.wait(list(refs), num_returns=1)
-            for ref in done:
-                payload = refs.pop(ref)
-                try:
-                    yield payload, self.ray.get(ref)
-                except Exception as err:  # the task's error, or its worker's death after retries
-                    yield payload, err
+        try:
+            while refs:
+                done, _ = self.ray.wait(list(refs), num_returns=1)
+                for ref in done:
+                    payload = refs.pop(ref)
+                    try:
+                        yield payload, self.ray.get(ref)
+                    except Exception as err:  # the task's error, or its worker's death after retries
+                        yield payload, err
+        finally:
+            for ref in refs:
+                self.ray.cancel(ref, force=True)
+            if refs:  # the driver lets go of the store once the workers (and so their cells) are gone
+                self.ray.wait(list(refs), num_returns=len(refs), timeout=STOP_GRACE_SECONDS)
 
     def shutdown(self) -> None:
         if self.address == "local":

@@ -47,7 +47,10 @@ left out of the output and reported in the summary and in ``NAME.import.json``.
 Writes are atomic: every output is written to a temporary file in ``OUT/NAME/``, fsynced and
 moved into place with ``os.replace`` only after the whole input was read without a fatal error
 (``NAME.import.json`` last); on any failure the temporary files are removed, and a folder the
-import created is removed again, so the old outputs, if any, stay intact.
+import created is removed again, so the old outputs, if any, stay intact. The CLI does the same on
+SIGTERM and SIGINT (exit code 128 + the signal). SIGKILL leaves the temporary files
+(``.NAME.<suffix>.<host>.<pid>.<random>.tmp``); the next import of the same dataset removes them
+once their process is gone (:class:`~recbole_croloss.io.AtomicOutputs`).
 
 Memory: the input is read line by line and written as it goes, in blocks of
 :data:`~recbole_croloss.data.import_parsing.BLOCK_LINES` lines; what is held is one int64 per user (the split and the first line
@@ -63,9 +66,11 @@ the line scanners they share, :mod:`~recbole_croloss.data.import_parsing`; this 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import ConfigError
+from ..io import Interrupted, interrupt_signals
 from .comirec_import import find_prefix, import_comirec
 from .csv_import import import_csv
 from .import_parsing import ON_ERROR, MalformedInputError, Report
@@ -91,7 +96,7 @@ def summary_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m recbole_croloss.data.importer",
         description="Import interactions into RecBole atomic files (OUT/NAME/NAME.inter ...).")
@@ -108,18 +113,29 @@ def main(argv=None) -> int:
                         help="csv: time column name or position; auto (timestamp / 2 if present); none: line order")
     parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=True,
                         help="csv: the first line names the columns (default: yes)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _import(args) -> dict:
+    if args.format == "comirec":
+        return import_comirec(args.src, args.name, args.out, prefix=args.prefix, on_error=args.on_error)
+    sep = "\t" if args.sep in ("\\t", "tab") else args.sep
+    return import_csv(args.src, args.name, args.out, sep=sep, user_col=args.user_col, item_col=args.item_col,
+                      time_col=args.time_col, header=args.header, on_error=args.on_error)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        if args.format == "comirec":
-            summary = import_comirec(args.src, args.name, args.out, prefix=args.prefix, on_error=args.on_error)
-        else:
-            sep = "\t" if args.sep in ("\\t", "tab") else args.sep
-            summary = import_csv(args.src, args.name, args.out, sep=sep, user_col=args.user_col,
-                                 item_col=args.item_col, time_col=args.time_col, header=args.header,
-                                 on_error=args.on_error)
+        with interrupt_signals():  # a signal unwinds the import like an error: its temporaries go
+            summary = _import(args)
     except (MalformedInputError, ConfigError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"error: {stop}: nothing written to {os.path.join(args.out, args.name)} (its old outputs, "
+              "if any, are unchanged)", file=sys.stderr)
+        return stop.exit_code
     print(summary_text(summary))
     return 0
 

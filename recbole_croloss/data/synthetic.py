@@ -10,7 +10,8 @@ writes ``OUT/NAME/NAME.inter`` (RecBole atomic file: ``user_id:token  item_id:to
 timestamp:float``, tab-separated, rows grouped by user in id order, timestamps strictly
 increasing within a user) and ``OUT/NAME/NAME.synthetic.json`` (the arguments, counts, the
 fitted head popularity slope, elapsed seconds and peak memory), both atomically (temporary file
-in the same folder, fsync, ``os.replace``; a failure leaves no partial file).
+in the same folder, fsync, ``os.replace``; a failure, SIGTERM or SIGINT leaves no partial file;
+the temporary file a SIGKILL leaves is removed by the next run of the same name).
 
 The model, with items 1..I (0 is RecBole's padding) and users 1..U:
 
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import sys
 import time
@@ -50,7 +52,7 @@ import time
 import numpy as np
 
 from ..errors import ConfigError, check_int
-from ..io import AtomicOutputs, check_dataset_name
+from ..io import AtomicOutputs, Interrupted, check_dataset_name, interrupt_signals
 
 #: Expected rows per block of users.
 BLOCK_ROWS = 1 << 20
@@ -321,13 +323,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     a = parser.parse_args(argv)
     try:
-        summary = generate(a.name, a.out, a.users, a.items, mean_length=a.mean_length, min_length=a.min_length,
-                           max_length=a.max_length, popularity_exponent=a.popularity_exponent,
-                           interests=a.interests, user_interests=a.user_interests, seed=a.seed,
-                           length_sigma=a.length_sigma)
+        with interrupt_signals():  # a signal unwinds the writer like an error: its temporaries go
+            summary = generate(a.name, a.out, a.users, a.items, mean_length=a.mean_length,
+                               min_length=a.min_length, max_length=a.max_length,
+                               popularity_exponent=a.popularity_exponent, interests=a.interests,
+                               user_interests=a.user_interests, seed=a.seed, length_sigma=a.length_sigma)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"error: {stop}: nothing written to {os.path.join(a.out, a.name)} (its old files, if any, "
+              "are unchanged)", file=sys.stderr)
+        return stop.exit_code
     print(f"wrote {summary['rows']:,} interactions of {summary['users']:,} users over {summary['items']:,} items "
           f"({summary['items_seen']:,} seen; mean length {summary['length']['mean']:.2f}, head popularity slope "
           f"{summary['popularity_head_slope']}) to {summary['files']['inter']} in {summary['elapsed_seconds']:.1f}s "

@@ -57,6 +57,8 @@ def test_keys_are_stable_and_change_with_any_setting():
     ({"methods": [{"kernel": "sigmoid"}]}, ["methods[0]", "'loss'"]),
     ({"config": {"seed": 3}}, ["config", "'seed'"]),
     ({"models": ["TwoTower", "TwoTower"]}, ["duplicate label"]),
+    ({"seeds": [2020, 2021, 2020]}, ["seeds", "2020 more than once"]),
+    ({"datasets": ["ml-100k", "ml-1m", "ml-100k"]}, ["datasets", "'ml-100k' more than once"]),
     ({"report": {"figure_kernal": "exp"}}, ["unknown report key 'figure_kernal'", "figure_kernel"]),
 ])
 def test_bad_shapes_are_refused_naming_what_is_wrong(change, words):
@@ -87,6 +89,22 @@ def test_bad_values_fail_before_any_cell_runs(tmp_path, capsys, change, words):
     assert benchmark_main([path, "--out", str(out), "--no-progress"]) == 2
     assert "error: grid" in capsys.readouterr().err
     assert not out.exists()  # nothing ran, nothing was written
+
+
+def test_a_duplicate_seed_is_refused_naming_the_file(tmp_path, capsys):
+    path = write(tmp_path, """
+datasets: [ml-100k]
+models: [TwoTower]
+seeds: [2020, 2020]
+methods:
+  - {loss: ce}
+""")
+    with pytest.raises(GridError, match=f"grid {path}: seeds: 2020 more than once"):
+        load_grid(path, check=False)
+    out = tmp_path / "out"
+    assert benchmark_main([path, "--out", str(out), "--no-progress"]) == 2
+    assert "seeds: 2020 more than once" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_grid_file_and_dry_run_list_every_cell(tmp_path, capsys):

@@ -1,4 +1,7 @@
-"""The runner: real cells through the CLI, resume after SIGKILL, one cell per GPU, one writer."""
+"""The runner: real cells through the CLI, resume after SIGKILL, SIGTERM/SIGINT stop the cells,
+one cell per GPU, one writer."""
+import ctypes
+import fcntl
 import importlib.util
 import json
 import os
@@ -8,10 +11,12 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from recbole_croloss.benchmark import ResultStore, load_grid
 from recbole_croloss.benchmark import runner as runner_module
+from recbole_croloss.benchmark.__main__ import main as benchmark_main
 from recbole_croloss.benchmark.runner import LocalExecutor, dry_run
 from recbole_croloss.benchmark.store import StoreBusyError
 
@@ -33,15 +38,88 @@ def grid_file(tmp_path, losses="[ce, croloss, bpr]"):
     return str(path)
 
 
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+#: The checkout these tests belong to: the runner and its cells import it, not an installed copy.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def runner_command(grid, out):
     return [sys.executable, "-m", "recbole_croloss.benchmark", grid, "--out", out, "--cpu", "--threads", "1",
             "--no-progress"]
 
 
+def runner_env(scratch=None):
+    """The runner's environment: this checkout first on the path; temporary folders in ``scratch``
+    (when given; Ray's sockets need a short temporary path)."""
+    if scratch is None:
+        return {**os.environ, "PYTHONPATH": ROOT}
+    os.makedirs(scratch, exist_ok=True)
+    return {**os.environ, "PYTHONPATH": ROOT, "TMPDIR": str(scratch)}
+
+
+def cell_folders(scratch):
+    return sorted(f for f in os.listdir(scratch) if f.startswith("croloss-cell-"))
+
+
+def alive(processes):
+    """The processes of ``processes`` (psutil) still running (a zombie has exited)."""
+    out = []
+    for p in processes:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def start_runner_until_a_cell_runs(grid, out, scratch):
+    """Start the runner in a session of its own; return it and its descendants once a cell's
+    process and scratch folder exist."""
+    proc = subprocess.Popen(runner_command(grid, out), cwd=os.path.dirname(grid), env=runner_env(scratch),
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        children = psutil.Process(proc.pid).children(recursive=True)
+        if children and cell_folders(scratch):
+            time.sleep(1.0)  # well into the cell's start-up
+            return proc, psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no cell started within 180 s")
+
+
+def kill_leftovers(processes):
+    for p in alive(processes):
+        p.kill()
+
+
+class LockWatcher(threading.Thread):
+    """Polls the store's lock; the first time it is free, notes which cell processes and scratch
+    folders still exist (there should be none: the runner holds the lock until its cells are gone)."""
+
+    def __init__(self, out, cells, scratch):
+        super().__init__(daemon=True)
+        self.path, self.cells, self.scratch = os.path.join(out, ".lock"), cells, scratch
+        self.free_while, self.stop = None, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            with open(self.path, "a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    time.sleep(0.01)
+                    continue
+                self.free_while = {"cells": alive(self.cells), "scratch": cell_folders(self.scratch)}
+                return
+
+
 def test_sigkill_loses_only_the_cell_in_flight_and_a_rerun_resumes(tmp_path):
-    grid, out = grid_file(tmp_path), str(tmp_path / "out")
+    grid, out, scratch = grid_file(tmp_path), str(tmp_path / "out"), tmp_path / "scratch"
     store = ResultStore(out)
-    proc = subprocess.Popen(runner_command(grid, out), cwd=tmp_path, start_new_session=True,
+    proc = subprocess.Popen(runner_command(grid, out), cwd=tmp_path, env=runner_env(scratch), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
     while time.time() < deadline and not (os.path.isdir(store.cells_dir) and [  # a whole record, not
@@ -60,8 +138,10 @@ def test_sigkill_loses_only_the_cell_in_flight_and_a_rerun_resumes(tmp_path):
         fh.write('{"cell": {"key": ')
     assert len(store.records()) == 1
 
-    again = subprocess.run(runner_command(grid, out), cwd=tmp_path, capture_output=True, text=True)
+    again = subprocess.run(runner_command(grid, out), cwd=tmp_path, env=runner_env(scratch), capture_output=True,
+                           text=True)
     assert again.returncode == 0, again.stderr
+    assert cell_folders(scratch) == []  # the killed run's scratch folder too: its runner is gone
     assert "3 cells, 1 already done, 2 to run" in again.stdout
     assert "ran 2, already done 1, failed 0" in again.stdout
     keys = {c.key for c in load_grid(grid).cells()}
@@ -75,10 +155,87 @@ def test_sigkill_loses_only_the_cell_in_flight_and_a_rerun_resumes(tmp_path):
         assert record["run"]["device"] == "cpu" and cell["seconds"] > 0
     assert os.path.isfile(os.path.join(out, "report", "report.md"))
 
-    third = subprocess.run(runner_command(grid, out), cwd=tmp_path, capture_output=True, text=True)
+    third = subprocess.run(runner_command(grid, out), cwd=tmp_path, env=runner_env(scratch), capture_output=True,
+                           text=True)
     assert "ran 0, already done 3, failed 0" in third.stdout
-    listing = subprocess.run(runner_command(grid, out) + ["--dry-run"], capture_output=True, text=True).stdout
+    listing = subprocess.run(runner_command(grid, out) + ["--dry-run"], env=runner_env(scratch), capture_output=True,
+                             text=True).stdout
     assert "3 cells: 3 done, 0 to run" in listing
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_running_cell_and_the_lock_outlives_it(tmp_path, signum):
+    grid, out, scratch = grid_file(tmp_path, "[ce, croloss]"), str(tmp_path / "out"), tmp_path / "scratch"
+    proc, cells = start_runner_until_a_cell_runs(grid, out, scratch)
+    try:
+        watcher = LockWatcher(out, cells, scratch)
+        watcher.start()
+        time.sleep(0.2)  # the watcher finds the lock held
+        assert watcher.free_while is None
+        os.kill(proc.pid, signum)  # the runner only: it has to stop its cells itself
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"the runner did not exit within 60 s of {signum.name}")
+        watcher.join(5)
+        watcher.stop.set()
+        assert proc.returncode == 128 + signum, stderr
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: interrupted by {signum.name}: 0 of 2 cell(s) finished"), stderr
+        assert alive(cells) == []
+        assert cell_folders(scratch) == []
+        assert watcher.free_while == {"cells": [], "scratch": []}
+        store = ResultStore(out)
+        failed = os.listdir(store.failed_dir) if os.path.isdir(store.failed_dir) else []
+        assert store.records() == [] and failed == []  # interrupted, not failed: nothing recorded
+        store.lock()  # free for a rerun
+        store.unlock()
+    finally:
+        kill_leftovers(cells)
+
+
+def set_child_subreaper(on: bool) -> None:
+    """Make this process adopt its descendants' orphans (Linux), so that it can wait for them and
+    see how they ended; without it an orphan goes to init and its end is out of sight."""
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        pytest.skip("prctl(PR_SET_CHILD_SUBREAPER) is not available")
+
+
+def wait_for_orphan(pid: int, timeout: float):
+    """The wait status of adopted ``pid`` once it has ended, or None if it runs past ``timeout``."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        time.sleep(0.02)
+    return None
+
+
+def test_a_cell_dies_with_a_sigkilled_runner(tmp_path):
+    # A cell whose runner is gone can also die of a broken pipe when it next writes; only a
+    # SIGKILL at once shows the kernel took it along.
+    grid, out, scratch = grid_file(tmp_path, "[ce]"), str(tmp_path / "out"), tmp_path / "scratch"
+    set_child_subreaper(True)
+    cells = []
+    try:
+        proc, cells = start_runner_until_a_cell_runs(grid, out, scratch)
+        os.kill(proc.pid, signal.SIGKILL)  # no handler runs: the kernel has to take the cell along
+        proc.wait()
+        for cell in cells:
+            status = wait_for_orphan(cell.pid, timeout=5)
+            assert status is not None, f"cell {cell.pid} still runs 5 s after its runner's SIGKILL"
+            assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, status
+    finally:
+        set_child_subreaper(False)
+        for cell in alive(cells):
+            cell.kill()
+        for cell in cells:  # reap what this process adopted
+            try:
+                os.waitpid(cell.pid, 0)
+            except ChildProcessError:
+                pass
 
 
 def test_a_failing_cell_is_recorded_as_failed_and_retried(tmp_path, monkeypatch):
@@ -101,7 +258,7 @@ def test_a_failing_cell_is_recorded_as_failed_and_retried(tmp_path, monkeypatch)
 def test_one_cell_per_gpu_at_a_time(monkeypatch):
     running, seen, lock = {}, [], threading.Lock()
 
-    def fake_execute(payload, gpu, threads):  # scheduling only: which GPU id each cell holds
+    def fake_execute(payload, gpu, threads, processes):  # scheduling only: which GPU id each cell holds
         with lock:
             assert gpu not in running.values(), "two cells on one GPU"
             running[payload["key"]] = gpu
@@ -130,6 +287,14 @@ def test_a_second_runner_on_the_same_store_is_refused(tmp_path):
     second.unlock()
 
 
+def test_report_only_needs_an_existing_store(tmp_path, capsys):
+    missing = tmp_path / "no-such-store"
+    assert benchmark_main([grid_file(tmp_path, "[ce]"), "--report-only", "--out", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "--report-only" in err and str(missing) in err and "does not exist" in err
+    assert not missing.exists()  # nothing created
+
+
 def test_dry_run_estimates_from_finished_cells(tmp_path, capsys):
     grid = load_grid(grid_file(tmp_path, "[ce, croloss]"))
     store = ResultStore(str(tmp_path / "out"))
@@ -148,7 +313,8 @@ def test_ray_runner_gives_the_local_runners_results(tmp_path):
     grid = grid_file(tmp_path, "[ce, croloss]")
     local, remote = str(tmp_path / "local"), str(tmp_path / "ray")
     for out, extra in ((local, ["--jobs", "2"]), (remote, ["--ray-address", "local", "--jobs", "2"])):
-        proc = subprocess.run(runner_command(grid, out) + extra, cwd=tmp_path, capture_output=True, text=True)
+        proc = subprocess.run(runner_command(grid, out) + extra, cwd=tmp_path, env=runner_env(),
+                              capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "ran 2, already done 0, failed 0" in proc.stdout
     assert "Ray at local" in proc.stdout

@@ -2,6 +2,8 @@
 import json
 import os
 import random
+import signal
+import sys
 
 import pytest
 
@@ -229,6 +231,46 @@ def test_atomic_on_failure_mid_write(tmp_path, monkeypatch, disk_full):
         import_comirec(str(tmp_path / "src"), "fixture", str(tmp_path / "out"))
     assert listing(tmp_path / "out" / "fixture") == ["fixture.inter"]
     assert (tmp_path / "out" / "fixture" / "fixture.inter").read_text() == "old\n"
+
+
+@pytest.fixture(scope="module")
+def big_csv(tmp_path_factory):
+    """2,000,000 rows (26 MB): an import of a couple of seconds, time to interrupt it."""
+    path = tmp_path_factory.mktemp("big") / "big.csv"
+    block = "".join(f"{u},{u * 7 % 5000 + 1}\n" for u in range(1000))
+    path.write_text("user_id,item_id\n" + block * 2000)
+    return str(path)
+
+
+def import_command(src, out, name="big"):
+    return [sys.executable, "-m", "recbole_croloss.data.importer", "--format", "csv", "--src", src,
+            "--name", name, "--out", str(out)]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "old-outputs"])
+def test_sigterm_mid_import_leaves_only_what_was_there(tmp_path, big_csv, interrupt_mid_write, existing):
+    out, folder = tmp_path / "out", tmp_path / "out" / "big"
+    if existing:
+        folder.mkdir(parents=True)
+        (folder / "big.inter").write_text("old\n")
+    proc = interrupt_mid_write(import_command(big_csv, out), folder, signal.SIGTERM)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.err
+    assert "error: interrupted by SIGTERM" in proc.err and "nothing written" in proc.err
+    if existing:
+        assert listing(folder) == ["big.inter"] and (folder / "big.inter").read_text() == "old\n"
+    else:
+        assert not out.exists()  # the folders the import created are gone again
+
+
+def test_the_next_import_removes_a_sigkilled_import_s_temporary(tmp_path, big_csv, interrupt_mid_write):
+    out, folder = tmp_path / "out", tmp_path / "out" / "big"
+    proc = interrupt_mid_write(import_command(big_csv, out), folder, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert [n for n in listing(folder) if n.endswith(".tmp")]  # no handler runs on SIGKILL
+    small = tmp_path / "small.csv"
+    small.write_text("user_id,item_id\n1,2\n3,4\n")
+    import_csv(str(small), "big", str(out))
+    assert listing(folder) == ["big.import.json", "big.inter"]
 
 
 def test_cli_exit_codes(tmp_path, capsys):

@@ -1,6 +1,8 @@
 """recbole_croloss.data.synthetic: shape, determinism, power-law popularity, atomic writes."""
 import json
 import os
+import signal
+import sys
 
 import numpy as np
 import pytest
@@ -123,3 +125,13 @@ def test_cli(tmp_path, capsys):
     saved = json.loads((tmp_path / "cli" / "cli.synthetic.json").read_text())
     assert saved["arguments"]["user_interests"] == [2, 2] and saved["arguments"]["popularity_exponent"] == 0.9
     assert main(["--name", "bad", "--out", str(tmp_path), "--users", "5", "--items", "5", "--mean-length", "1"]) == 2
+
+
+def test_sigterm_mid_write_leaves_nothing(tmp_path, interrupt_mid_write):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "recbole_croloss.data.synthetic", "--name", "s", "--out", str(out),
+               "--users", "300000", "--items", "50000"]  # about 6M rows: a few seconds of writing
+    proc = interrupt_mid_write(command, out / "s", signal.SIGTERM)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.err
+    assert "error: interrupted by SIGTERM" in proc.err
+    assert not out.exists()
