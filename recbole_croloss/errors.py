@@ -23,3 +23,7 @@ def check_int(key: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(key, value, f"{key} must be an integer >= {low}")
     return value
+
+
+class DatasetFileError(ValueError):
+    """A dataset file RecBole cannot read as it is; the message names the file and the line."""
