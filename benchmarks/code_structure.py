@@ -27,7 +27,7 @@ LAYERS = {
     # 2: RecBole glue
     "recbole_croloss.compat": 2, "recbole_croloss.glue": 2, "recbole_croloss.data": 2,
     # 3: the run flow; the package's own entry also covers every module without a prefix of its own
-    "recbole_croloss.spec": 3, "recbole_croloss.config": 3, "recbole_croloss.quick_start": 3,
+    "recbole_croloss.spec": 3, "recbole_croloss.settings_checks": 3, "recbole_croloss.config": 3, "recbole_croloss.quick_start": 3,
     "recbole_croloss.serving": 3, "recbole_croloss.benchmark": 3, "recbole_croloss.__main__": 3,
     "recbole_croloss": 3,
 }

@@ -1,15 +1,21 @@
 """The run's configuration: RecBole's Config with the plugin's defaults beneath the user's.
 
 Files, lowest precedence first: ``properties/overall.yaml``, the plugin model's
-``properties/model/<Model>.yaml``, the dataset's ``properties/dataset/<dataset>.yaml``, then the
-user's ``config_file_list``, ``config_dict`` and command-line settings, as RecBole merges them.
+``properties/model/<Model>.yaml``, the dataset's ``properties/dataset/<dataset>.yaml`` (or, for a
+dataset without one, ``properties/unknown_dataset.yaml``: the paper's batch and history), then
+the user's ``config_file_list``, ``config_dict`` and command-line settings, as RecBole merges them.
 """
 from __future__ import annotations
 
+import difflib
+import functools
 import os
+
+import yaml
 
 from . import distributed
 from .compat import CompatConfig
+from .errors import ConfigError
 
 PROPERTIES_DIR = os.path.join(os.path.dirname(__file__), "properties")
 
@@ -26,17 +32,64 @@ def dataset_properties(dataset: str) -> str | None:
     return path if os.path.isfile(path) else None
 
 
+#: Defaults for a dataset the plugin has no YAML for (the paper's n_bs and history length).
+UNKNOWN_DATASET_PROPERTIES = os.path.join(PROPERTIES_DIR, "unknown_dataset.yaml")
+
+
+def _yaml_files(paths) -> dict:
+    """The keys and values of YAML ``paths`` (later files win), each file named in its error."""
+    values = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                loaded = yaml.safe_load(fh)
+        except OSError as err:
+            raise ConfigError("config_files", path, f"it cannot be read ({err.strerror})") from None
+        except yaml.YAMLError as err:
+            raise ConfigError("config_files", path, f"it is not valid YAML: {err}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError("config_files", path, "a YAML mapping of key: value lines")
+        values.update(loaded or {})
+    return values
+
+
 class PluginConfig(CompatConfig):
     """RecBole's Config, with the plugin's defaults under the user's files and explicit
-    command-line settings (RecBole's own reads ``sys.argv``, whatever program is running)."""
+    command-line settings (RecBole's own reads ``sys.argv``, whatever program is running).
+
+    ``user_settings`` holds the keys the user gave (files, ``config_dict``, command line) and
+    ``plugin_settings`` the plugin's own defaults, so that a typo can be told from a key."""
 
     def __init__(self, model, dataset, config_file_list=None, config_dict=None, cmd_args=None):
         self._cmd_args = dict(cmd_args or {})
-        files = [os.path.join(PROPERTIES_DIR, "overall.yaml")]
-        files += [p for p in (model_properties(getattr(model, "__name__", str(model))),
-                              dataset_properties(dataset)) if p]
-        super().__init__(model=model, dataset=dataset,
-                         config_file_list=files + list(config_file_list or []), config_dict=config_dict)
+        user_files = list(config_file_list or [])
+        own = dataset_properties(dataset)
+        self.plugin_files = [os.path.join(PROPERTIES_DIR, "overall.yaml")]
+        self.plugin_files += [p for p in (model_properties(getattr(model, "__name__", str(model))),
+                                          own or UNKNOWN_DATASET_PROPERTIES) if p]
+        self.plugin_settings = _yaml_files(self.plugin_files)
+        self.user_settings = {**_yaml_files(user_files), **dict(config_dict or {}), **self._cmd_args}
+        self.has_own_dataset_properties = own is not None
+        try:
+            super().__init__(model=model, dataset=dataset,
+                             config_file_list=self.plugin_files + user_files, config_dict=config_dict)
+        except (ValueError, TypeError, NotImplementedError) as err:  # RecBole refusing a setting
+            raise self._refusal(err) from None
+        self.user_settings.update(self.cmd_config_dict)  # command-line values as RecBole parsed them
+        if "data_path" in self.user_settings:
+            # RecBole 1.2.1 points ml-100k at its bundled copy whatever data_path says.
+            self.final_config_dict["data_path"] = os.path.join(str(self.user_settings["data_path"]), dataset)
+
+    def _refusal(self, err: Exception) -> ConfigError:
+        """RecBole's error about a setting, as a :class:`ConfigError` naming the user's key."""
+        message = str(err)
+        named = [k for k in self.user_settings if k in message]
+        if not named and "metric" in message:
+            named = [k for k in ("metrics", "valid_metric") if k in self.user_settings]
+        if not named:
+            raise err
+        key = max(named, key=len)
+        return ConfigError(key, self.user_settings[key], f"RecBole refuses it: {message}")
 
     def _load_cmd_line(self):
         return self._convert_config_dict(dict(self._cmd_args))
@@ -47,3 +100,38 @@ class PluginConfig(CompatConfig):
         if "local_rank" not in self.final_config_dict:
             return super()._init_device()
         distributed.init_process_group(self.final_config_dict)
+
+    def unknown_keys(self, extra_known=()) -> list[tuple[str, str | None, bool]]:
+        """``[(key, closest known key or None, the closest is the plugin's own)]`` for each key
+        the user gave that neither RecBole nor the plugin reads."""
+        recbole = set(self.internal_config_dict) | set(RECBOLE_RUN_KEYS)
+        for keys in self.parameters.values():
+            recbole |= set(keys)
+        plugin = (set(self.plugin_settings) | set(extra_known)) - recbole  # the plugin's own keys
+        known = recbole | plugin | recbole_model_keys()
+        out = []
+        for key in self.user_settings:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+            out.append((key, close[0] if close else None, bool(close) and close[0] in plugin))
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def recbole_model_keys() -> frozenset:
+    """Every key of RecBole's model YAMLs: a key another model reads is not a typo (a shared
+    settings file may hold it), only unused by this model."""
+    import recbole
+
+    folder = os.path.join(os.path.dirname(recbole.__file__), "properties", "model")
+    keys = set()
+    for name in os.listdir(folder):
+        if name.endswith(".yaml"):
+            with open(os.path.join(folder, name), encoding="utf-8") as fh:
+                keys |= set(yaml.safe_load(fh) or {})
+    return frozenset(keys)
+
+
+#: Keys RecBole reads that have no default in its YAML files.
+RECBOLE_RUN_KEYS = ("local_rank", "model", "dataset", "config_files", "data_path")

@@ -42,3 +42,7 @@ class TrainingDiverged(RuntimeError):
         super().__init__(
             f"training diverged at epoch {epoch}, batch {batch} of {batches} (global step {step}; "
             f"counted from 0): the loss is {loss} (learning_rate={learning_rate}). {advice}")
+
+
+class DatasetFileError(ValueError):
+    """A dataset file RecBole cannot read as it is; the message names the file and the line."""

@@ -20,7 +20,7 @@ from logging import getLogger
 from . import distributed
 from .compat import check_versions, make_run_dirs
 from .config import PluginConfig
-from .errors import ConfigError, TrainingDiverged
+from .errors import ConfigError, DatasetFileError, TrainingDiverged
 from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
 from .glue.trainer import CROLossTrainer
@@ -60,6 +60,7 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
         make_run_dirs(config)
     init_logger(config)
     logger = getLogger()
+    log_dataset_settings(config, spec)
     logger.info(config)
 
     data = create_dataset(config)
@@ -83,6 +84,21 @@ def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
         passed = f" ({spec.passed_over} with other settings passed over)" if spec.passed_over else ""
         getLogger().info(f"resume=auto: no resume checkpoint to continue from in "
                          f"{os.path.abspath(config['checkpoint_dir'])}{passed}; training from epoch 0")
+def log_dataset_settings(config: PluginConfig, spec: RunSpec) -> None:
+    """Log the settings a user should know were chosen for them (and apply the time field)."""
+    logger = getLogger()
+    for line in spec.warnings:
+        logger.warning(line)
+    load_col = spec.dataset.load_col(config["load_col"], config["TIME_FIELD"])
+    if load_col is not None:
+        config["load_col"] = load_col
+        logger.info(f"{spec.dataset.path} has a time field {config['TIME_FIELD']!r}: it is loaded "
+                    f"(load_col inter: {load_col['inter']}) to order each user's interactions")
+    if not config.has_own_dataset_properties:
+        chosen = {k: config[k] for k in ("train_batch_size", "MAX_ITEM_LIST_LENGTH")}
+        logger.info(f"dataset {config['dataset']!r} has no YAML of the plugin's: "
+                    + ", ".join(f"{k}={v}" for k, v in chosen.items())
+                    + " (the paper's defaults unless set; neg_per_pos x train_batch_size negatives per batch)")
 
 
 def prepare_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
@@ -110,21 +126,17 @@ def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str |
         prepared.train_data, prepared.valid_data, saved=saved, show_progress=config["show_progress"])
     test_result = trainer.evaluate(prepared.test_data, load_best_model=saved,
                                    show_progress=config["show_progress"])
-    served = None
-    if spec.serving is not None:
-        from .serving import faiss_test_results
-
-        served = faiss_test_results(prepared, spec.serving)
     record = run_record(prepared, best_valid_score, best_valid_result, test_result, saved)
-    if served is not None:
-        record["faiss"] = served
-    if distributed.is_main(config):
+    if distributed.is_main(config):  # the test metrics are kept before anything optional runs
         write_record(record, record_file)
     getLogger().info(f"test result (protocol: {spec.protocol.label})\n" + results_table(test_result))
-    if served is not None:
-        from .serving import serving_text
+    if spec.serving is not None:
+        from .serving import faiss_test_results_or_error, serving_text
 
-        getLogger().info(serving_text(served))
+        record["faiss"] = faiss_test_results_or_error(prepared, spec.serving)
+        if distributed.is_main(config):
+            write_record(record, record_file)
+        getLogger().info(serving_text(record["faiss"]))
     return record
 
 
@@ -219,7 +231,7 @@ def main(argv=None) -> int:
     model, dataset, files, cmd, record_file = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         result = launch_run(model, dataset, config_file_list=files, cmd_args=cmd, record_file=record_file)
-    except (ConfigError, DatasetNotFoundError) as err:
+    except (ConfigError, DatasetNotFoundError, DatasetFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except TrainingDiverged as err:  # the best checkpoint so far stays; no record is written
@@ -233,10 +245,12 @@ def main(argv=None) -> int:
     print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "
           f"(protocol: {result['protocol_label']}; full ranking; test split)")
     print(results_table(result["test_result"]))
+    status = 0
     if "faiss" in result:
         from .serving import serving_text
 
         print(serving_text(result["faiss"]))
+        status = 1 if "error" in result["faiss"] else 0
     if result["files"].get("result"):
         print(f"config and metrics: {result['files']['result']}")
-    return 0
+    return status

@@ -62,8 +62,19 @@ def faiss_test_results(prepared, serving: ServingSpec) -> dict:
             "export": os.path.abspath(serving.export) if serving.export else None}
 
 
+def faiss_test_results_or_error(prepared, serving: ServingSpec) -> dict:
+    """:func:`faiss_test_results`, or ``{"kind", "error"}`` when serving fails: an optional step
+    whose failure is reported beside the test metrics, never instead of them."""
+    try:
+        return faiss_test_results(prepared, serving)
+    except Exception as err:  # any failure of the optional step; the run's results stand
+        return {"kind": serving.kind, "error": f"{type(err).__name__}: {err}"}
+
+
 def serving_text(served: dict) -> str:
-    """The CLI's lines for :func:`faiss_test_results`' dict."""
+    """The CLI's lines for :func:`faiss_test_results`' dict (or the error that stopped it)."""
+    if "error" in served:
+        return f"faiss {served['kind']} serving failed, the test results above are kept: {served['error']}"
     ann = next(k for k in served if k.startswith("ann_recall@"))
     return (f"served by a faiss {served['kind']} index ({served['device']}, built in "
             f"{served['build_seconds']:.1f}s): {ann.replace('_', ' ')} = {served[ann]:.4f} of the exact "

@@ -14,7 +14,11 @@ and every rule between them, and names the key, the value and the choices when o
   ``offset``, ``dist_backend``, ``dist_timeout``;
 - resuming (:class:`ResumeSpec`): ``resume``, a resume checkpoint or ``auto``, found and
   checked against the run's settings;
-- the dataset's ``.inter`` file under ``data_path``.
+- RecBole's settings the plugin relies on (``epochs``, batch sizes, ``MAX_ITEM_LIST_LENGTH``,
+  ``learning_rate``, ``seed``, ``valid_metric`` within ``metrics`` and ``topk``, a writable
+  ``checkpoint_dir``), and every key the user gave: one that neither RecBole nor the plugin reads
+  is a warning with a "did you mean", an error where it is a typo of the plugin's own key;
+- the dataset's ``.inter`` file under ``data_path`` (:mod:`recbole_croloss.data.inter_file`).
 
 The CLI, the launcher and the benchmark grid all build it the same way.
 """
@@ -24,14 +28,16 @@ import os
 from dataclasses import dataclass
 
 from . import distributed
+from .data.inter_file import InterFile, read_inter_file
 from .data.protocol import PROTOCOLS, PaperProtocol
 from .errors import ConfigError, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
-from .glue import EVAL_MASKS, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
+from .glue import EVAL_MASKS, SUPPORTED, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
 from .glue import checkpoint
 from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
 from .sampler import NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
 from .scoring import Score, get_score
+from .settings_checks import check_recbole_settings, check_writable_dir, unknown_key_warnings
 
 #: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.
 MODEL_LOSS = "ce"
@@ -81,6 +87,10 @@ class TrainingSpec:
         options = {key: config[key] for key in LOSS_OPTIONS}
         if loss != MODEL_LOSS:
             settings = get_preset(loss).resolve(**options)
+            kernels = [k.name for k in (settings.kernel, settings.lambda_kernel) if k is not None]
+            if options["margin"] is not None and "hinge" not in kernels:
+                raise ConfigError("margin", options["margin"], f"only the hinge kernel has a margin, and "
+                                  f"loss={loss!r} uses {' and '.join(kernels)}; unset margin or use kernel=hinge")
             return cls(loss, settings, negatives, neg_per_pos, mask_hits, score, gather)
         for key in ("kernel", "alpha", "lambda_kernel", "margin"):
             if options[key] is not None:
@@ -140,8 +150,8 @@ class ServingSpec:
                 raise ConfigError("faiss_export", export, "an export needs an index: set faiss_index "
                                   "to flat, ivf or hnsw")
             return None
-        if export is not None and not isinstance(export, str):
-            raise ConfigError("faiss_export", export, "a directory path")
+        if export is not None:
+            check_writable_dir("faiss_export", export)
         return cls(kind, check_int("faiss_nprobe", config["faiss_nprobe"], 1), export)
 
 
@@ -257,14 +267,19 @@ class EvaluationSpec:
         return cls(FullRankingEvaluator(config["metrics"], config["topk"], budget), EVAL_MASKS[mask]())
 
     def check_catalogue(self, n_items: int) -> None:
-        """Refuse a memory budget too small for one user's row over ``n_items`` items."""
+        """Refuse, once the data is loaded and before training, a ``topk`` beyond the catalogue
+        (``n_items`` counts the padding item) or a memory budget too small for one user's row."""
         if self.evaluator is not None:
+            if self.evaluator.n > n_items - 1:
+                raise ConfigError("topk", list(self.evaluator.ks), f"at most the {n_items - 1} items of "
+                                  "the catalogue (the padding item is never recommended)")
             self.evaluator.plan(n_items)
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """Everything a run is made of that the config decides, checked together."""
+    """Everything a run is made of that the config decides, checked together; ``warnings``
+    are the lines the run logs about settings it ignores."""
 
     model_class: type
     training: TrainingSpec
@@ -272,32 +287,49 @@ class RunSpec:
     protocol: object
     serving: ServingSpec | None
     distributed: DistributedSpec
-    dataset_file: str
+    dataset: InterFile
     resume: ResumeSpec = ResumeSpec(None, None)
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config, model_class) -> "RunSpec":
         """Read and check every key and every rule between keys; raises :class:`ConfigError`
-        (or :class:`DatasetNotFoundError`) before any data is loaded."""
+        (or :class:`DatasetNotFoundError`, :class:`~recbole_croloss.errors.DatasetFileError`)
+        before any data is loaded."""
+        warnings = tuple(unknown_key_warnings(config))
         training = TrainingSpec.from_config(config)
         training.check_model(model_class)
-        evaluation = EvaluationSpec.from_config(config)
+        evaluation = EvaluationSpec.from_config(config)  # metrics and topk, before valid_metric
+        check_recbole_settings(config)
         protocol = protocol_from_config(config)
         serving = ServingSpec.from_config(config)
         processes = DistributedSpec.from_config(config)
-        if evaluation.evaluator is None:
-            if protocol.name != "loo":
-                raise ConfigError("eval_engine", "recbole", f"protocol='{protocol.name}' has several "
-                                  "targets per user, which only eval_engine='chunked' evaluates")
-            if serving is not None:
-                raise ConfigError("faiss_index", serving.kind, "the faiss report compares with the "
-                                  "chunked evaluator's exact top N; use eval_engine='chunked'")
-        if serving is not None and (processes.distributed or not config["single_spec"]):
-            raise ConfigError("faiss_index", serving.kind, "none in a distributed run (each "
-                              "rank holds a share of the test users); export the model and serve it from "
-                              "one process")
-        return cls(model_class, training, evaluation, protocol, serving, processes, dataset_file(config),
-                   ResumeSpec.from_config(config, processes))
+        check_serving(serving, evaluation, protocol, processes, config, model_class, training)
+        return cls(model_class, training, evaluation, protocol, serving, processes,
+                   read_inter_file(dataset_file(config), config), ResumeSpec.from_config(config, processes),
+                   warnings)
+
+
+def check_serving(serving, evaluation, protocol, processes, config, model_class, training) -> None:
+    """The rules between evaluation, protocol, serving and the process count."""
+    if evaluation.evaluator is None:
+        if protocol.name != "loo":
+            raise ConfigError("eval_engine", "recbole", f"protocol='{protocol.name}' has several "
+                              "targets per user, which only eval_engine='chunked' evaluates")
+        if serving is not None:
+            raise ConfigError("faiss_index", serving.kind, "the faiss report compares with the "
+                              "chunked evaluator's exact top N; use eval_engine='chunked'")
+    if serving is None:
+        return
+    if processes.distributed or not config["single_spec"]:
+        raise ConfigError("faiss_index", serving.kind, "none in a distributed run (each "
+                          "rank holds a share of the test users); export the model and serve it from "
+                          "one process")
+    ranks_by_vectors = training.loss_settings is not None or is_plugin_model(model_class) or \
+        model_class.__name__ in SUPPORTED
+    if not ranks_by_vectors:
+        raise ConfigError("faiss_index", serving.kind, f"{model_class.__name__} ranks by its own "
+                          "full_sort_predict, not by item vectors, so no index can serve it")
 
 
 def dataset_file(config) -> str:

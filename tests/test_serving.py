@@ -69,3 +69,23 @@ def test_a_model_without_item_vectors_cannot_be_served(tiny, capsys):
     assert main(["--model=BERT4Rec", "--loss=ce", "--faiss_index=flat",
                  *[f"--{k}={v}" for k, v in tiny.items()]]) == 2
     assert "ranks by its own full_sort_predict" in capsys.readouterr().err
+
+
+def test_a_failed_faiss_export_keeps_the_test_results(tiny, tmp_path, monkeypatch, capsys):
+    """The export fails after the test (a disk that fills up): the record and the printed test
+    table are there, the failure is reported beside them, and the CLI exits 1."""
+    from recbole_croloss import retrieval
+
+    def full_disk(self, folder):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(retrieval.ItemIndex, "save", full_disk)
+    record_file = tmp_path / "record.json"
+    code = main(["--model=TwoTower", "--faiss_index=flat", f"--faiss_export={tmp_path / 'index'}",
+                 f"--record={record_file}", *[f"--{k}={v}" for k, v in tiny.items()]])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "recall " in out.split("full ranking; test split)")[1]  # the test table is printed
+    assert "faiss flat serving failed, the test results above are kept: OSError" in out
+    saved = json.loads(record_file.read_text())
+    assert saved["test_result"]["recall@50"] > 0 and saved["faiss"]["error"].startswith("OSError")

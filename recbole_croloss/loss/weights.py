@@ -24,7 +24,9 @@ from ..errors import ConfigError
 
 
 def check_alpha(alpha) -> float:
-    """``alpha`` as a float; a finite real number >= 0, else :class:`ConfigError`."""
+    """``alpha`` as a float; a finite real number >= 0 (not a bool), else :class:`ConfigError`."""
+    if isinstance(alpha, bool):
+        raise ConfigError("alpha", alpha, "alpha must be a real number >= 0, not true/false")
     try:
         value = float(alpha)
     except (TypeError, ValueError):

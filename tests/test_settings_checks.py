@@ -1,0 +1,68 @@
+"""Every setting a user can get wrong stops the CLI before any data is loaded, with an error that
+names the key, the value and what is allowed (exit code 2, no log folder, nothing trained)."""
+import os
+
+import pytest
+
+from recbole_croloss.quick_start import main
+
+from .conftest import TINY
+
+CASES = [  # (settings, a fragment of the error)
+    (["--alpah=1.2"], "alpah=1.2 is not valid; no such setting; did you mean 'alpha'?"),
+    (["--kernal=exp"], "kernal='exp' is not valid; no such setting; did you mean 'kernel'?"),
+    (["--topk=[10]", "--valid_metric=Recall@20"], "valid_metric='Recall@20' is not valid; its cut-off"),
+    (["--valid_metric=MRR@50", "--metrics=['Recall']"], "valid_metric='MRR@50' is not valid; its metric"),
+    (["--valid_metric=Recall"], "valid_metric='Recall' is not valid; a metric at a cut-off"),
+    (["--alpha=True"], "alpha=True is not valid; alpha must be a real number >= 0, not true/false"),
+    (["--kernel=sigmoid", "--margin=2"], "margin=2 is not valid; only the hinge kernel has a margin"),
+    (["--epochs=0"], "epochs=0 is not valid"),
+    (["--seed=abc"], "seed='abc' is not valid"),
+    (["--train_batch_size=0"], "train_batch_size=0 is not valid"),
+    (["--MAX_ITEM_LIST_LENGTH=0"], "MAX_ITEM_LIST_LENGTH=0 is not valid"),
+    (["--learning_rate=-1"], "learning_rate=-1 is not valid"),
+    (["--checkpoint_dir=/proc/croloss"], "checkpoint_dir='/proc/croloss' is not valid; a folder that can be written"),
+    (["--faiss_index=flat", "--faiss_export=/proc/croloss"], "faiss_export='/proc/croloss' is not valid"),
+    (["--topk=[0]"], "topk='[0]' is not valid; RecBole refuses it: topk must be a positive integer"),
+    (["--topk=[-5]"], "topk='[-5]' is not valid; RecBole refuses it: topk must be a positive integer"),
+    (["--topk=abc"], "topk='abc' is not valid"),
+    (["--metrics=['Foo']", "--valid_metric=Foo@50"], "is not valid; RecBole refuses it: There is no metric named 'Foo'"),
+    (["--model=BERT4Rec", "--loss=ce", "--faiss_index=flat"], "ranks by its own full_sort_predict"),
+    (["--data_path=/nonexistent"], "not found: looked for /nonexistent/ml-100k/ml-100k.inter"),
+    (["--config_files=missing.yaml"], "config_files='missing.yaml' is not valid; it cannot be read"),
+]
+
+
+@pytest.mark.parametrize("settings, fragment", CASES, ids=[" ".join(s) for s, _ in CASES])
+def test_a_bad_setting_stops_the_cli_before_any_data(settings, fragment, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    given = {s[2:].partition("=")[0] for s in settings}
+    tiny = [f"--{k}={v}" for k, v in TINY.items() if k not in given]
+    model = [] if "model" in given else ["--model=GRU4Rec"]
+    assert main([*model, *tiny, *settings]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err, err
+    assert not os.path.exists(tmp_path / "log")  # stopped before RecBole's logger and data
+
+
+def test_an_invalid_yaml_file_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("alpha: [1.2\n")
+    assert main(["--model=GRU4Rec", f"--config_files={tmp_path / 'bad.yaml'}"]) == 2
+    assert f"config_files='{tmp_path / 'bad.yaml'}' is not valid; it is not valid YAML" in capsys.readouterr().err
+
+
+def test_an_unknown_recbole_like_key_is_a_warning_with_a_hint(tiny, capsys):
+    from recbole_croloss.quick_start import prepare_run
+
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "train_batch_sise": 128})
+    assert prepared.spec.warnings == (
+        "train_batch_sise=128 is not a setting RecBole or recbole-croloss reads: ignored; "
+        "did you mean 'train_batch_size'?",)
+
+
+def test_topk_beyond_the_catalogue_stops_before_training(tiny, capsys):
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    assert main(["--model=GRU4Rec", *args, "--topk=[50,2000]"]) == 2
+    err = capsys.readouterr().err
+    assert "topk=[50, 2000] is not valid; at most the 980 items of the catalogue" in err, err  # the slice's items
