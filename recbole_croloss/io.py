@@ -32,20 +32,26 @@ HOST = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname()).strip("-") or "host"
 START_SLACK = 2.0
 
 
-def atomic_write_json(path: str, payload) -> None:
-    """Write JSON so that ``path`` holds either the old file or the whole new one."""
+def atomic_write(path: str, write, binary: bool = False, suffix: str = ".tmp") -> None:
+    """``write(file)`` into a temporary file beside ``path``, synced, then renamed over it: ``path``
+    holds either the old file or the whole new one, whatever stops the process."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2, sort_keys=True, default=str)
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def atomic_write_json(path: str, payload) -> None:
+    """Write JSON so that ``path`` holds either the old file or the whole new one."""
+    atomic_write(path, lambda f: json.dump(payload, f, indent=2, sort_keys=True, default=str), suffix=".json")
 
 
 def check_dataset_name(name: str) -> None:

@@ -22,10 +22,11 @@ import glob
 import numbers
 import os
 import random
-import tempfile
 
 import numpy as np
 import torch
+
+from ..io import atomic_write
 
 #: Marks a resume checkpoint (a best-model file has no ``resume_format``).
 RESUME_FORMAT = 1
@@ -75,18 +76,7 @@ def plain_config(config) -> dict:
 
 def save_atomic(state: dict, path: str) -> None:
     """``torch.save`` so that ``path`` holds either the old checkpoint or the whole new one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(state, f), binary=True, suffix=".pth")
 
 
 def resume_file_for(best_file: str) -> str:
