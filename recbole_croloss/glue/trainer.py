@@ -20,7 +20,7 @@ from .. import distributed
 from ..data.protocol import MultiTargetEvalLoader
 from ..errors import TrainingDiverged
 from ..evaluation import Exclusions, FullRankingEvaluator
-from ..loss import LossOverflowError
+from ..loss import LossOverflowError, NonFiniteLossError, NonFiniteScoreError
 from . import checkpoint
 from .adapter import CROLossAdapter
 from .masks import EvalMask, RecBoleMask
@@ -150,8 +150,8 @@ class CROLossTrainer(Trainer):
 
         try:
             return super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
-        except LossOverflowError as err:  # the loss's own overflow check, before any NaN
-            raise self._diverged(float("inf"), str(err)) from err
+        except (LossOverflowError, NonFiniteLossError, NonFiniteScoreError) as err:  # the loss's own
+            raise self._diverged(getattr(err, "loss", float("inf")), str(err)) from err  # explanation
 
     def _check_nan(self, loss):
         # RecBole has just read this loss to the host (loss.item()), so reading it again waits

@@ -11,7 +11,10 @@ The mean runs over rows with at least one valid negative. With phi_1 = phi_2 the
 gradient equals the plain one (d/dR of L W_alpha(R) is L w_alpha(R)). Every quantity is
 computed from ``log R`` (log-sum-exp for the exponential kernel), so the loss and its gradient
 are finite wherever the loss itself is; where it is not (the exponential kernel with alpha < 1,
-or as phi_2 of the Lambda method, at gaps of hundreds), :class:`LossOverflowError` says so.
+or as phi_2 of the Lambda method, at gaps of hundreds), :class:`LossOverflowError` says so, and
+a NaN or infinite score that counts raises :class:`NonFiniteScoreError`: a non-finite loss is
+never returned. float16 and bfloat16 scores are computed in float32 (the loss is float32; the
+gradients flow back in the scores' dtype).
 """
 from __future__ import annotations
 
@@ -28,9 +31,29 @@ class LossOverflowError(FloatingPointError):
     """The loss value exceeds the floating-point range (not a bug of the computation)."""
 
 
+class NonFiniteScoreError(ValueError):
+    """A score that counts (not masked out) is NaN or infinite: the loss would be NaN."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss is NaN although every score is finite (a kernel returned NaN)."""
+
+
+def _with_loss(value: float, error: Exception) -> Exception:
+    error.loss = value  # the non-finite loss value, for a caller's report
+    return error
+
+
+#: Score dtypes the loss is computed in float32 from: at catalogue sizes of 10^5 and more,
+#: float16 rounds the rank weights' gradients of most positives to exactly 0.
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
 def _check_scores(pos_score: torch.Tensor, neg_score: torch.Tensor, neg_mask) -> None:
     if pos_score.dim() != 1:
         raise ValueError(f"pos_score must have shape [B]; got {tuple(pos_score.shape)}")
+    if pos_score.shape[0] == 0:
+        raise ValueError("pos_score has no positives (B = 0); the loss is undefined")
     if neg_score.dim() != 2 or neg_score.shape[0] != pos_score.shape[0]:
         raise ValueError(
             f"neg_score must have shape [B, M] with B = {pos_score.shape[0]} (from pos_score); "
@@ -103,6 +126,8 @@ class CROLoss(nn.Module):
     def forward(self, pos_score: torch.Tensor, neg_score: torch.Tensor,
                 neg_mask: torch.Tensor | None = None) -> torch.Tensor:
         _check_scores(pos_score, neg_score, neg_mask)
+        if pos_score.dtype in LOW_PRECISION or neg_score.dtype in LOW_PRECISION:
+            pos_score, neg_score = pos_score.float(), neg_score.float()
         if neg_mask is None:
             n_valid = torch.full_like(pos_score, neg_score.shape[1])
             rows, n_rows = None, pos_score.shape[0]
@@ -123,15 +148,39 @@ class CROLoss(nn.Module):
         if rows is not None:
             per_row = per_row.masked_fill(~rows, 0.0)
         loss = per_row.sum() / n_rows
-        if self._may_overflow and not bool(torch.isfinite(loss)):
-            gap = float((neg_score.detach() - pos_score.detach().unsqueeze(1)).max())
-            raise LossOverflowError(
+        # One scalar read per call (RecBole reads the loss per batch anyway): a non-finite loss
+        # is never returned, it is explained.
+        if not bool(torch.isfinite(loss)):
+            raise self._non_finite(float(loss), pos_score.detach(), neg_score.detach(), neg_mask)
+        return loss
+
+    def _non_finite(self, value: float, pos_score, neg_score, neg_mask) -> ArithmeticError | ValueError:
+        """The error that explains a non-finite loss ``value``: :class:`NonFiniteScoreError`
+        naming the scores that are not finite, :class:`LossOverflowError` when finite scores
+        overflow it, or :class:`NonFiniteLossError` (a kernel gave NaN). Each carries ``loss``."""
+        bad_pos = ~torch.isfinite(pos_score)
+        bad_neg = ~torch.isfinite(neg_score) if neg_mask is None else ~torch.isfinite(neg_score) & neg_mask
+        if bool(bad_pos.any()) or bool(bad_neg.any()):
+            return _with_loss(value, NonFiniteScoreError(
+                f"CROLoss got scores that are NaN or infinite: {int(bad_pos.sum())} of {len(pos_score)} "
+                f"positive scores and {int(bad_neg.sum())} negative scores (masked ones do not count). "
+                "The model's vectors have diverged or overflowed: use a smaller learning_rate, or "
+                "score=cosine to bound the scores."))
+        if value != value:  # NaN from finite scores: no built-in kernel does that
+            return _with_loss(value, NonFiniteLossError(
+                f"CROLoss is NaN from finite scores: kernel {self.kernel!r} or lambda_kernel "
+                f"{self.lambda_kernel!r} returned NaN"))
+        gap = float((neg_score - pos_score.unsqueeze(1)).max())
+        if self._may_overflow:
+            return _with_loss(value, LossOverflowError(
                 f"CROLoss overflowed: with kernel={self.kernel.name!r}, alpha={self.alpha} "
                 f"(lambda_kernel={getattr(self.lambda_kernel, 'name', None)!r}) the loss grows like "
                 f"exp(gap) and the gaps in this batch reach {gap:.4g}, "
                 f"beyond the {neg_score.dtype} range. Use alpha >= 1, a bounded kernel "
-                f"(sigmoid, softplus, hinge), or smaller scores (e.g. score=cosine with a smaller scale).")
-        return loss
+                f"(sigmoid, softplus, hinge), or smaller scores (e.g. score=cosine with a smaller scale)."))
+        return _with_loss(value, LossOverflowError(
+            f"CROLoss overflowed: kernel={self.kernel.name!r}, alpha={self.alpha}, gaps up to {gap:.4g} in "
+            f"{neg_score.dtype}; use smaller scores (e.g. score=cosine with a smaller scale)."))
 
     def extra_repr(self) -> str:
         lam = "" if self.lambda_kernel is None else f", lambda_kernel={self.lambda_kernel!r}"

@@ -23,6 +23,10 @@ import torch
 from ..errors import ConfigError
 
 
+#: The largest catalogue: the rank estimate's coefficients are float64 counts.
+MAX_ITEMS = 2 ** 53
+
+
 def check_alpha(alpha) -> float:
     """``alpha`` as a float; a finite real number >= 0 (not a bool), else :class:`ConfigError`."""
     if isinstance(alpha, bool):
@@ -41,8 +45,9 @@ class PowerRankWeight:
 
     def __init__(self, alpha: float, n_items: int):
         alpha = check_alpha(alpha)
-        if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
-            raise ConfigError("n_items", n_items, "n_items must be an integer >= 1")
+        if isinstance(n_items, bool) or not isinstance(n_items, int) or not 1 <= n_items <= MAX_ITEMS:
+            raise ConfigError("n_items", n_items, f"n_items must be an integer >= 1 and at most 2**53 (a float64 "
+                              "holds every count up to there exactly)")
         self.alpha, self.n_items = alpha, n_items
         self.log_catalogue = math.log(n_items + 1.0)  # L
         t = (1.0 - alpha) * self.log_catalogue

@@ -1,0 +1,87 @@
+"""The loss at the edges of floating point: never a silent NaN, low precision computed in float32,
+impossible sizes refused. Each case against a float64 reference where there is a value."""
+import pytest
+import torch
+
+from recbole_croloss.errors import ConfigError
+from recbole_croloss.loss import CROLoss, LossOverflowError, NonFiniteScoreError
+
+KERNELS = ["sigmoid", "softplus", "exp", "hinge"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("where", ["pos", "neg"])
+def test_a_nan_score_that_counts_is_named_not_returned(kernel, where):
+    loss = CROLoss(kernel=kernel, alpha=1.2, n_items=100)
+    pos, neg = torch.zeros(4, dtype=torch.float64), torch.zeros(4, 6, dtype=torch.float64)
+    (pos if where == "pos" else neg)[1] = float("nan")
+    with pytest.raises(NonFiniteScoreError, match="1 of 4 positive scores" if where == "pos" else
+                       "0 of 4 positive scores and 6 negative scores"):
+        loss(pos, neg)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 1.4])
+@pytest.mark.parametrize("where", ["pos", "neg"])
+def test_an_infinite_score_gives_a_finite_loss_or_a_named_error_never_nan(kernel, alpha, where):
+    loss = CROLoss(kernel=kernel, alpha=alpha, n_items=100)
+    pos, neg = torch.zeros(4, dtype=torch.float64), torch.zeros(4, 6, dtype=torch.float64)
+    (pos if where == "pos" else neg)[1] = float("inf")
+    try:
+        value = loss(pos, neg)
+    except (NonFiniteScoreError, LossOverflowError):
+        return
+    assert torch.isfinite(value)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_non_finite_score_that_is_masked_out_does_not_count(kernel):
+    loss = CROLoss(kernel=kernel, alpha=1.2, n_items=100)
+    neg = torch.zeros(3, 5, dtype=torch.float64)
+    neg[0, 2] = float("nan")
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    mask[0, 2] = False
+    assert torch.isfinite(loss(torch.zeros(3, dtype=torch.float64), neg, mask))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_scores_are_computed_in_float32_at_paper_scale(kernel, dtype):
+    """At |I| = 313,966 float16 arithmetic rounded 253 of 256 positives' gradients to 0."""
+    g = torch.Generator().manual_seed(0)
+    pos = torch.randn(256, generator=g).to(dtype).requires_grad_()
+    neg = (torch.randn(256, 2560, generator=g) * 3).to(dtype).requires_grad_()
+    loss_fn = CROLoss(kernel=kernel, alpha=1.0, n_items=313966)
+    loss = loss_fn(pos, neg)
+    loss.backward()
+    assert loss.dtype == torch.float32 and pos.grad.dtype == dtype
+    assert bool((pos.grad != 0).all()) and bool(torch.isfinite(neg.grad).all())
+    reference = loss_fn(pos.detach().double(), neg.detach().double())
+    assert float(loss) == pytest.approx(float(reference), rel=1e-5)
+
+
+@pytest.mark.parametrize("kernel", ["hinge", "softplus"])
+def test_large_gaps_in_float16_give_a_finite_loss(kernel):
+    pos = torch.full((8,), -60.0, dtype=torch.float16)
+    neg = torch.full((8, 2560), 60.0, dtype=torch.float16)  # 2560 x (120 + 5) overflows float16
+    loss = CROLoss(kernel=kernel, alpha=0.0, n_items=10000)(pos, neg)
+    reference = CROLoss(kernel=kernel, alpha=0.0, n_items=10000)(pos.double(), neg.double())
+    assert torch.isfinite(loss) and float(loss) == pytest.approx(float(reference), rel=1e-5)
+
+
+def test_finite_scores_that_overflow_the_loss_raise_overflow():
+    with pytest.raises(LossOverflowError, match="overflowed"):
+        CROLoss(kernel="exp", alpha=0.5, n_items=100)(torch.zeros(2), torch.full((2, 3), 500.0))
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_an_empty_batch_is_refused_masked_or_not(masked):
+    mask = torch.ones(0, 3, dtype=torch.bool) if masked else None
+    with pytest.raises(ValueError, match="no positives|no row of neg_mask"):
+        CROLoss(n_items=10)(torch.zeros(0), torch.zeros(0, 3), mask)
+
+
+@pytest.mark.parametrize("n_items", [10 ** 30, 2 ** 53 + 1, 0])
+def test_an_impossible_catalogue_size_is_refused(n_items):
+    with pytest.raises(ConfigError, match="n_items"):
+        CROLoss(n_items=n_items)
