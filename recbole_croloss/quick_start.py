@@ -66,6 +66,8 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
     data = create_dataset(config)
     logger.info(data)
     spec.evaluation.check_catalogue(data.item_num)  # a budget too small stops the run before training
+    for line in spec.training.catalogue_warnings(data.item_num):
+        logger.warning(line)
     train_data, valid_data, test_data = spec.protocol.prepare(config, data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])

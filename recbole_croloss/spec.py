@@ -24,6 +24,7 @@ The CLI, the launcher and the benchmark grid all build it the same way.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -41,6 +42,10 @@ from .settings_checks import check_recbole_settings, check_writable_dir, unknown
 
 #: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.
 MODEL_LOSS = "ce"
+#: -log of float32's smallest normal number: a weight x^-alpha below e^-87.3 is 0 or denormal.
+FLOAT32_LOG_TINY = 87.3
+#: The largest alpha whose weight at rank 2 is still a float32 number.
+MAX_ALPHA = 1 + FLOAT32_LOG_TINY / math.log(2)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -88,6 +93,10 @@ class TrainingSpec:
         if loss != MODEL_LOSS:
             settings = get_preset(loss).resolve(**options)
             kernels = [k.name for k in (settings.kernel, settings.lambda_kernel) if k is not None]
+            if settings.alpha > MAX_ALPHA:
+                raise ConfigError("alpha", options["alpha"], f"at most {MAX_ALPHA:g}: the weight of a "
+                                  "positive at rank 2 is 2^-alpha, below float32's smallest number, so "
+                                  "no positive but the first would get a gradient")
             if options["margin"] is not None and "hinge" not in kernels:
                 raise ConfigError("margin", options["margin"], f"only the hinge kernel has a margin, and "
                                   f"loss={loss!r} uses {' and '.join(kernels)}; unset margin or use kernel=hinge")
@@ -100,6 +109,18 @@ class TrainingSpec:
             raise ConfigError("gather_negatives", gather, "loss='ce' is the model's own "
                               "cross-entropy over every item; gather_negatives needs a CROLoss loss")
         return cls(loss, None, negatives, neg_per_pos, mask_hits, score)
+
+    def catalogue_warnings(self, n_items: int) -> list[str]:
+        """What to tell the user once the catalogue size is known: an alpha so large that a
+        positive at the median rank gets a weight below float32's range (no gradient at first)."""
+        if self.loss_settings is None or n_items < 4:
+            return []
+        alpha = self.loss_settings.alpha
+        if (alpha - 1) * math.log(n_items / 2) <= FLOAT32_LOG_TINY:
+            return []
+        return [f"alpha={alpha:g} over {n_items} items: a positive ranked in the middle of the "
+                f"catalogue gets a weight below float32's range, so at initialisation most positives "
+                f"get no gradient (alpha <= {1 + FLOAT32_LOG_TINY / math.log(n_items / 2):.1f} avoids it)"]
 
     def check_model(self, model_class) -> None:
         """Refuse a model the adapter cannot train, or a score a model's own loss ignores

@@ -66,3 +66,16 @@ def test_topk_beyond_the_catalogue_stops_before_training(tiny, capsys):
     assert main(["--model=GRU4Rec", *args, "--topk=[50,2000]"]) == 2
     err = capsys.readouterr().err
     assert "topk=[50, 2000] is not valid; at most the 980 items of the catalogue" in err, err  # the slice's items
+
+
+def test_an_alpha_beyond_float32_is_refused_and_a_large_one_is_warned_about(tiny, capsys):
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    assert main(["--model=GRU4Rec", *args, "--alpha=1e6"]) == 2
+    assert "alpha=1000000.0 is not valid; at most 126.9" in capsys.readouterr().err
+    from recbole_croloss.quick_start import prepare_run
+
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "alpha": 20.0})
+    warnings = prepared.spec.training.catalogue_warnings(prepared.train_data._dataset.item_num)
+    assert len(warnings) == 1 and "alpha=20 over 981 items" in warnings[0]
+    assert prepared.spec.training.catalogue_warnings(1683) != []
+    assert prepared.spec.training.__class__.from_config(prepared.config).catalogue_warnings(10) == []

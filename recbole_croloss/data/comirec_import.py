@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
-from .import_parsing import (INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error,
+from .import_parsing import (INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out,
                              previous_outputs, scan_inter, scan_pairs)
 
 SPLITS = ("train", "valid", "test")  # ComiRec's split files; codes 1, 2, 3 in the user map
@@ -231,6 +231,7 @@ def import_comirec(src: str, name: str, out: str, prefix: str | None = None, on_
     those rows and reports the count); nothing is written then.
     """
     check_on_error(on_error)
+    check_out(out)
     start = time.perf_counter()
     prefix = prefix if prefix is not None else find_prefix(src)
     files, optional = _comirec_files(src, prefix)

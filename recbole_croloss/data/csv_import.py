@@ -12,12 +12,12 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
-from .import_parsing import INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, scan_inter
+from .import_parsing import INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out, scan_inter
 
 
 def _first_fields(path: str, sep: str) -> tuple[int, list[str]]:
     """(1-based line number, fields) of the first non-empty line."""
-    with open(path, encoding="utf-8", errors="replace", newline=None) as handle:
+    with open(path, encoding="utf-8-sig", errors="replace", newline=None) as handle:  # a BOM is not data
         for lineno, line in enumerate(handle, 1):
             if line.strip():
                 return lineno, line.rstrip("\r\n").split(sep)
@@ -115,6 +115,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
     written) and :class:`~recbole_croloss.errors.ConfigError` for a column that does not exist.
     """
     _check_arguments(src, sep, on_error)
+    check_out(out)
     start = time.perf_counter()
     ncols, ui, ii, ti, first_line, time_source = _resolve_columns(src, sep, header, user_col, item_col, time_col)
     if len({ui, ii} | ({ti} if ti is not None else set())) != 2 + (ti is not None):

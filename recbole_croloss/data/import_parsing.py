@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 
@@ -127,6 +128,16 @@ def check_on_error(on_error: str) -> None:
         raise ConfigError("on_error", on_error, ON_ERROR)
 
 
+def check_out(out: str) -> None:
+    """``out`` (RecBole's data_path) is a folder or not there yet, never a file: found before
+    the input is read, not when the first output is written."""
+    probe = os.path.abspath(out)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ConfigError("out", out, f"a folder: {probe} is a file")
+
+
 def previous_outputs(outputs: AtomicOutputs) -> list[str]:
     try:
         with open(outputs.path("import.json"), encoding="utf-8") as f:
@@ -151,7 +162,7 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
     users, items, lines, text = [], [], [], []
     blanks: list[int] = []
     rows = 0
-    with open(path, encoding="utf-8", errors="replace", newline=None) as handle:
+    with open(path, encoding="utf-8-sig", errors="replace", newline=None) as handle:
         for lineno, line in enumerate(handle, 1):
             if lineno < first_line:
                 continue
@@ -212,7 +223,7 @@ def scan_pairs(path: str, label: str, report: Report, key_name: str, value_name:
     """
     rows = 0
     blanks: list[int] = []
-    with open(path, encoding="utf-8", errors="replace", newline=None) as handle:
+    with open(path, encoding="utf-8-sig", errors="replace", newline=None) as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
                 blanks.append(lineno)

@@ -71,9 +71,9 @@ def check_ratio(value) -> tuple[float, float, float]:
     """``paper_split_ratio``: three numbers >= 0 with a positive sum, normalised."""
     if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value) \
-            or sum(value) <= 0 or value[0] <= 0:
-        raise ConfigError("paper_split_ratio", value, "three numbers train, valid, test >= 0 "
-                          "(train > 0), e.g. [0.8, 0.1, 0.1]")
+            or min(value) <= 0:
+        raise ConfigError("paper_split_ratio", value, "three numbers train, valid, test > 0 (each "
+                          "split needs users), e.g. [0.8, 0.1, 0.1]")
     total = float(sum(value))
     return tuple(v / total for v in value)
 
@@ -142,7 +142,7 @@ def paper_data_preparation(config, dataset, ratio, seed: int):
 
     logger = getLogger()
     dataset._change_feat_format()  # RecBole's augmentation: every prefix predicts the next item
-    split = given_split(dataset)   # (user_feat is an Interaction from here on)
+    split = given = given_split(dataset)   # (user_feat is an Interaction from here on)
     source = "the dataset's comirec_split field (ComiRec's split, as given)"
     inter = dataset.inter_feat
     uids = inter[dataset.uid_field].numpy()
@@ -167,7 +167,12 @@ def paper_data_preparation(config, dataset, ratio, seed: int):
             torch.from_numpy(t_rows), torch.from_numpy(t_items), config["eval_batch_size"]))
     logger.info(f"protocol paper ({source}): users train {counts['train']}, valid {counts['valid']} "
                 f"({loaders[0].n_targets} targets), test {counts['test']} ({loaders[1].n_targets} targets)")
-    return train_data, loaders[0], loaders[1]
+    empty = [name for name, count in counts.items() if count == 0]
+    if empty:  # training would run, then validate or test on nobody
+        raise ConfigError("paper_split_ratio", list(ratio) if given is None else "comirec_split",
+                          f"the {source} leaves no {' and no '.join(empty)} user with 2 or more "
+                          f"behaviours ({counts}); give every split users")
+    return train_data, loaders[0], loaders[1], given is not None
 
 
 class LeaveOneOut:
@@ -190,14 +195,19 @@ class PaperProtocol:
 
     def __init__(self, ratio=(0.8, 0.1, 0.1), seed: int = 2020):
         self.ratio, self.seed = check_ratio(list(ratio)), seed
+        self.uses_given_split = False  # known once the data is prepared
 
     @property
     def label(self) -> str:
-        shares = ":".join(f"{r:g}" for r in self.ratio)
-        return f"paper: users split {shares}, a held-out user's first 80% predict the rest"
+        if self.uses_given_split:
+            users = "users split as the dataset gives (ComiRec's comirec_split)"
+        else:
+            users = "users split " + ":".join(f"{r:g}" for r in self.ratio)
+        return f"paper: {users}, a held-out user's first 80% predict the rest"
 
     def prepare(self, config, dataset):
-        return paper_data_preparation(config, dataset, self.ratio, self.seed)
+        *loaders, self.uses_given_split = paper_data_preparation(config, dataset, self.ratio, self.seed)
+        return tuple(loaders)
 
 
 PROTOCOLS = {p.name: p for p in (LeaveOneOut, PaperProtocol)}

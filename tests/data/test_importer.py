@@ -341,3 +341,24 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ConfigError, match="user_col"):
         import_csv(str(src), "e", str(tmp_path / "out"), header=False, user_col=5)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_with_a_byte_order_mark_imports_by_its_column_names(tmp_path):
+    src = tmp_path / "bom.csv"
+    src.write_bytes("\ufeffuser,item,time\n1,2,30\n1,3,40\n2,2,50\n".encode("utf-8"))
+    summary = import_csv(str(src), "bom", str(tmp_path / "out"), user_col="user", item_col="item", time_col="time")
+    assert summary["rows"] == 3
+    lines = (tmp_path / "out" / "bom" / "bom.inter").read_text().splitlines()
+    assert lines[0] == "user_id:token\titem_id:token\ttimestamp:float" and len(lines) == 4
+
+
+@pytest.mark.parametrize("importer", ["csv", "comirec"])
+def test_an_out_that_is_a_file_is_refused_before_reading(tmp_path, importer, capsys):
+    (tmp_path / "taken").write_text("not a folder")
+    src = tmp_path / "in.csv"
+    src.write_text("user_id,item_id\n1,2\n")
+    args = ["--format", importer, "--src", str(src if importer == "csv" else tmp_path), "--name", "x",
+            "--out", str(tmp_path / "taken" / "data")]
+    assert main(args) == 2
+    assert f"out='{tmp_path / 'taken' / 'data'}' is not valid; a folder: {tmp_path / 'taken'} is a file" \
+        in capsys.readouterr().err

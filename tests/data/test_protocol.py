@@ -48,7 +48,8 @@ def test_multi_target_loader_batches_keep_their_targets():
     assert got == [([0, 1], [0, 0], [1, 2]), ([2, 3], [0, 1, 1], [5, 7, 8]), ([4], [0], [9])]
 
 
-@pytest.mark.parametrize("bad", [[0.8, 0.2], [0, 0.5, 0.5], [0.8, -0.1, 0.3], "0.8,0.1,0.1", [0.8, 0.1, True]])
+@pytest.mark.parametrize("bad", [[0.8, 0.2], [0, 0.5, 0.5], [0.8, -0.1, 0.3], "0.8,0.1,0.1", [0.8, 0.1, True],
+                                 [1, 0, 0], [0.9, 0.1, 0]])
 def test_bad_ratio(bad):
     with pytest.raises(ConfigError, match="paper_split_ratio="):
         check_ratio(bad)
@@ -115,6 +116,14 @@ def test_bad_protocol_settings(tiny, settings, fragment, capsys):
     assert fragment in capsys.readouterr().err
 
 
+def test_a_split_that_leaves_a_split_without_users_stops_before_training(tiny, capsys):
+    """2 in 10,000 of the slice's users rounds the validation and test shares to no user."""
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    assert main(["--model=GRU4Rec", "--protocol=paper", "--paper_split_ratio=[0.9996,0.0002,0.0002]", *args]) == 2
+    err = capsys.readouterr().err
+    assert "paper_split_ratio=[0.9996" in err and "leaves no valid and no test user" in err, err
+
+
 def test_comirec_files_go_to_the_paper_protocol_with_their_own_split(tiny, tmp_path):
     """Importer -> amazon-books.yaml -> protocol paper: ComiRec's user split is used as given
     (not the random 8:1:1 split), and the run trains and evaluates."""
@@ -134,6 +143,7 @@ def test_comirec_files_go_to_the_paper_protocol_with_their_own_split(tiny, tmp_p
     assert tokens(prepared.valid_data.interaction["user_id"]) <= given["valid"]
     assert tokens(prepared.train_data._dataset.inter_feat["user_id"]) <= given["train"]
     assert len(tokens(prepared.test_data.interaction["user_id"])) >= len(given["test"]) - 1
+    assert prepared.spec.protocol.label.startswith("paper: users split as the dataset gives")
     prepared.trainer.fit(prepared.train_data, prepared.valid_data, saved=False)
     result = prepared.trainer.evaluate(prepared.test_data, load_best_model=False)
     assert 0 <= result["recall@5"] <= result["recall@10"] <= 1 and "hit@10" in result
