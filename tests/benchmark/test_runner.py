@@ -73,11 +73,18 @@ def alive(processes):
     return out
 
 
+def _interactive_signals():
+    # A shell runs background jobs (a CI script, nohup) with SIGINT ignored, and children inherit
+    # that; a user's runner in a terminal gets SIGINT: test that case whatever starts the suite.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_runner_until_a_cell_runs(grid, out, scratch):
     """Start the runner in a session of its own; return it and its descendants once a cell's
     process and scratch folder exist."""
     proc = subprocess.Popen(runner_command(grid, out), cwd=os.path.dirname(grid), env=runner_env(scratch),
-                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_interactive_signals)
     deadline = time.time() + 180
     while time.time() < deadline:
         assert proc.poll() is None, proc.communicate()
