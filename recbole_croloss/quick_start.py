@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass
 from logging import getLogger
 
+from recbole.utils import ModelType
+
 from . import distributed
 from .compat import check_versions, make_run_dirs
 from .config import PluginConfig
@@ -52,7 +54,6 @@ def configure(model: str, dataset: str, config_file_list=None, config_dict=None,
 
 def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
     """Data, model wrapped by the adapter, and RecBole's trainer, for a configured run."""
-    from recbole.data import create_dataset
     from recbole.utils import init_logger, init_seed
 
     init_seed(config["seed"], config["reproducibility"])
@@ -63,12 +64,13 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
     log_dataset_settings(config, spec)
     logger.info(config)
 
-    data = create_dataset(config)
+    data = load_dataset(config, spec)
     logger.info(data)
     spec.evaluation.check_catalogue(data.item_num)  # a budget too small stops the run before training
     for line in spec.training.catalogue_warnings(data.item_num):
         logger.warning(line)
     train_data, valid_data, test_data = spec.protocol.prepare(config, data)
+    spec.evaluation.check_splits(config, valid_data, test_data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
@@ -86,6 +88,19 @@ def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
         passed = f" ({spec.passed_over} with other settings passed over)" if spec.passed_over else ""
         getLogger().info(f"resume=auto: no resume checkpoint to continue from in "
                          f"{os.path.abspath(config['checkpoint_dir'])}{passed}; training from epoch 0")
+def load_dataset(config: PluginConfig, spec: RunSpec):
+    """RecBole's dataset for the run; a file without a time field is ordered by line."""
+    from recbole.data import create_dataset
+
+    if config["TIME_FIELD"] in spec.dataset.fields or spec.model_class.type != ModelType.SEQUENTIAL:
+        return create_dataset(config)
+    from .data.line_order import LineOrderDataset
+
+    getLogger().info(f"{spec.dataset.path} has no time field {config['TIME_FIELD']!r}: each user's "
+                     "interactions are taken in the order of the file's lines")
+    return LineOrderDataset(config)
+
+
 def log_dataset_settings(config: PluginConfig, spec: RunSpec) -> None:
     """Log the settings a user should know were chosen for them (and apply the time field)."""
     logger = getLogger()

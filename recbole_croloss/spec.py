@@ -287,6 +287,16 @@ class EvaluationSpec:
         budget = parse_bytes("eval_memory_budget", config["eval_memory_budget"])
         return cls(FullRankingEvaluator(config["metrics"], config["topk"], budget), EVAL_MASKS[mask]())
 
+    @staticmethod
+    def check_splits(config, valid_data, test_data) -> None:
+        """Refuse, before training, a split that leaves validation or test without users (the run
+        would train, then report nothing, or -inf as its best validation score)."""
+        empty = [name for name, data in (("valid", valid_data), ("test", test_data)) if len(data) == 0]
+        if empty:
+            split = config["eval_args"]["split"] if config["protocol"] == "loo" else config["paper_split_ratio"]
+            key = "eval_args" if config["protocol"] == "loo" else "paper_split_ratio"
+            raise ConfigError(key, split, f"it leaves no {' and no '.join(empty)} users; give every split users")
+
     def check_catalogue(self, n_items: int) -> None:
         """Refuse, once the data is loaded and before training, a ``topk`` beyond the catalogue
         (``n_items`` counts the padding item) or a memory budget too small for one user's row."""

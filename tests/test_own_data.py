@@ -58,3 +58,34 @@ def test_imported_csv_runs_the_readme_command(tmp_path):
     record, _ = run_readme_command("clicks", str(data), tmp_path, "--epochs=2")
     assert record["dataset"] == "clicks" and 0.0 <= record["test_result"]["recall@50"] <= 1.0
     assert record["best_valid_result"]  # validated on the imported data
+
+
+def test_a_dataset_without_a_time_field_is_ordered_by_line(tmp_path):
+    """No timestamp column: each user's interactions in file order (the line number is the time)."""
+    folder = tmp_path / "data" / "plain"
+    folder.mkdir(parents=True)
+    lines = ["user_id:token\titem_id:token"]
+    lines += [f"{u}\t{(u * 11 + k * 17) % 650 + 1}" for u in range(1, 301) for k in range(8)]
+    (folder / "plain.inter").write_text("\n".join(lines) + "\n")
+    record, _ = run_readme_command("plain", str(tmp_path / "data"), tmp_path, "--epochs=1")
+    assert 0.0 <= record["test_result"]["recall@50"] <= 1.0
+    log = open(record["files"]["log"]).read()
+    assert "has no time field 'timestamp': each user's interactions are taken in the order of the file's lines" in log
+
+
+def test_line_order_is_the_file_s_order(tmp_path, monkeypatch):
+    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.data.line_order import LineOrderDataset
+    from recbole_croloss.glue import get_model
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    rows = [(1, 5), (2, 3), (1, 2), (1, 9), (2, 1)]
+    (folder / "plain.inter").write_text("user_id:token\titem_id:token\n" + "".join(f"{u}\t{i}\n" for u, i in rows))
+    monkeypatch.chdir(tmp_path)
+    config = PluginConfig(get_model("GRU4Rec"), "plain", config_dict={"data_path": str(tmp_path)})
+    dataset = LineOrderDataset(config)
+    ordered = dataset.inter_feat.sort_values([dataset.uid_field, dataset.time_field])  # as RecBole sorts
+    users = dataset.id2token(dataset.uid_field, ordered[dataset.uid_field].to_numpy())
+    items = dataset.id2token(dataset.iid_field, ordered[dataset.iid_field].to_numpy())
+    assert list(zip(users.tolist(), items.tolist())) == [("1", "5"), ("1", "2"), ("1", "9"), ("2", "3"), ("2", "1")]

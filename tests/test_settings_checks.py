@@ -79,3 +79,11 @@ def test_an_alpha_beyond_float32_is_refused_and_a_large_one_is_warned_about(tiny
     assert len(warnings) == 1 and "alpha=20 over 981 items" in warnings[0]
     assert prepared.spec.training.catalogue_warnings(1683) != []
     assert prepared.spec.training.__class__.from_config(prepared.config).catalogue_warnings(10) == []
+
+
+def test_a_split_without_validation_or_test_users_stops_before_training(tiny, capsys):
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    split = "--eval_args={'split': {'RS': [1.0, 0.0, 0.0]}, 'order': 'TO', 'mode': 'full', 'group_by': 'user'}"
+    assert main(["--model=GRU4Rec", *args, split]) == 2
+    assert "eval_args={'RS': [1.0, 0.0, 0.0]} is not valid; it leaves no valid and no test users" in \
+        capsys.readouterr().err

@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
-from .import_parsing import INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out, scan_inter
+from .import_parsing import (INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out,
+                             previous_outputs, scan_inter)
 
 
 def _first_fields(path: str, sep: str) -> tuple[int, list[str]]:
@@ -136,5 +137,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
             raise MalformedInputError(f"{report.text()}\non_error=fail: nothing written "
                                       f"(use --on-error skip to leave these lines out)", summary)
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
-        outputs.finish("import.json", summary)
+        # An earlier import's .user (ComiRec's split) or .item would be read with the new .inter.
+        stale = tuple(s for s in ("user", "item") if f"{name}.{s}" in previous_outputs(outputs))
+        outputs.finish("import.json", summary, remove_stale=stale)
         return summary

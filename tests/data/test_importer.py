@@ -362,3 +362,15 @@ def test_an_out_that_is_a_file_is_refused_before_reading(tmp_path, importer, cap
     assert main(args) == 2
     assert f"out='{tmp_path / 'taken' / 'data'}' is not valid; a folder: {tmp_path / 'taken'} is a file" \
         in capsys.readouterr().err
+
+
+def test_a_csv_import_over_a_comirec_import_removes_its_split(tmp_path):
+    """The old .user holds ComiRec's split: read with the new .inter it would drop users."""
+    write_comirec(tmp_path / "src", users=20, items=10)
+    import_comirec(str(tmp_path / "src"), "shop", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "shop" / "shop.user").exists()
+    src = tmp_path / "new.csv"
+    src.write_text("user_id,item_id\n1,2\n2,3\n")
+    summary = import_csv(str(src), "shop", str(tmp_path / "out"))
+    assert sorted(os.listdir(tmp_path / "out" / "shop")) == ["shop.import.json", "shop.inter"]
+    assert summary["outputs"] == ["shop.inter", "shop.import.json"]
