@@ -81,29 +81,6 @@ def init_process_group(values: dict) -> None:
         values.update(state="error", show_progress=False, verbose=False)
 
 
-class _GatherRows(torch.autograd.Function):
-    """``x [m, d]`` on each of W ranks -> ``[W m, d]`` (rank order) on every rank; backward
-    sums the gradient of the gathered tensor over the ranks and returns this rank's rows."""
-
-    @staticmethod
-    def forward(ctx, x):
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, x.contiguous())
-        ctx.rows = (dist.get_rank() * x.shape[0], (dist.get_rank() + 1) * x.shape[0])
-        return torch.cat(parts)
-
-    @staticmethod
-    def backward(ctx, grad):
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
-        return grad[ctx.rows[0]: ctx.rows[1]]
-
-
-def gather_rows(x: torch.Tensor) -> torch.Tensor:
-    """Differentiable all-gather along dim 0 (every rank must pass the same shape)."""
-    return _GatherRows.apply(x)
-
-
 class GatheredNegatives:
     """A negative sampler whose draws are shared by every rank: ``(neg_items [W M], mask [B, W M])``
     with the ids of all W ranks in rank order, masked against this rank's positives. Outside a

@@ -27,6 +27,7 @@ from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
 from .glue.trainer import CROLossTrainer
 from .io import atomic_write_json
+from .settings_checks import check_writable_dir
 from .spec import DatasetNotFoundError, ResumeSpec, RunSpec
 
 
@@ -132,8 +133,18 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     given, to ``record_file``: ``model, dataset, loss, protocol, device, config,
     best_valid_result, test_result, files`` (and ``faiss`` when a serving index was asked for).
     """
+    check_record_file(record_file)
     prepared = prepare_run(model, dataset, config_file_list, config_dict, cmd_args)
     return train_and_test(prepared, saved, record_file)
+
+
+def check_record_file(record_file: str | None) -> None:
+    """A record file must be writable before training, not found unwritable after it."""
+    if record_file is None:
+        return
+    if os.path.isdir(record_file):
+        raise ConfigError("record", record_file, "a file path (this is a directory)")
+    check_writable_dir("record", os.path.dirname(os.path.abspath(record_file)))
 
 
 def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str | None = None) -> dict:
@@ -210,6 +221,7 @@ def launch_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_lis
     - otherwise it is :func:`run`.
     """
     cmd = dict(cmd_args or {})
+    check_record_file(record_file)
     ranks = distributed.torchrun_settings()
     if ranks is not None:
         result = run(model, dataset, config_file_list=config_file_list, record_file=record_file,

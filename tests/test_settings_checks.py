@@ -30,6 +30,8 @@ CASES = [  # (settings, a fragment of the error)
     (["--model=BERT4Rec", "--loss=ce", "--faiss_index=flat"], "ranks by its own full_sort_predict"),
     (["--data_path=/nonexistent"], "not found: looked for /nonexistent/ml-100k/ml-100k.inter"),
     (["--config_files=missing.yaml"], "config_files='missing.yaml' is not valid; it cannot be read"),
+    (["--record=/proc/croloss/record.json"], "record='/proc/croloss' is not valid; a folder that can be written"),
+    (["--resume=/nonexistent-last.pth"], "resume='/nonexistent-last.pth' is not valid; no such file"),
 ]
 
 
