@@ -76,6 +76,10 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
     logger.info(adapter)
+    if adapter.sampler is not None:
+        note = spec.training.rank_floor_note(adapter.sampler.catalogue_size, config["train_batch_size"])
+        if note:
+            logger.info(note)
     trainer = CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
     resume(trainer, spec.resume, config)
     return PreparedRun(config, spec, train_data, valid_data, test_data, adapter, trainer)

@@ -122,6 +122,20 @@ class TrainingSpec:
                 f"catalogue gets a weight below float32's range, so at initialisation most positives "
                 f"get no gradient (alpha <= {1 + FLOAT32_LOG_TINY / math.log(n_items / 2):.1f} avoids it)"]
 
+    def rank_floor_note(self, catalogue_size: int, batch_size: int) -> str | None:
+        """A line for the log where the paper estimator's floor ``|I| / M`` is below 1 (more
+        shared uniform negatives than items): the loss can then be negative (its gradient is the
+        paper's); ``None`` otherwise."""
+        settings = self.loss_settings
+        if settings is None or settings.rank_estimator.name != "paper" or self.negatives != "uniform":
+            return None
+        n_negatives = self.neg_per_pos * batch_size
+        if n_negatives <= catalogue_size:
+            return None
+        return (f"M = {n_negatives} shared negatives over {catalogue_size} items: the paper's rank "
+                f"estimate is at least |I|/M = {catalogue_size / n_negatives:.3f} < 1, so the loss can be "
+                "negative; its gradient is eq. 24's (rank_estimator: unbiased stays >= 1)")
+
     def check_model(self, model_class) -> None:
         """Refuse a model the adapter cannot train, or a score a model's own loss ignores
         (RecBole's models rank by their dot product; the plugin's models by ``score``)."""

@@ -1,6 +1,7 @@
 """A diverging run stops with :class:`TrainingDiverged` naming the epoch, the batch and the loss;
 the CLI exits 1 with that one line and keeps the best checkpoint written so far."""
 import glob
+import math
 import os
 import re
 import subprocess
@@ -32,6 +33,40 @@ def test_a_learning_rate_far_too_high_stops_the_run_naming_epoch_and_step(tiny, 
     assert "learning_rate=1e+30" in str(caught.value) and "score=cosine" in str(caught.value)
     if model == "TwoTower":
         assert "CROLoss got scores that are NaN or infinite" in str(caught.value)
+
+
+class SoftplusInfiniteGradient:
+    """Softplus whose backward pass hands infinite gradients to the scores: the loss stays finite."""
+
+    name = "softplus_inf_grad"
+
+    def __call__(self, gaps):
+        if gaps.requires_grad:
+            gaps.register_hook(lambda grad: torch.full_like(grad, float("inf")))
+        return torch.nn.functional.softplus(gaps)
+
+
+@pytest.fixture
+def infinite_gradient_kernel():
+    from recbole_croloss.loss import Kernel, register_kernel
+    from recbole_croloss.loss.kernels import KERNELS
+
+    cls = register_kernel(type("SoftplusInfiniteGradient", (SoftplusInfiniteGradient, Kernel), {}))
+    yield cls.name
+    KERNELS.pop(cls.name)
+
+
+@pytest.mark.parametrize("clip, step", [({"max_norm": 5.0}, 0), (None, 1)])
+def test_a_non_finite_gradient_stops_the_run(tiny, infinite_gradient_kernel, clip, step):
+    """Under clip_grad_norm (which computes the total norm anyway) at its own step, naming the
+    gradients; without it one step later, when the weights it wrote make the loss non-finite."""
+    settings = {**tiny, "kernel": infinite_gradient_kernel, "clip_grad_norm": clip}
+    with pytest.raises(TrainingDiverged) as caught:
+        run("TwoTower", "ml-100k", config_dict=settings)
+    assert caught.value.step == step
+    assert ("gradients' total norm is not finite" in str(caught.value)) == (clip is not None)
+    if clip is not None:
+        assert math.isfinite(caught.value.loss)
 
 
 #: A kernel registered as any user's would be: softplus, then NaN from the 51st batch on (the

@@ -27,6 +27,18 @@ def test_the_spec_holds_resolved_loss_settings(loss, kernel, alpha, lambda_kerne
     assert settings.build(100).n_items == 100
 
 
+@pytest.mark.parametrize("settings, batch, expected", [
+    ({"loss": "croloss"}, 256, "at least |I|/M = 0.657 < 1"),           # ml-100k: M = 2560 > 1682
+    ({"loss": "croloss"}, 128, None),                                    # M = 1280 <= 1682
+    ({"loss": "croloss", "rank_estimator": "unbiased"}, 256, None),
+    ({"loss": "croloss", "negatives": "full"}, 256, None),
+    ({"loss": "ce"}, 256, None),
+])
+def test_the_paper_estimator_floor_below_one_is_stated(settings, batch, expected):
+    note = spec_of(**settings).training.rank_floor_note(1682, batch)
+    assert (note is None) if expected is None else (expected in note)
+
+
 def test_ce_has_no_loss_settings():
     assert spec_of(loss="ce").training.loss_settings is None
 

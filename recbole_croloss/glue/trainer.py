@@ -65,6 +65,10 @@ class CROLossTrainer(Trainer):
         if not config["single_spec"]:
             # Each rank names its checkpoint after its own clock, but only rank 0 saves.
             self.saved_model_file = distributed.broadcast_object(self.saved_model_file)
+        if self.clip_grad_norm and "error_if_nonfinite" not in self.clip_grad_norm:
+            # Clipping computes the gradients' total norm anyway; a non-finite one stops the run
+            # at its own step instead of writing NaN weights that show only in the next loss.
+            self.clip_grad_norm = {**self.clip_grad_norm, "error_if_nonfinite": True}
         self.ranking_evaluator = evaluator
         self.eval_mask = mask or RecBoleMask()
         self.resume_file = checkpoint.resume_file_for(self.saved_model_file)
@@ -144,14 +148,22 @@ class CROLossTrainer(Trainer):
         self._epoch, self._batch, self._batches, self._last_epoch = epoch_idx, -1, len(train_data), epoch_idx
         batch_loss = loss_func or self.model.calculate_loss
 
+        last_loss = []
+
         def counted_loss(interaction):
             self._batch += 1
-            return batch_loss(interaction)
+            last_loss[:] = [batch_loss(interaction)]
+            return last_loss[0]
 
         try:
             return super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
         except (LossOverflowError, NonFiniteLossError, NonFiniteScoreError) as err:  # the loss's own
             raise self._diverged(getattr(err, "loss", float("inf")), str(err)) from err  # explanation
+        except RuntimeError as err:
+            if "non-finite" not in str(err) or not last_loss:  # clip_grad_norm_'s own words
+                raise
+            raise self._diverged(_total(last_loss[0]), "The gradients' total norm is not finite "
+                                 "(clip_grad_norm found it).") from err
 
     def _check_nan(self, loss):
         # RecBole has just read this loss to the host (loss.item()), so reading it again waits
@@ -239,6 +251,11 @@ class CROLossTrainer(Trainer):
         result = totals.result(self.config["metric_decimal_place"])
         self.wandblogger.log_eval_metrics(result, head="eval")
         return result
+
+
+def _total(loss) -> float:
+    """A batch loss as RecBole sums it (a tuple of terms for some models)."""
+    return float(sum(loss) if isinstance(loss, tuple) else loss.detach())
 
 
 def _first_rows(keep: int, interaction, history_index, positive_u, positive_i):

@@ -88,7 +88,7 @@ class CROLoss(nn.Module):
         kernel: phi (phi_2 for the Lambda method): ``sigmoid | softplus | exp | hinge`` or a
             :class:`Kernel`. ``step`` has no gradient and is refused here.
         alpha: weight exponent >= 0; larger alpha optimises Recall@N at smaller N.
-        n_items: |I|, the catalogue size the rank is estimated over (>= 1).
+        n_items: |I|, the catalogue size the rank is estimated over (an integer >= 2; required).
         lambda_kernel: phi_1 of the Lambda method (``step`` allowed); ``None`` for plain CROLoss.
         margin: m of the hinge kernel.
         rank_estimator: ``paper`` (eq. 24) or ``unbiased``.
@@ -96,7 +96,7 @@ class CROLoss(nn.Module):
     ``forward(pos_score [B], neg_score [B, M], neg_mask bool [B, M] | None) -> scalar``.
     """
 
-    def __init__(self, kernel: str | Kernel = "softplus", alpha: float = 1.0, n_items: int = 1,
+    def __init__(self, kernel: str | Kernel = "softplus", alpha: float = 1.0, n_items: int | None = None,
                  lambda_kernel: str | Kernel | None = None, margin: float = 5.0,
                  rank_estimator: str | RankEstimator = "paper"):
         super().__init__()
@@ -151,7 +151,7 @@ class CROLoss(nn.Module):
         # One scalar read per call (RecBole reads the loss per batch anyway): a non-finite loss
         # is never returned, it is explained.
         if not bool(torch.isfinite(loss)):
-            raise self._non_finite(float(loss), pos_score.detach(), neg_score.detach(), neg_mask)
+            raise self._non_finite(float(loss.detach()), pos_score.detach(), neg_score.detach(), neg_mask)
         return loss
 
     def _non_finite(self, value: float, pos_score, neg_score, neg_mask) -> ArithmeticError | ValueError:

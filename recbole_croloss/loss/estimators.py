@@ -6,6 +6,12 @@ Both have the affine form ``R_hat = a + b * sum_j phi(g_j)`` over the M valid ne
 - ``unbiased``: ``R_hat = 1 + ((|I| - 1) / M) sum_j phi(g_j)``, i.e. ``a = 1, b = (|I|-1)/M``.
   With every other item once as a negative (M = |I| - 1) it is the exact rank of eq. 15.
 
+The paper's estimate is at least ``|I| / M`` (every phi 0). With more negatives than items
+(``M > |I|``, sampling with replacement, as ml-100k's default M = 2560 > 1,682 items does) that
+floor is below 1, so the loss value can be negative; the gradient is still that of eq. 24 (the
+weight ``w_alpha(R) = R**-alpha`` is positive for every R > 0), and the run's log states the
+floor. ``unbiased`` never falls below 1.
+
 ``M`` counts the valid negatives of each row (``neg_mask``), so padding and accidental hits do
 not shift the estimate.
 """

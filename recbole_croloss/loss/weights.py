@@ -45,9 +45,10 @@ class PowerRankWeight:
 
     def __init__(self, alpha: float, n_items: int):
         alpha = check_alpha(alpha)
-        if isinstance(n_items, bool) or not isinstance(n_items, int) or not 1 <= n_items <= MAX_ITEMS:
-            raise ConfigError("n_items", n_items, f"n_items must be an integer >= 1 and at most 2**53 (a float64 "
-                              "holds every count up to there exactly)")
+        if isinstance(n_items, bool) or not isinstance(n_items, int) or not 2 <= n_items <= MAX_ITEMS:
+            raise ConfigError("n_items", n_items, "n_items must be an integer >= 2 (a catalogue of one item "
+                              "has nothing to rank) and at most 2**53 (a float64 holds every count up to "
+                              "there exactly)")
         self.alpha, self.n_items = alpha, n_items
         self.log_catalogue = math.log(n_items + 1.0)  # L
         t = (1.0 - alpha) * self.log_catalogue

@@ -81,7 +81,21 @@ def test_an_empty_batch_is_refused_masked_or_not(masked):
         CROLoss(n_items=10)(torch.zeros(0), torch.zeros(0, 3), mask)
 
 
-@pytest.mark.parametrize("n_items", [10 ** 30, 2 ** 53 + 1, 0])
+@pytest.mark.parametrize("n_items", [10 ** 30, 2 ** 53 + 1, 0, 1, None, 2.5])
 def test_an_impossible_catalogue_size_is_refused(n_items):
     with pytest.raises(ConfigError, match="n_items"):
         CROLoss(n_items=n_items)
+
+
+@pytest.mark.parametrize("kernel", ["sigmoid", "softplus", "hinge", "exp"])
+def test_more_negatives_than_items_keeps_the_paper_gradient(kernel):
+    """M > |I|: the paper's R_hat may fall below 1 (the loss below 0); the gradient still
+    ranks every positive up, and the unbiased estimate stays >= 1."""
+    torch.manual_seed(0)
+    pos = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    neg = torch.randn(8, 40, dtype=torch.float64) - 20  # every positive far ahead: phi ~ 0
+    loss = CROLoss(kernel, 1.2, n_items=10)(pos, neg)
+    loss.backward()
+    assert loss.item() < 0 and (pos.grad <= 0).all() and torch.isfinite(pos.grad).all()
+    unbiased = CROLoss(kernel, 1.2, n_items=10, rank_estimator="unbiased")(pos.detach(), neg)
+    assert unbiased.item() >= 0

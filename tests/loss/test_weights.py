@@ -105,9 +105,9 @@ def test_bad_alpha(alpha, match):
         PowerRankWeight(alpha, N)
 
 
-@pytest.mark.parametrize("n_items", [0, -3, 2.0, True, "100"])
+@pytest.mark.parametrize("n_items", [0, 1, -3, 2.0, True, "100"])
 def test_bad_n_items(n_items):
-    with pytest.raises(ValueError, match=r"n_items=.*integer >= 1"):
+    with pytest.raises(ValueError, match=r"n_items=.*integer >= 2"):
         PowerRankWeight(1.0, n_items)
 
 
