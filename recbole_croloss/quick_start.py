@@ -72,6 +72,9 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
         logger.warning(line)
     train_data, valid_data, test_data = spec.protocol.prepare(config, data)
     spec.evaluation.check_splits(config, valid_data, test_data)
+    train_data = spec.schedule.train_loader(train_data, config)
+    if spec.schedule.scheduled:
+        logger.info(spec.schedule.describe())
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
@@ -152,11 +155,13 @@ def check_record_file(record_file: str | None) -> None:
 
 
 def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str | None = None) -> dict:
-    """Fit, test on the best weights (``saved``) or the last, serve if asked; write the record."""
+    """Fit, test on the best weights (``saved`` and ``test_weights: best``) or the last, serve
+    if asked; write the record."""
     config, trainer, spec = prepared.config, prepared.trainer, prepared.spec
     best_valid_score, best_valid_result = trainer.fit(
         prepared.train_data, prepared.valid_data, saved=saved, show_progress=config["show_progress"])
-    test_result = trainer.evaluate(prepared.test_data, load_best_model=saved,
+    test_result = trainer.evaluate(prepared.test_data,
+                                   load_best_model=saved and spec.schedule.test_weights == "best",
                                    show_progress=config["show_progress"])
     record = run_record(prepared, best_valid_score, best_valid_result, test_result, saved)
     if distributed.is_main(config):  # the test metrics are kept before anything optional runs
@@ -184,6 +189,8 @@ def run_record(prepared: PreparedRun, best_valid_score, best_valid_result, test_
         "best_valid_score": best_valid_score,
         "best_valid_result": dict(best_valid_result or {}),
         "test_result": dict(test_result),
+        "test_weights": prepared.spec.schedule.test_weights if saved else "last",
+        **(prepared.trainer.training_summary or {}),
         "files": {"log": _log_file() if distributed.is_main(config) else None,
                   "model": prepared.trainer.saved_model_file if saved else None},
     }

@@ -12,6 +12,8 @@ and every rule between them, and names the key, the value and the choices when o
 - serving (:class:`ServingSpec`): ``faiss_index``, ``faiss_nprobe``, ``faiss_export``;
 - distributed (:class:`DistributedSpec`): ``nproc``, ``world_size``, ``ip``, ``port``,
   ``offset``, ``dist_backend``, ``dist_timeout``;
+- the training regime (:class:`~recbole_croloss.schedule.ScheduleSpec`): ``train_sampling``,
+  ``train_min_history``, ``eval_every_steps``, ``max_steps``, ``test_weights``;
 - resuming (:class:`ResumeSpec`): ``resume``, a resume checkpoint or ``auto``, found and
   checked against the run's settings;
 - RecBole's settings the plugin relies on (``epochs``, batch sizes, ``MAX_ITEM_LIST_LENGTH``,
@@ -36,6 +38,7 @@ from .evaluation import FullRankingEvaluator, parse_bytes
 from .glue import EVAL_MASKS, SUPPORTED, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
 from .glue import checkpoint
 from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
+from .schedule import ScheduleSpec
 from .sampler import NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
 from .scoring import Score, get_score
 from .settings_checks import check_recbole_settings, check_writable_dir, unknown_key_warnings
@@ -335,6 +338,7 @@ class RunSpec:
     dataset: InterFile
     resume: ResumeSpec = ResumeSpec(None, None)
     warnings: tuple[str, ...] = ()
+    schedule: ScheduleSpec = ScheduleSpec()
 
     @classmethod
     def from_config(cls, config, model_class) -> "RunSpec":
@@ -350,9 +354,10 @@ class RunSpec:
         serving = ServingSpec.from_config(config)
         processes = DistributedSpec.from_config(config)
         check_serving(serving, evaluation, protocol, processes, config, model_class, training)
+        schedule = ScheduleSpec.from_config(config)
         return cls(model_class, training, evaluation, protocol, serving, processes,
                    read_inter_file(dataset_file(config), config), ResumeSpec.from_config(config, processes),
-                   warnings)
+                   warnings, schedule)
 
 
 def check_serving(serving, evaluation, protocol, processes, config, model_class, training) -> None:

@@ -7,7 +7,8 @@ Two files per run, side by side in ``checkpoint_dir``:
 - ``<model>-<time>-last.pth``, the resume checkpoint, rewritten after every epoch
   (:func:`resume_state`): model, optimizer (and scheduler, if the trainer has one), the last
   finished epoch, RecBole's early-stopping counter ``cur_step``, the best validation score and
-  result, the training-loss history, every random-number state that drives training (Python,
+  result, the training-loss and validation history (:class:`~.history.TrainingHistory`), the steps
+  done, every random-number state that drives training (Python,
   numpy, torch CPU and CUDA, the train loader's shuffling generator), the best-model file's
   name and the full config.
 
@@ -28,8 +29,9 @@ import torch
 
 from ..io import atomic_write
 
-#: Marks a resume checkpoint (a best-model file has no ``resume_format``).
-RESUME_FORMAT = 1
+#: Marks a resume checkpoint (a best-model file has no ``resume_format``); 2 adds the
+#: validation history and the step count.
+RESUME_FORMAT = 2
 RESUME_SUFFIX = "-last.pth"
 
 #: Keys a resumed run may change: how long it trains and when it stops, where files and logs go
@@ -37,7 +39,7 @@ RESUME_SUFFIX = "-last.pth"
 #: key (loss, kernel, alpha, seed, learning rate, the model's and the data's settings, ...)
 #: must match the checkpoint's.
 FREE_KEYS = frozenset({
-    "resume", "epochs", "stopping_step", "checkpoint_dir", "show_progress", "state",
+    "resume", "epochs", "max_steps", "stopping_step", "checkpoint_dir", "show_progress", "state",
     "log_wandb", "wandb_project", "loss_decimal_place", "device", "gpu_id", "use_gpu",
     "worker", "eval_batch_size", "eval_memory_budget", "faiss_index", "faiss_nprobe",
     "faiss_export", "save_dataset", "save_dataloaders", "dataset_save_path",
@@ -126,6 +128,8 @@ def resume_state(trainer, epoch: int, generator, best_file: str) -> dict:
         "best_valid_score": float(trainer.best_valid_score),
         "best_valid_result": None if trainer.best_valid_result is None else plain(trainer.best_valid_result),
         "train_loss": {int(k): float(v) for k, v in trainer.train_loss_dict.items()},
+        "history": trainer.history.state(trainer.elapsed()),
+        "steps": int(trainer.steps),
         "best_model_file": os.path.basename(best_file),
         "best_model_saved": os.path.isfile(best_file),
         "state_dict": trainer.model.state_dict(),

@@ -10,6 +10,7 @@ diverges (:class:`~recbole_croloss.errors.TrainingDiverged`).
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 from recbole.data.dataloader import FullSortEvalDataLoader
@@ -23,7 +24,9 @@ from ..evaluation import Exclusions, FullRankingEvaluator
 from ..loss import LossOverflowError, NonFiniteLossError, NonFiniteScoreError
 from . import checkpoint
 from .adapter import CROLossAdapter
+from .history import TrainingHistory
 from .masks import EvalMask, RecBoleMask
+from .train_loader import ScheduledTrainLoader, epochs_done
 
 #: Evaluation data the chunked evaluator ranks: RecBole's full-sort loader, the paper protocol's.
 FULL_RANKING_LOADERS = (FullSortEvalDataLoader, MultiTargetEvalLoader)
@@ -76,6 +79,10 @@ class CROLossTrainer(Trainer):
         self._resumed = self._writes_resume = False
         self._epoch = self._batch = self._batches = 0
         self._last_epoch = None
+        self.history = TrainingHistory(config["valid_metric_bigger"])
+        self.steps = 0  # training steps done, over the whole run (a resumed one too)
+        self.training_summary: dict | None = None  # history and stop reason, after fit
+        self._train_data, self._fit_started = None, None
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         # RecBole pickles its whole Config into the checkpoint, which torch >= 2.6's default
@@ -115,6 +122,8 @@ class CROLossTrainer(Trainer):
         self.start_epoch, self.cur_step = state["epoch"] + 1, state["cur_step"]
         self.best_valid_score, self.best_valid_result = state["best_valid_score"], state["best_valid_result"]
         self.train_loss_dict = dict(state["train_loss"])
+        self.history.restore(state["history"])
+        self.steps = state["steps"]
         self.saved_model_file = checkpoint.best_model_file(resume_file, state["best_model_file"])
         self.resume_file = resume_file
         self._pending_rng, self._resumed = state["rng"], True
@@ -126,6 +135,11 @@ class CROLossTrainer(Trainer):
         # Only a one-process run that saves its model writes resume checkpoints: saved=False
         # promises no files, and the other ranks' random states would be missing.
         self._writes_resume = saved and self.config["single_spec"]
+        self._train_data, self._fit_started = train_data, time.monotonic()
+        if isinstance(train_data, ScheduledTrainLoader):
+            # One pass over the loader is one round of steps; RecBole validates after each.
+            self.epochs, self.eval_step = train_data.order.n_rounds, 1
+            train_data.order.step = self.steps
         if self._pending_rng is not None:
             checkpoint.restore_rng_states(self._pending_rng, getattr(train_data, "generator", None))
             self._pending_rng = None
@@ -133,12 +147,32 @@ class CROLossTrainer(Trainer):
         # stopped (cur_step past stopping_step) or after its last epoch has nothing left to train.
         if self._resumed and (self.start_epoch >= self.epochs or self.cur_step > self.stopping_step):
             self.logger.info(f"{self.resume_file}: training had finished; nothing left to train")
+            self.training_summary = self._summary(train_data)
             return self.best_valid_score, self.best_valid_result
         self._last_epoch = None
         result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         if self._writes_resume and self._last_epoch is not None:
             self.save_resume(self._last_epoch, train_data)
+        self.training_summary = self._summary(train_data)
         return result
+
+    def _summary(self, train_data) -> dict:
+        """The history with how training stopped, and the epochs and steps it ran."""
+        if self.cur_step > self.stopping_step:
+            stopped = "early_stop"
+        else:
+            stopped = getattr(train_data, "budget", "max_epochs")
+        return self.history.summary(stopped, math.ceil(epochs_done(self.steps, train_data)), self.steps)
+
+    def elapsed(self) -> float:
+        """Seconds this process has trained (and validated) so far."""
+        return 0.0 if self._fit_started is None else time.monotonic() - self._fit_started
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        valid_score, valid_result = super()._valid_epoch(valid_data, show_progress)
+        self.history.add_validation(self._epoch, self.steps, epochs_done(self.steps, self._train_data),
+                                    valid_score, valid_result, self.elapsed())
+        return valid_score, valid_result
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if self._writes_resume and epoch_idx > self.start_epoch:
@@ -156,7 +190,7 @@ class CROLossTrainer(Trainer):
             return last_loss[0]
 
         try:
-            return super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
+            total = super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
         except (LossOverflowError, NonFiniteLossError, NonFiniteScoreError) as err:  # the loss's own
             raise self._diverged(getattr(err, "loss", float("inf")), str(err)) from err  # explanation
         except RuntimeError as err:
@@ -164,6 +198,10 @@ class CROLossTrainer(Trainer):
                 raise
             raise self._diverged(_total(last_loss[0]), "The gradients' total norm is not finite "
                                  "(clip_grad_norm found it).") from err
+        batches = self._batch + 1
+        self.steps += batches
+        self.history.add_losses(sum(total) if isinstance(total, tuple) else total, batches)
+        return total
 
     def _check_nan(self, loss):
         # RecBole has just read this loss to the host (loss.item()), so reading it again waits

@@ -1,0 +1,77 @@
+r"""The training regime of a run: which samples each step trains on, when it validates, how long
+it trains, and which weights the test evaluates (part of the run spec, checked before any data).
+
+- ``train_sampling``: ``prefixes`` (RecBole's every-prefix samples, the default) or ``users``
+  (each batch draws users uniformly and one target per user, as the paper's code does), with
+  ``train_min_history`` (users only: the least history a drawn target has; the official code's
+  is 4);
+- ``eval_every_steps``: validate every K training steps instead of every epoch (the paper:
+  4,000, with ``stopping_step: 10`` and ``valid_metric: Recall@100``);
+- ``max_steps``: the budget in steps (``epochs`` is then unused);
+- ``test_weights``: ``best`` (RecBole's rule: the best validation's weights) or ``last`` (the
+  official script's: the weights training ended with).
+
+With every key at its default, training is RecBole's own loop over RecBole's loader.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .data.train_sampling import check_train_sampling
+from .errors import ConfigError, check_int
+from .glue.train_loader import scheduled_loader
+
+TEST_WEIGHTS = ("best", "last")
+
+
+def _optional_int(config, key: str, low: int) -> int | None:
+    return None if config[key] is None else check_int(key, config[key], low)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    sampling: str = "prefixes"
+    min_history: int = 1
+    eval_every_steps: int | None = None
+    max_steps: int | None = None
+    test_weights: str = "best"
+
+    @classmethod
+    def from_config(cls, config) -> "ScheduleSpec":
+        sampling = check_train_sampling(config["train_sampling"])
+        min_history = _optional_int(config, "train_min_history", 1)
+        if min_history is not None:
+            if sampling != "users":
+                raise ConfigError("train_min_history", min_history, "only train_sampling='users' "
+                                  "draws target positions; unset it or set train_sampling='users'")
+            if min_history > config["MAX_ITEM_LIST_LENGTH"]:
+                raise ConfigError("train_min_history", min_history, "at most MAX_ITEM_LIST_LENGTH "
+                                  f"({config['MAX_ITEM_LIST_LENGTH']}), the longest history a sample holds")
+        every = _optional_int(config, "eval_every_steps", 1)
+        if every is not None and config["eval_step"] != 1:
+            raise ConfigError("eval_step", config["eval_step"], "1 with eval_every_steps (which "
+                              "sets when validation happens); unset one of them")
+        test_weights = config["test_weights"]
+        if test_weights not in TEST_WEIGHTS:
+            raise ConfigError("test_weights", test_weights, TEST_WEIGHTS)
+        return cls(sampling, min_history or 1, every, _optional_int(config, "max_steps", 1), test_weights)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the plugin orders the batches (else RecBole's loader and loop as they are)."""
+        return self.sampling != "prefixes" or self.eval_every_steps is not None or self.max_steps is not None
+
+    def train_loader(self, train_data, config):
+        """``train_data`` as this regime trains it."""
+        if not self.scheduled:
+            return train_data
+        return scheduled_loader(train_data, self.sampling, self.min_history, self.eval_every_steps,
+                                self.max_steps, config)
+
+    def describe(self) -> str:
+        every = "every epoch" if self.eval_every_steps is None else f"every {self.eval_every_steps} steps"
+        budget = "epochs" if self.max_steps is None else f"{self.max_steps} steps"
+        sampling = self.sampling if self.sampling == "prefixes" else \
+            f"users (uniform; targets with >= {self.min_history} history items)"
+        return (f"training samples: {sampling}; validation {every}; budget: {budget}; "
+                f"test on the {self.test_weights} weights")
