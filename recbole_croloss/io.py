@@ -1,6 +1,7 @@
 """Writing results atomically: a reader sees the old file(s) or the whole new ones, never half.
 
-- :func:`atomic_write_json`: one JSON file (a run's record, a benchmark cell).
+- :func:`atomic_write_json`: one JSON file (a run's record, a benchmark cell);
+  :func:`save_per_user_hits` the per-user Recall hits beside it (``X.json`` -> ``X.hits.npz``).
 - :class:`AtomicOutputs`: several files of one dataset folder (``OUT/NAME/NAME.<suffix>``) that
   become visible together, at :meth:`~AtomicOutputs.commit`, or not at all
   (:meth:`~AtomicOutputs.abort` removes the temporary files and any folder it created).
@@ -52,6 +53,40 @@ def atomic_write(path: str, write, binary: bool = False, suffix: str = ".tmp") -
 def atomic_write_json(path: str, payload) -> None:
     """Write JSON so that ``path`` holds either the old file or the whole new one."""
     atomic_write(path, lambda f: json.dump(payload, f, indent=2, sort_keys=True, default=str), suffix=".json")
+
+
+#: What a per-user hits file holds: user ids [U], Recall's targets [U], hits [U, K] within each
+#: N of ks [K].
+PER_USER_ARRAYS = ("users", "targets", "hits", "ks")
+
+
+def per_user_hits_file(record_path: str) -> str:
+    """The per-user hits file beside a record: ``X.json`` (or ``X``) -> ``X.hits.npz``."""
+    root, ext = os.path.splitext(record_path)
+    return (root if ext == ".json" else record_path) + ".hits.npz"
+
+
+def save_per_user_hits(path: str, arrays: dict) -> None:
+    """``arrays`` (tensors or numpy arrays named as :data:`PER_USER_ARRAYS`) compressed, in
+    the smallest integer type that holds them, written atomically."""
+    import numpy as np
+
+    packed = {}
+    for name in PER_USER_ARRAYS:
+        values = np.asarray(arrays[name])
+        low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+        dtype = next(t for t in (np.int16, np.int32, np.int64)
+                     if np.iinfo(t).min <= low and high <= np.iinfo(t).max)
+        packed[name] = values.astype(dtype)
+    atomic_write(path, lambda f: np.savez_compressed(f, **packed), binary=True, suffix=".npz")
+
+
+def load_per_user_hits(path: str) -> dict:
+    """The arrays :func:`save_per_user_hits` wrote, as int64 numpy arrays."""
+    import numpy as np
+
+    with np.load(path) as data:
+        return {name: data[name].astype(np.int64) for name in PER_USER_ARRAYS}
 
 
 def check_dataset_name(name: str) -> None:

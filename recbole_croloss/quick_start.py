@@ -26,7 +26,7 @@ from .errors import ConfigError, DatasetFileError, TrainingDiverged
 from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
 from .glue.trainer import CROLossTrainer
-from .io import atomic_write_json
+from .io import atomic_write_json, per_user_hits_file, save_per_user_hits
 from .settings_checks import check_writable_dir
 from .spec import DatasetNotFoundError, ResumeSpec, RunSpec
 
@@ -162,9 +162,10 @@ def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str |
         prepared.train_data, prepared.valid_data, saved=saved, show_progress=config["show_progress"])
     test_result = trainer.evaluate(prepared.test_data,
                                    load_best_model=saved and spec.schedule.test_weights == "best",
-                                   show_progress=config["show_progress"])
+                                   show_progress=config["show_progress"], keep_per_user=True)
     record = run_record(prepared, best_valid_score, best_valid_result, test_result, saved)
     if distributed.is_main(config):  # the test metrics are kept before anything optional runs
+        write_per_user_hits(trainer.per_user_hits, record, record_file)
         write_record(record, record_file)
     getLogger().info(f"test result (protocol: {spec.protocol.label})\n" + results_table(test_result))
     if spec.serving is not None:
@@ -205,6 +206,18 @@ def write_record(record: dict, record_file: str | None) -> None:
         atomic_write_json(record["files"]["result"], record)
     if record_file:
         atomic_write_json(record_file, record)
+
+
+def write_per_user_hits(per_user_hits: dict | None, record: dict, record_file: str | None) -> None:
+    """Each test user's Recall hits at every N (:func:`~recbole_croloss.io.save_per_user_hits`),
+    beside each file the record goes to (``X.json`` -> ``X.hits.npz``), before the record."""
+    if per_user_hits is None:
+        return
+    log_file = record["files"]["log"]
+    paths = [per_user_hits_file(p) for p in (log_file and os.path.splitext(log_file)[0], record_file) if p]
+    for path in paths:
+        save_per_user_hits(path, per_user_hits)
+    record["files"]["per_user_hits"] = paths[0] if paths else None
 
 
 def _log_file() -> str | None:

@@ -6,7 +6,8 @@ and every rule between them, and names the key, the value and the choices when o
 - training (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
   ``margin``, ``rank_estimator`` (resolved into the loss's settings), ``negatives``,
   ``neg_per_pos``, ``mask_accidental_hits``, ``score``, ``scale``, ``gather_negatives``;
-- evaluation (:class:`EvaluationSpec`): ``eval_engine``, ``eval_memory_budget``, ``eval_mask``
+- evaluation (:class:`EvaluationSpec`): ``eval_engine``, ``eval_memory_budget``, ``eval_mask``,
+  ``recall_targets``
   with RecBole's ``metrics`` and ``topk``; the data ``protocol`` with ``paper_split_ratio`` and
   ``paper_split_seed``;
 - serving (:class:`ServingSpec`): ``faiss_index``, ``faiss_nprobe``, ``faiss_export``;
@@ -297,12 +298,15 @@ class EvaluationSpec:
         if mask not in EVAL_MASKS:
             raise ConfigError("eval_mask", mask, EVAL_MASKS)
         if engine == "recbole":
-            if mask != "recbole":
-                raise ConfigError("eval_mask", mask, "eval_engine='recbole' masks as RecBole does; "
-                                  "use eval_mask='recbole' or eval_engine='chunked'")
+            if mask != "recbole" or config["recall_targets"] != "unique":
+                key = "eval_mask" if mask != "recbole" else "recall_targets"
+                raise ConfigError(key, config[key], f"eval_engine='recbole' evaluates as RecBole does; "
+                                  f"use {key}='{'recbole' if key == 'eval_mask' else 'unique'}' or "
+                                  "eval_engine='chunked'")
             return cls(None, EVAL_MASKS[mask]())
         budget = parse_bytes("eval_memory_budget", config["eval_memory_budget"])
-        return cls(FullRankingEvaluator(config["metrics"], config["topk"], budget), EVAL_MASKS[mask]())
+        evaluator = FullRankingEvaluator(config["metrics"], config["topk"], budget, config["recall_targets"])
+        return cls(evaluator, EVAL_MASKS[mask]())
 
     @staticmethod
     def check_splits(config, valid_data, test_data) -> None:

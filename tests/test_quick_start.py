@@ -36,7 +36,22 @@ def test_the_record_is_also_written_where_the_caller_asks(tiny, tmp_path):
     with open(record_file) as f:
         saved = json.load(f)
     assert saved == json.loads(json.dumps(result, default=str)) and saved["loss"] == "bpr"
-    assert [n.name for n in record_file.parent.iterdir()] == ["cell.json"]  # nothing half-written
+    assert sorted(n.name for n in record_file.parent.iterdir()) == ["cell.hits.npz", "cell.json"]
+
+
+@pytest.mark.parametrize("model, settings", [("TwoTower", {}), ("GRU4Rec", {"loss": "ce"}),
+                                             ("TwoTower", {"protocol": "paper"})])
+def test_per_user_hits_reload_and_give_the_recorded_recall(tiny, tmp_path, model, settings):
+    from recbole_croloss.io import load_per_user_hits
+
+    record_file = tmp_path / "cell.json"
+    result = run(model, "ml-100k", config_dict={**tiny, **settings}, record_file=str(record_file))
+    for path in (result["files"]["per_user_hits"], tmp_path / "cell.hits.npz"):
+        kept = load_per_user_hits(str(path))
+        assert len(set(kept["users"].tolist())) == len(kept["users"]) > 0 and (kept["users"] > 0).all()
+        for j, k in enumerate(kept["ks"].tolist()):
+            mean = (kept["hits"][:, j] / kept["targets"]).mean()
+            assert round(float(mean), 4) == result["test_result"][f"recall@{k}"]
 
 
 def test_ce_special_case_equals_recbole_cross_entropy_batch_by_batch(tiny):

@@ -27,6 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import yaml
 
+from ..io import load_per_user_hits, per_user_hits_file
 from .cell_processes import CellInterrupted, CellProcesses, kill_group, remove_dead_scratch, scratch_folder
 from .grid import Cell, Grid
 from .store import ResultStore
@@ -101,11 +102,16 @@ def execute(cell: dict, gpu: str | None = None, threads: int | None = None,
             raise CellFailed(command, returncode, stderr or stdout)
         with open(record_file, encoding="utf-8") as fh:
             run = json.load(fh)
+        hits_file = per_user_hits_file(record_file)
+        per_user_hits = load_per_user_hits(hits_file) if os.path.isfile(hits_file) else None
     run.pop("files", None)  # paths in a deleted temporary folder
-    return {"cell": {**cell, "seconds": round(seconds, 2), "threads": threads, "gpu": gpu,
-                     "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                     "machine": machine(), "command": " ".join(command[1:])},
-            "run": run}
+    record = {"cell": {**cell, "seconds": round(seconds, 2), "threads": threads, "gpu": gpu,
+                       "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                       "machine": machine(), "command": " ".join(command[1:])},
+              "run": run}
+    if per_user_hits is not None:
+        record["per_user_hits"] = per_user_hits  # the store writes it beside the record
+    return record
 
 
 def _run_cell(processes: CellProcesses, command: list[str], work: str, env: dict) -> tuple[int, str, str]:

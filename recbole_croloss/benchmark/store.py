@@ -3,6 +3,8 @@
 Layout of ``OUT/``::
 
     cells/<cell key>.json    a finished cell: {"cell": ..., "run": ...} (the run's own record)
+    cells/<cell key>.hits.npz  its test users' Recall hits at every N (io.save_per_user_hits),
+                             written before the JSON, so a cell's JSON implies its hits
     failed/<cell key>.json   the last failure of a cell (removed when the cell finishes)
     report/                  tables and figures made from cells/ (never read back)
     .lock                    held by the one runner writing to OUT
@@ -18,7 +20,7 @@ import glob
 import json
 import os
 
-from ..io import atomic_write_json
+from ..io import atomic_write_json, load_per_user_hits, per_user_hits_file, save_per_user_hits
 
 
 class StoreBusyError(RuntimeError):
@@ -47,10 +49,15 @@ class ResultStore:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
 
+    def per_user_hits(self, key: str) -> dict | None:
+        """The cell's per-user hits (numpy arrays), or ``None`` for a cell stored without them."""
+        path = per_user_hits_file(self.path(key))
+        return load_per_user_hits(path) if os.path.isfile(path) else None
+
     def records(self, keys=None) -> list[dict]:
         """Finished records (of ``keys`` only, when given), in key order."""
         if keys is None:
-            paths = sorted(p for p in glob.glob(os.path.join(self.cells_dir, "*.json"))
+            paths = sorted(p for p in glob.glob(os.path.join(glob.escape(self.cells_dir), "*.json"))
                            if not os.path.basename(p).startswith("."))
             keys = [os.path.basename(p)[:-5] for p in paths]
         return [r for r in (self.get(k) for k in keys) if r is not None]
@@ -85,6 +92,10 @@ class ResultStore:
             self._lock = None
 
     def put(self, key: str, record: dict) -> None:
+        """Store a finished cell; ``record["per_user_hits"]`` (if any) goes to its own file."""
+        hits = record.pop("per_user_hits", None)
+        if hits is not None:
+            save_per_user_hits(per_user_hits_file(self.path(key)), hits)
         atomic_write_json(self.path(key), record)
         failed = os.path.join(self.failed_dir, f"{key}.json")
         if os.path.exists(failed):

@@ -27,8 +27,11 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from .metrics import MetricAccumulator, check_metrics, target_hits
+from .metrics import MetricAccumulator, check_metrics, target_counts, target_hits
 from .topk import BLOCK, Exclusions, Workspace, chunked_topk
+
+#: ``recall_targets``: how Recall counts a target item given several times for one user.
+RECALL_TARGETS = ("unique", "all")
 
 #: A chunk this long or longer keeps the matrix products efficient; rows are cut before chunks.
 GOOD_CHUNK = 1 << 16
@@ -118,9 +121,15 @@ class FullRankingEvaluator:
         metrics: names among Recall, NDCG, Hit, MRR, Precision.
         ks: cut-offs N; the running top-n has ``n = max(ks)``.
         memory_budget: bytes of working memory (see the module docstring).
+        recall_targets: ``unique`` (a target item given twice for a user counts once, as
+            RecBole's ``pos_matrix``) or ``all`` (Recall counts every occurrence, as the paper's
+            official code; the other metrics count distinct targets either way).
     """
 
-    def __init__(self, metrics, ks, memory_budget: int):
+    def __init__(self, metrics, ks, memory_budget: int, recall_targets: str = "unique"):
+        if recall_targets not in RECALL_TARGETS:
+            raise ConfigError("recall_targets", recall_targets, RECALL_TARGETS)
+        self.recall_targets = recall_targets
         self.metrics, self.ks = check_metrics(metrics, ks)
         self.n = max(self.ks)
         self.memory_budget = int(memory_budget)
@@ -144,14 +153,17 @@ class FullRankingEvaluator:
                  for lo in range(0, queries.shape[0], plan.rows)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
-    def accumulator(self) -> MetricAccumulator:
-        return MetricAccumulator(self.metrics, self.ks)
+    def accumulator(self, keep_per_user: bool = False) -> MetricAccumulator:
+        return MetricAccumulator(self.metrics, self.ks, keep_per_user)
 
     def add(self, acc: MetricAccumulator, top_ids: torch.Tensor, target_rows: torch.Tensor,
-            target_items: torch.Tensor, n_items: int) -> None:
-        """Add the users of ``top_ids [U, n]`` with their targets ``(rows [T], items [T])``."""
+            target_items: torch.Tensor, n_items: int, user_ids: torch.Tensor | None = None) -> None:
+        """Add the users of ``top_ids [U, n]`` (ids ``user_ids [U]``, kept for per-user hits)
+        with their targets ``(rows [T], items [T])``."""
         hits, n_pos = target_hits(top_ids, target_rows, target_items, n_items)
-        acc.add(hits, n_pos)
+        repeats = target_counts(top_ids, target_rows, target_items, n_items) \
+            if self.recall_targets == "all" else None
+        acc.add(hits, n_pos, repeats, user_ids)
 
     def evaluate(self, queries, keys, target_rows, target_items, exclusions=None,
                  decimals: int | None = None) -> dict[str, float]:

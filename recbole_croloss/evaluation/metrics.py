@@ -4,7 +4,9 @@ Input: ``hits [U, n]`` (bool: the item at rank r of user u is one of u's targets
 (the number of distinct targets of u) and the cut-offs ``ks`` (each <= n). Per user, with
 ``h_r = hits[u, r - 1]`` and ``P = n_pos[u]``:
 
-- ``Recall@k    = sum_{r<=k} h_r / P``        (several targets: hits / targets)
+- ``Recall@k    = sum_{r<=k} h_r / P``        (several targets: hits / targets; with repeated
+  targets counted as often as they occur, ``c_r / C``: ``c_r`` the occurrences of the item at
+  rank r among u's targets, ``C`` their number, as the paper's official code counts)
 - ``Precision@k = sum_{r<=k} h_r / k``
 - ``Hit@k       = [sum_{r<=k} h_r > 0]``
 - ``MRR@k       = 1 / r*`` for the first hit at rank ``r* <= k``, else 0
@@ -29,7 +31,9 @@ class RankedHits:
 
     ``hits [U, n]``, ``cum_hits [U, n]`` (hits within the first r ranks), ``n_pos [U]``,
     ``first [U]`` (index of the first hit, n if none), ``dcg [U, n]`` (cumulative discounted
-    hits) and ``ideal [n]`` (the cumulative discount of a perfect list).
+    hits), ``ideal [n]`` (the cumulative discount of a perfect list), and what Recall counts:
+    ``recall_hits [U, n]`` (cumulative) over ``recall_pos [U]`` (the hits and the distinct
+    targets, or the occurrences of repeated targets).
     """
 
     hits: torch.Tensor
@@ -38,15 +42,22 @@ class RankedHits:
     first: torch.Tensor
     dcg: torch.Tensor
     ideal: torch.Tensor
+    recall_hits: torch.Tensor
+    recall_pos: torch.Tensor
 
     @classmethod
-    def of(cls, hits: torch.Tensor, n_pos: torch.Tensor) -> "RankedHits":
+    def of(cls, hits: torch.Tensor, n_pos: torch.Tensor,
+           repeats: "TargetCounts | None" = None) -> "RankedHits":
         hits = hits.to(torch.float64)
         n = hits.shape[1]
         ranks = torch.arange(1, n + 1, dtype=torch.float64, device=hits.device)
         discount = 1.0 / torch.log2(ranks + 1)                       # [n]
         first = torch.where(hits.any(1), hits.argmax(1), n)
-        return cls(hits, hits.cumsum(1), n_pos, first, (hits * discount).cumsum(1), discount.cumsum(0))
+        cum_hits = hits.cumsum(1)
+        recall_hits, recall_pos = (cum_hits, n_pos) if repeats is None else \
+            (repeats.counts.to(torch.float64).cumsum(1), repeats.n_targets)
+        return cls(hits, cum_hits, n_pos, first, (hits * discount).cumsum(1), discount.cumsum(0),
+                   recall_hits, recall_pos)
 
 
 class Metric:
@@ -64,7 +75,7 @@ class Recall(Metric):
     name, key = "Recall", "recall"
 
     def __call__(self, ranked, k):
-        return ranked.cum_hits[:, k - 1] / ranked.n_pos.to(torch.float64)
+        return ranked.recall_hits[:, k - 1] / ranked.recall_pos.to(torch.float64)
 
 
 class Precision(Metric):
@@ -129,11 +140,15 @@ def check_metrics(metrics, ks) -> tuple[tuple[str, ...], tuple[int, ...]]:
     return tuple(names), tuple(sorted(set(ks)))
 
 
-def per_user_metrics(hits: torch.Tensor, n_pos: torch.Tensor, metrics, ks) -> dict[str, torch.Tensor]:
+def per_user_metrics(hits: torch.Tensor, n_pos: torch.Tensor, metrics, ks,
+                     repeats: "TargetCounts | None" = None) -> dict[str, torch.Tensor]:
     """``{"recall@50": [U] float64, ...}`` for each metric and k: per-user values."""
-    if max(ks) > hits.shape[1]:
-        raise ValueError(f"the hit matrix has {hits.shape[1]} ranks but k={max(ks)} was asked")
-    ranked = RankedHits.of(hits, n_pos)
+    return per_user_values(RankedHits.of(hits, n_pos, repeats), metrics, ks)
+
+
+def per_user_values(ranked: RankedHits, metrics, ks) -> dict[str, torch.Tensor]:
+    if max(ks) > ranked.hits.shape[1]:
+        raise ValueError(f"the hit matrix has {ranked.hits.shape[1]} ranks but k={max(ks)} was asked")
     return {f"{METRICS[m].key}@{k}": METRICS[m](ranked, k) for k in ks for m in metrics}
 
 
@@ -141,20 +156,45 @@ class MetricAccumulator:
     """Sums of per-user metrics over batches; :meth:`result` gives the means.
 
     ``add(hits [U, n], n_pos [U])`` per batch of users (users with ``n_pos == 0`` are skipped).
+    With ``keep_per_user``, it also keeps each user's Recall hits at every k
+    (:meth:`per_user_hits`), from which every Recall@k mean is computed again exactly.
     """
 
-    def __init__(self, metrics, ks):
+    def __init__(self, metrics, ks, keep_per_user: bool = False):
         self.metrics, self.ks = check_metrics(metrics, ks)
         self.sums: dict[str, float] = {}
         self.users = 0
+        self._per_user = [] if keep_per_user else None
 
-    def add(self, hits: torch.Tensor, n_pos: torch.Tensor) -> None:
+    def add(self, hits: torch.Tensor, n_pos: torch.Tensor, repeats: "TargetCounts | None" = None,
+            user_ids: torch.Tensor | None = None) -> None:
         keep = n_pos > 0
         if not bool(keep.all()):
             hits, n_pos = hits[keep], n_pos[keep]
-        for key, values in per_user_metrics(hits, n_pos, self.metrics, self.ks).items():
+            repeats = None if repeats is None else repeats.rows(keep)
+            user_ids = None if user_ids is None else user_ids[keep]
+        ranked = RankedHits.of(hits, n_pos, repeats)
+        for key, values in per_user_values(ranked, self.metrics, self.ks).items():
             self.sums[key] = self.sums.get(key, 0.0) + float(values.sum())
         self.users += int(n_pos.numel())
+        if self._per_user is not None:
+            at_ks = ranked.recall_hits[:, [k - 1 for k in self.ks]]
+            ids = torch.full_like(n_pos, -1) if user_ids is None else user_ids
+            self._per_user.append((ids.cpu(), ranked.recall_pos.cpu(), at_ks.round().long().cpu()))
+
+    def per_user_hits(self) -> dict[str, torch.Tensor] | None:
+        """``users [U]`` (ids, -1 where unknown), ``targets [U]`` (what Recall divides by),
+        ``hits [U, K]`` (Recall's hits within each k of ``ks [K]``); ``None`` unless kept.
+        ``(hits[:, j] / targets).mean()`` is Recall@ks[j]."""
+        if self._per_user is None:
+            return None
+        if not self._per_user:
+            empty = torch.zeros(0, dtype=torch.long)
+            return {"users": empty, "targets": empty, "hits": torch.zeros(0, len(self.ks), dtype=torch.long),
+                    "ks": torch.tensor(self.ks)}
+        users, targets, hits = (torch.cat(parts) for parts in zip(*self._per_user))
+        return {"users": users.long(), "targets": targets.long(), "hits": hits.long(),
+                "ks": torch.tensor(self.ks)}
 
     def result(self, decimals: int | None = None) -> dict[str, float]:
         """``{"recall@50": mean, ...}`` in RecBole's key order (metric, then k), rounded to
@@ -184,6 +224,33 @@ def target_hits(top_ids: torch.Tensor, target_rows: torch.Tensor, target_items: 
     # membership by binary search in the sorted target keys (O(U n log T), no [U, n] sort)
     found = keys[torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)]
     return found == query, n_pos
+
+
+@dataclass(frozen=True)
+class TargetCounts:
+    """Repeated targets counted as often as they occur: ``counts [U, n]`` (occurrences of the
+    item at each rank among the user's targets) and ``n_targets [U]`` (all occurrences)."""
+
+    counts: torch.Tensor
+    n_targets: torch.Tensor
+
+    def rows(self, keep: torch.Tensor) -> "TargetCounts":
+        return TargetCounts(self.counts[keep], self.n_targets[keep])
+
+
+def target_counts(top_ids: torch.Tensor, target_rows: torch.Tensor, target_items: torch.Tensor,
+                  n_items: int) -> TargetCounts:
+    """:class:`TargetCounts` of ``top_ids [U, n]`` for the ``(rows [T], items [T])`` pairs,
+    each pair counted as often as it is given."""
+    U = top_ids.shape[0]
+    pairs = target_rows.to(top_ids.device).long() * n_items + target_items.to(top_ids.device).long()
+    keys, occurrences = torch.unique(pairs, return_counts=True)
+    n_targets = torch.bincount(torch.div(pairs, n_items, rounding_mode="floor"), minlength=U)
+    if not len(keys):
+        return TargetCounts(torch.zeros_like(top_ids), n_targets)
+    query = torch.arange(U, device=top_ids.device)[:, None] * n_items + top_ids
+    at = torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)
+    return TargetCounts(torch.where(keys[at] == query, occurrences[at], 0), n_targets)
 
 
 #: The order of the rows of :func:`results_table` (other metrics follow).

@@ -83,6 +83,7 @@ class CROLossTrainer(Trainer):
         self.steps = 0  # training steps done, over the whole run (a resumed one too)
         self.training_summary: dict | None = None  # history and stop reason, after fit
         self._train_data, self._fit_started = None, None
+        self.per_user_hits = None  # the last evaluation's, when asked for (evaluate)
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         # RecBole pickles its whole Config into the checkpoint, which torch >= 2.6's default
@@ -270,7 +271,11 @@ class CROLossTrainer(Trainer):
         return scores.topk(evaluator.n, dim=-1).indices
 
     @torch.no_grad()
-    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False,
+                 keep_per_user: bool = False):
+        """RecBole's ``evaluate``; with ``keep_per_user`` (and the chunked evaluator, in one
+        process) each user's Recall hits are kept in :attr:`per_user_hits`."""
+        self.per_user_hits = None
         if not eval_data:
             return None
         if self.ranking_evaluator is None or not isinstance(eval_data, FULL_RANKING_LOADERS):
@@ -279,11 +284,15 @@ class CROLossTrainer(Trainer):
             self.load_checkpoint(model_file or self.saved_model_file)
         self.model.eval()
         evaluator, n_items = self.ranking_evaluator, eval_data._dataset.item_num
-        totals, keys = evaluator.accumulator(), self.ranking_keys()
+        keep_per_user = keep_per_user and not distributed.active()
+        totals, keys = evaluator.accumulator(keep_per_user), self.ranking_keys()
+        uid_field = eval_data._dataset.uid_field
         for interaction, exclusions, positive_u, positive_i in self.full_ranking_batches(
                 eval_data, show_progress=show_progress):
             top = self.top_ids(interaction, exclusions, keys, n_items)
-            evaluator.add(totals, top, positive_u, positive_i, n_items)
+            users = interaction[uid_field] if keep_per_user and uid_field in interaction else None
+            evaluator.add(totals, top, positive_u, positive_i, n_items, users)
+        self.per_user_hits = totals.per_user_hits()
         if distributed.active():  # exact: the sums over every rank's users
             totals.sums, totals.users = distributed.reduce_sums(totals.sums, totals.users, self.device)
         result = totals.result(self.config["metric_decimal_place"])

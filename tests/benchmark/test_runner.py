@@ -135,7 +135,7 @@ def test_sigkill_loses_only_the_cell_in_flight_and_a_rerun_resumes(tmp_path):
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and the cell it is running
     proc.wait()
-    first = [f for f in os.listdir(store.cells_dir) if not f.startswith(".")]
+    first = [f for f in os.listdir(store.cells_dir) if not f.startswith(".") and f.endswith(".json")]
     assert len(first) == 1, first  # the second cell was in flight: no record
     record = json.load(open(os.path.join(store.cells_dir, first[0])))
     assert set(record) == {"cell", "run"} and record["run"]["test_result"]
@@ -160,6 +160,11 @@ def test_sigkill_loses_only_the_cell_in_flight_and_a_rerun_resumes(tmp_path):
         assert record["run"]["loss"] == cell["method_settings"]["loss"]
         assert record["run"]["config"]["seed"] == 1 and record["run"]["config"]["epochs"] == 1
         assert record["run"]["device"] == "cpu" and cell["seconds"] > 0
+        assert record["run"]["stopped"] == "max_epochs" and len(record["run"]["history"]) == 1
+        hits = store.per_user_hits(cell["key"])  # beside the record, reproducing its Recall
+        for j, k in enumerate(hits["ks"].tolist()):
+            recall = round(float((hits["hits"][:, j] / hits["targets"]).mean()), 4)
+            assert recall == record["run"]["test_result"][f"recall@{k}"]
     assert os.path.isfile(os.path.join(out, "report", "report.md"))
 
     third = subprocess.run(runner_command(grid, out), cwd=tmp_path, env=runner_env(scratch), capture_output=True,

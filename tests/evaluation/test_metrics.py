@@ -63,3 +63,49 @@ def test_bad_metrics_or_topk(metrics, ks, key):
 
 def test_metric_names_in_any_case():
     assert check_metrics(["recall", "ndcg"], [50, 10, 50]) == (("Recall", "NDCG"), (10, 50))
+
+
+def reference_recall(top, rows, items, k, repeats):
+    """Per user: the share of its targets (each occurrence, or each distinct item) in its top k."""
+    out = []
+    for u in range(top.shape[0]):
+        targets = [int(i) for r, i in zip(rows, items) if int(r) == u]
+        if not repeats:
+            targets = sorted(set(targets))
+        if targets:
+            out.append(sum(t in top[u, :k].tolist() for t in targets) / len(targets))
+    return sum(out) / len(out)
+
+
+@pytest.mark.parametrize("recall_targets", ["unique", "all"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_repeated_targets_count_as_configured(recall_targets, seed):
+    from recbole_croloss.evaluation import FullRankingEvaluator
+
+    g = torch.Generator().manual_seed(seed)
+    top = torch.stack([torch.randperm(30, generator=g)[:8] for _ in range(6)])
+    rows = torch.randint(0, 6, (40,), generator=g)
+    items = torch.randint(0, 12, (40,), generator=g)  # many repeats of the same (user, item)
+    evaluator = FullRankingEvaluator(["Recall", "NDCG"], [3, 8], 2 ** 20, recall_targets)
+    acc = evaluator.accumulator(keep_per_user=True)
+    evaluator.add(acc, top, rows, items, 30, user_ids=torch.arange(6) + 100)
+    result = acc.result()
+    for k in (3, 8):
+        expected = reference_recall(top, rows, items, k, recall_targets == "all")
+        assert result[f"recall@{k}"] == pytest.approx(expected, rel=1e-12)
+    unique = FullRankingEvaluator(["NDCG"], [3, 8], 2 ** 20)
+    plain = unique.accumulator()
+    unique.add(plain, top, rows, items, 30)
+    assert result["ndcg@8"] == plain.result()["ndcg@8"]  # only Recall counts repeats
+    kept = acc.per_user_hits()
+    assert kept["users"].tolist() == [100 + u for u in sorted(set(rows.tolist()))]
+    for j, k in enumerate(kept["ks"].tolist()):
+        assert (kept["hits"][:, j].double() / kept["targets"]).mean().item() == pytest.approx(result[f"recall@{k}"], rel=1e-12)
+
+
+def test_an_unknown_recall_targets_is_refused():
+    from recbole_croloss.evaluation import FullRankingEvaluator
+    from recbole_croloss.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="recall_targets='every' is not valid; choose one of: all, unique"):
+        FullRankingEvaluator(["Recall"], [5], 2 ** 20, "every")
