@@ -6,10 +6,11 @@ All figures are test-split Recall@N in %, mean ± sample std over the seeds that
 split (mean over seeds of validation Recall@N, at each N) and reports that setting's test
 figures, so that no choice is made on the numbers being compared.
 
-Paired comparison of X against Y at N: d_s = Recall@N(X, seed s) - Recall@N(Y, seed s) over the
-seeds both have; reported as mean ± std of d, wins (seeds with d > 0) of n, and the 95%
-t-interval of the mean, mean ± t_{0.975, n-1} std / sqrt(n). The verdict is "X beats Y" when the
-interval lies above 0, "Y beats X" when below, "inconclusive" otherwise.
+Paired comparisons of X against Y at N (:mod:`.paired`): the seed-level t-interval, and where
+the cells stored per-user hits a two-stage bootstrap over seeds and users, whose interval gives
+the verdict. The convergence section (:mod:`.convergence`) flags every cell whose best
+validation came near its budget, and a training-curve figure per model shows each method's
+validation score against the training step.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ import statistics
 from dataclasses import dataclass
 
 from ..loss import PRESETS
+from . import convergence
 from .grid import Grid, Method
+from .paired import PairedDifference, mean_std
 from .store import ResultStore
 
 PAPER_NS = (50, 100, 200, 500)
@@ -40,6 +43,8 @@ class CellResult:
     protocol: str
     test_recall: dict  # N -> Recall@N
     valid_recall: dict
+    record: dict       # the run's record (history, stop reason, ...)
+    hits: dict | None  # the test users' per-user hits, where the cell stored them
 
 
 def _recall_by_n(metrics: dict) -> dict[int, float]:
@@ -56,54 +61,9 @@ def collect_results(grid: Grid, store: ResultStore) -> list[CellResult]:
         run = record["run"]
         out.append(CellResult(cell.dataset, cell.model.label, cell.method, cell.seed,
                               run.get("protocol_label") or run.get("protocol", "?"),
-                              _recall_by_n(run["test_result"]), _recall_by_n(run["best_valid_result"])))
+                              _recall_by_n(run["test_result"]), _recall_by_n(run["best_valid_result"]),
+                              run, store.per_user_hits(cell.key)))
     return out
-
-
-# --- statistics -------------------------------------------------------------------------------
-def mean_std(values) -> tuple[float, float, int]:
-    values = list(values)
-    if not values:
-        return math.nan, math.nan, 0
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan, len(values)
-
-
-def t_quantile(n: int) -> float:
-    """t_{0.975, n-1}."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, n - 1)) if n > 1 else math.nan
-
-
-@dataclass
-class PairedDifference:
-    mean: float
-    std: float
-    n: int
-    wins: int
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, x: dict, y: dict) -> "PairedDifference":
-        seeds = sorted(set(x) & set(y))
-        diffs = [x[s] - y[s] for s in seeds]
-        mean, std, n = mean_std(diffs)
-        half = t_quantile(n) * std / math.sqrt(n) if n > 1 else math.nan
-        return cls(mean, std, n, sum(d > 0 for d in diffs), mean - half, mean + half)
-
-    def verdict(self, x: str, y: str) -> str:
-        if self.n < 2 or math.isnan(self.low):
-            return f"inconclusive (n={self.n})"
-        if self.low > 0:
-            return f"{x} beats {y}"
-        if self.high < 0:
-            return f"{y} beats {x}"
-        return "inconclusive"
-
-    def text(self) -> str:
-        return (f"{100 * self.mean:+.2f} ± {100 * self.std:.2f} (wins {self.wins}/{self.n}; "
-                f"95% CI [{100 * self.low:+.2f}, {100 * self.high:+.2f}])")
 
 
 def format_percent(mean: float, std: float) -> str:
@@ -130,6 +90,13 @@ class ModelResults:
 
     def test_by_seed(self, label: str, n: int) -> dict[int, float]:
         return {s: r.test_recall[n] for s, r in self.by_method.get(label, {}).items() if n in r.test_recall}
+
+    def hits_by_seed(self, label: str) -> dict[int, dict]:
+        return {s: r.hits for s, r in self.by_method.get(label, {}).items() if r.hits is not None}
+
+    def difference(self, x: str, y: str, n: int) -> PairedDifference:
+        return PairedDifference.of(self.test_by_seed(x, n), self.test_by_seed(y, n),
+                                   self.hits_by_seed(x), self.hits_by_seed(y), n)
 
     def valid_mean(self, label: str, n: int) -> float:
         values = [r.valid_recall[n] for r in self.by_method.get(label, {}).values() if n in r.valid_recall]
@@ -293,12 +260,14 @@ def paired_comparisons(results: ModelResults) -> tuple[list[str], list[dict]]:
     lines, rows = [f"### {results.title}", ""], []
 
     def compare(claim, n, x, y):
-        difference = PairedDifference.of(results.test_by_seed(x, n), results.test_by_seed(y, n))
+        difference = results.difference(x, y, n)
         verdict = difference.verdict(x, y)
         rows.append({"dataset": results.dataset, "model": results.model, "protocol": results.protocol,
                      "claim": claim, "N": n, "x": x, "y": y, "mean_diff": difference.mean,
                      "std_diff": difference.std, "seeds": difference.n, "wins": difference.wins,
-                     "ci_low": difference.low, "ci_high": difference.high, "verdict": verdict})
+                     "ci_low": difference.low, "ci_high": difference.high, "users": difference.users,
+                     "boot_low": difference.boot_low, "boot_high": difference.boot_high,
+                     "verdict": verdict, "sign": _sign(verdict, x, y)})
         return f"| {n} | {x} | {y} | {difference.text()} | {verdict} |"
 
     table_head = ["| N | X | Y | Δ = X − Y, Recall@N (points) | verdict |", "|---|---|---|---|---|"]
@@ -331,6 +300,11 @@ def paired_comparisons(results: ModelResults) -> tuple[list[str], list[dict]]:
                 lines += [compare("c-matched", n, label, plain_twin.label) for n in results.table_ns]
         lines.append("")
     return lines, rows
+
+
+def _sign(verdict: str, x: str, y: str) -> int:
+    """+1 where X beats Y, -1 where Y beats X, 0 where inconclusive."""
+    return 1 if verdict == f"{x} beats {y}" else -1 if verdict == f"{y} beats {x}" else 0
 
 
 # --- Recall@N against N (the paper's figure 4) ------------------------------------------------
@@ -423,6 +397,7 @@ def write_reports(grid: Grid, store: ResultStore) -> dict[str, str]:
           "`cells/`.", ""]
     csv_rows_by_file: dict[str, list[dict]] = {"table2": [], "table3": [], "table4": [], "comparisons": []}
     written = {}
+    markdown += convergence.summary_lines(results, convergence.flagged(results))
     for model_results in group_by_model(results):
         markdown += [f"## {model_results.title}", ""]
         for table in [loss_comparison_table(model_results), kernel_alpha_table(model_results),
@@ -432,8 +407,12 @@ def write_reports(grid: Grid, store: ResultStore) -> dict[str, str]:
             markdown += [table.markdown(), ""]
             csv_rows_by_file["table4" if table.name.startswith("table4") else table.name] += table.csv_rows
         lines, rows = paired_comparisons(model_results)
-        markdown += ["### Paired comparisons across seeds", "", *lines[2:]]
+        markdown += ["### Paired comparisons across seeds", "", *convergence.claim_lines(rows), *lines[2:]]
         csv_rows_by_file["comparisons"] += rows
+        curves = f"curves_{model_results.dataset}_{model_results.model}.png".replace("/", "-")
+        if convergence.training_curves_figure(model_results, os.path.join(store.report_dir, curves)):
+            markdown += [f"![training curves, {model_results.title}]({curves})", ""]
+            written[curves] = os.path.join(store.report_dir, curves)
         png = f"figure4_{model_results.dataset}_{model_results.model}.png".replace("/", "-")
         if recall_by_n_figure(model_results, kernel, os.path.join(store.report_dir, png)):
             markdown += [f"![figure 4, {model_results.title}]({png})", ""]

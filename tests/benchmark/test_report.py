@@ -36,12 +36,28 @@ TEST = {
 VALID = {"ce": 0.2, "bpr": 0.3}
 
 
+#: The one cell whose best validation is its last, at the epoch budget: "may be undertrained".
+STILL_RISING = ("bpr", 2)
+
+
+def history(cell):
+    """Validation scores: rising to the budget for STILL_RISING, else a peak and 3 worse."""
+    rising = (cell.method.label, cell.seed) == STILL_RISING
+    scores = [0.1, 0.2, 0.3, 0.35] if rising else [0.1, 0.3, 0.25, 0.24, 0.2]
+    entries = [{"epoch": i, "step": 10 * (i + 1), "epochs_done": i + 1.0, "train_loss": 1.0 / (i + 1),
+                "valid_score": v, "valid_result": {"recall@50": v}, "wall_s": float(i)} for i, v in enumerate(scores)]
+    best = entries[-1] if rising else entries[1]
+    return {"history": entries, "best_epoch": best["epoch"], "best_step": best["step"],
+            "stopped": "max_epochs" if rising else "early_stop", "epochs_run": len(entries),
+            "steps_run": 10 * len(entries), "config": {"stopping_step": 3}}
+
+
 def record(cell, test):
     valid = VALID.get(cell.method.label, 0.25)
     return {"cell": {**cell.describe(), "seconds": 1.0},
             "run": {"protocol": "loo", "protocol_label": "RecBole leave-one-out",
                     "test_result": {f"recall@{n}": v for n, v in zip(NS, test)} | {"ndcg@10": 0.5},
-                    "best_valid_result": {f"recall@{n}": valid for n in NS}}}
+                    "best_valid_result": {f"recall@{n}": valid for n in NS}, **history(cell)}}
 
 
 @pytest.fixture
@@ -129,3 +145,20 @@ def test_recall_by_n_figure_is_a_png_with_content(reports):
     assert os.path.getsize(path) > 20_000
     assert "![figure 4" in open(reports["report.md"]).read()
     assert not [f for f in os.listdir(os.path.dirname(path)) if f.startswith(".")]
+
+
+def test_the_report_flags_the_cell_that_may_be_undertrained_and_draws_the_curves(reports):
+    text = open(reports["report.md"]).read()
+    assert "**1 of 17 finished cells may be undertrained**" in text
+    assert "| bpr | 2 | max_epochs | 3 | 4 |" in text
+    assert "Stops: early_stop 16, max_epochs 1." in text
+    path = reports["curves_ml-100k_TwoTower.png"]
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert "![training curves" in text
+
+
+def test_each_claim_gets_a_verdict_line(reports):
+    text = open(reports["report.md"]).read()
+    assert "- (a) larger alpha favours small N (largest vs smallest alpha, per kernel row): holds for 1 of 1 rows" in text
+    assert "- (b) the best CROLoss beats the best conventional loss: holds at N = " in text
