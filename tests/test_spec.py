@@ -67,3 +67,10 @@ def test_the_launcher_refuses_faiss_in_a_distributed_run_before_spawning(tmp_pat
 def test_a_missing_dataset_is_refused_by_the_spec(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="recbole-croloss never downloads data"):
         spec_of(dataset="shop", data_path=str(tmp_path))
+
+
+@pytest.mark.parametrize("margin, expected", [(None, 5.0), (0.5, 0.5)])
+def test_hinge_keeps_the_paper_s_margin_and_takes_the_official_code_s(margin, expected):
+    """The paper's hinge is relu(g + 5); the official code's `hinge` is relu(g + 0.5)."""
+    settings = {"loss": "croloss", "kernel": "hinge"} | ({} if margin is None else {"margin": margin})
+    assert spec_of(**settings).training.loss_settings.kernel == Hinge(expected)
