@@ -97,16 +97,19 @@ def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
         getLogger().info(f"resume=auto: no resume checkpoint to continue from in "
                          f"{os.path.abspath(config['checkpoint_dir'])}{passed}; training from epoch 0")
 def load_dataset(config: PluginConfig, spec: RunSpec):
-    """RecBole's dataset for the run; a file without a time field is ordered by line."""
+    """RecBole's dataset for the run: a sequential model's histories as windows (unless
+    ``history_windows: false``), a file without a time field ordered by line."""
+    import recbole.data.dataset
     from recbole.data import create_dataset
 
-    if config["TIME_FIELD"] in spec.dataset.fields or spec.model_class.type != ModelType.SEQUENTIAL:
+    own_class = hasattr(recbole.data.dataset, config["model"] + "Dataset")  # e.g. KSR's knowledge graph
+    if spec.model_class.type != ModelType.SEQUENTIAL or own_class:
         return create_dataset(config)
-    from .data.line_order import LineOrderDataset
-
-    getLogger().info(f"{spec.dataset.path} has no time field {config['TIME_FIELD']!r}: each user's "
-                     "interactions are taken in the order of the file's lines")
-    return LineOrderDataset(config)
+    line_order = config["TIME_FIELD"] not in spec.dataset.fields
+    if line_order:
+        getLogger().info(f"{spec.dataset.path} has no time field {config['TIME_FIELD']!r}: each user's "
+                         "interactions are taken in the order of the file's lines")
+    return spec.schedule.dataset_class(line_order)(config)
 
 
 def log_dataset_settings(config: PluginConfig, spec: RunSpec) -> None:

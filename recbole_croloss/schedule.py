@@ -9,7 +9,10 @@ it trains, and which weights the test evaluates (part of the run spec, checked b
   4,000, with ``stopping_step: 10`` and ``valid_metric: Recall@100``);
 - ``max_steps``: the budget in steps (``epochs`` is then unused);
 - ``test_weights``: ``best`` (RecBole's rule: the best validation's weights) or ``last`` (the
-  official script's: the weights training ended with).
+  official script's: the weights training ended with);
+- ``history_windows``: keep each user's sequence once and cut the training histories per batch
+  (:mod:`recbole_croloss.data.windows`; the default), or materialise them as RecBole does
+  (``false``; always for a model that reads them from the dataset itself).
 
 With every key at its default, training is RecBole's own loop over RecBole's loader.
 """
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 
 from .data.train_sampling import check_train_sampling
 from .errors import ConfigError, check_int
+from .glue.support import READS_STORED_HISTORIES
 from .glue.train_loader import scheduled_loader
 
 TEST_WEIGHTS = ("best", "last")
@@ -35,9 +39,10 @@ class ScheduleSpec:
     eval_every_steps: int | None = None
     max_steps: int | None = None
     test_weights: str = "best"
+    windows: bool = True
 
     @classmethod
-    def from_config(cls, config) -> "ScheduleSpec":
+    def from_config(cls, config, model_class=None) -> "ScheduleSpec":
         sampling = check_train_sampling(config["train_sampling"])
         min_history = _optional_int(config, "train_min_history", 1)
         if min_history is not None:
@@ -54,7 +59,12 @@ class ScheduleSpec:
         test_weights = config["test_weights"]
         if test_weights not in TEST_WEIGHTS:
             raise ConfigError("test_weights", test_weights, TEST_WEIGHTS)
-        return cls(sampling, min_history or 1, every, _optional_int(config, "max_steps", 1), test_weights)
+        windows = config["history_windows"]
+        if not isinstance(windows, bool):
+            raise ConfigError("history_windows", windows, "true or false")
+        windows = windows and getattr(model_class, "__name__", "") not in READS_STORED_HISTORIES
+        return cls(sampling, min_history or 1, every, _optional_int(config, "max_steps", 1), test_weights,
+                   windows)
 
     @property
     def scheduled(self) -> bool:
@@ -67,6 +77,18 @@ class ScheduleSpec:
             return train_data
         return scheduled_loader(train_data, self.sampling, self.min_history, self.eval_every_steps,
                                 self.max_steps, config)
+
+    def dataset_class(self, line_order: bool):
+        """The RecBole dataset class of a sequential model's run (``line_order``: the file has no
+        time field)."""
+        from recbole.data.dataset import SequentialDataset
+
+        from .data.line_order import LineOrderDataset, LineOrderMaterialisedDataset
+        from .data.windows import WindowedSequentialDataset
+
+        if line_order:
+            return LineOrderDataset if self.windows else LineOrderMaterialisedDataset
+        return WindowedSequentialDataset if self.windows else SequentialDataset
 
     def describe(self) -> str:
         every = "every epoch" if self.eval_every_steps is None else f"every {self.eval_every_steps} steps"

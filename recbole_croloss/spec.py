@@ -358,7 +358,7 @@ class RunSpec:
         serving = ServingSpec.from_config(config)
         processes = DistributedSpec.from_config(config)
         check_serving(serving, evaluation, protocol, processes, config, model_class, training)
-        schedule = ScheduleSpec.from_config(config)
+        schedule = ScheduleSpec.from_config(config, model_class)
         return cls(model_class, training, evaluation, protocol, serving, processes,
                    read_inter_file(dataset_file(config), config), ResumeSpec.from_config(config, processes),
                    warnings, schedule)

@@ -2,8 +2,10 @@
 ordered as the file lists them.
 
 RecBole's sequential datasets sort every user's interactions by ``TIME_FIELD`` and stop when
-the file has none. :class:`LineOrderDataset` adds that field after loading, as the line number
-(0, 1, 2, ...), so the sort keeps the file's order; nothing is written to the file.
+the file has none. :class:`LineOrder` adds that field after loading, as the line number
+(0, 1, 2, ...), so the sort keeps the file's order; nothing is written to the file. It is mixed
+into the windowed dataset (:class:`LineOrderDataset`) and RecBole's own
+(:class:`LineOrderMaterialisedDataset`).
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import numpy as np
 from recbole.data.dataset import SequentialDataset
 from recbole.utils import FeatureSource, FeatureType
 
+from .windows import WindowedSequentialDataset
 
-class LineOrderDataset(SequentialDataset):
+
+class LineOrder:
     def _load_inter_feat(self, token, dataset_path):
         super()._load_inter_feat(token, dataset_path)
         field = self.time_field
@@ -22,3 +26,11 @@ class LineOrderDataset(SequentialDataset):
             self.field2type[field] = FeatureType.FLOAT
             self.field2seqlen[field] = 1
             self.field2bucketnum[field] = 2
+
+
+class LineOrderDataset(LineOrder, WindowedSequentialDataset):
+    pass
+
+
+class LineOrderMaterialisedDataset(LineOrder, SequentialDataset):
+    pass

@@ -162,8 +162,10 @@ def paper_data_preparation(config, dataset, ratio, seed: int):
         counts[name] = len(rows)
         if skipped:
             logger.info(f"protocol paper: {skipped} {name} users have fewer than 2 behaviours and are left out")
+        index = torch.from_numpy(rows)
+        # dataset[...] (not inter_feat[...]): a windowed dataset cuts the rows' histories there
         loaders.append(MultiTargetEvalLoader(
-            dataset.copy(inter[torch.from_numpy(rows)]), inter[torch.from_numpy(rows)],
+            dataset.copy(inter[index]), dataset.__getitem__(index, join=False),
             torch.from_numpy(t_rows), torch.from_numpy(t_items), config["eval_batch_size"]))
     logger.info(f"protocol paper ({source}): users train {counts['train']}, valid {counts['valid']} "
                 f"({loaders[0].n_targets} targets), test {counts['test']} ({loaders[1].n_targets} targets)")

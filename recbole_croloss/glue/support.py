@@ -46,6 +46,10 @@ FORWARD_INPUTS = {
 SUPPORTED = ("GRU4Rec", "SASRec", "NARM", "STAMP", "SRGNN", "LightSANs", "SINE", "GCSAN", "FEARec",
              "NextItNet", "Caser", "HRM", "FDSA", "GRU4RecF", "SASRecF")
 
+#: Models that read the training histories from ``dataset.inter_feat`` themselves (FEARec's
+#: same-target augmentation), so their datasets keep RecBole's materialised histories.
+READS_STORED_HISTORIES = ("FEARec",)
+
 #: RecBole 1.2.1 sequential models the adapter refuses, with the reason (``loss: ce`` still
 #: trains them with their own loss).
 UNSUPPORTED: dict[str, str] = {
