@@ -10,6 +10,8 @@ it trains, and which weights the test evaluates (part of the run spec, checked b
 - ``max_steps``: the budget in steps (``epochs`` is then unused);
 - ``test_weights``: ``best`` (RecBole's rule: the best validation's weights) or ``last`` (the
   official script's: the weights training ended with);
+- ``sparse_item_updates``: only the item-table rows a step touches are updated, by a row-wise
+  Adam (:mod:`recbole_croloss.glue.sparse`);
 - ``history_windows``: keep each user's sequence once and cut the training histories per batch
   (:mod:`recbole_croloss.data.windows`; the default), or materialise them as RecBole does
   (``false``; always for a model that reads them from the dataset itself).
@@ -32,6 +34,28 @@ def _optional_int(config, key: str, low: int) -> int | None:
     return None if config[key] is None else check_int(key, config[key], low)
 
 
+def check_sparse_item_updates(config) -> bool:
+    """``sparse_item_updates``, refused where a dense gradient or optimizer would defeat it."""
+    value = config["sparse_item_updates"]
+    if not isinstance(value, bool):
+        raise ConfigError("sparse_item_updates", value, "true or false")
+    if not value:
+        return False
+    reasons = [
+        (config["loss"] == "ce", "loss='ce' scores every item (a dense gradient); use a sampled loss"),
+        (config["negatives"] == "full", "negatives='full' scores every item; use negatives='uniform'"),
+        (str(config["learner"]).lower() != "adam", f"learner={config['learner']!r}: the row-wise update is "
+                                                    "Adam's (SparseAdam); use learner='adam'"),
+        (bool(config["weight_decay"]), f"weight_decay={config['weight_decay']}: SparseAdam has none; set it to 0"),
+        (config["nproc"] != 1 or config["world_size"] not in (-1, 1),
+         "a distributed run would all-reduce the item table densely; run one process"),
+    ]
+    for refused, reason in reasons:
+        if refused:
+            raise ConfigError("sparse_item_updates", value, reason)
+    return True
+
+
 @dataclass(frozen=True)
 class ScheduleSpec:
     sampling: str = "prefixes"
@@ -40,6 +64,7 @@ class ScheduleSpec:
     max_steps: int | None = None
     test_weights: str = "best"
     windows: bool = True
+    sparse_item_updates: bool = False
 
     @classmethod
     def from_config(cls, config, model_class=None) -> "ScheduleSpec":
@@ -64,7 +89,7 @@ class ScheduleSpec:
             raise ConfigError("history_windows", windows, "true or false")
         windows = windows and getattr(model_class, "__name__", "") not in READS_STORED_HISTORIES
         return cls(sampling, min_history or 1, every, _optional_int(config, "max_steps", 1), test_weights,
-                   windows)
+                   windows, check_sparse_item_updates(config))
 
     @property
     def scheduled(self) -> bool:

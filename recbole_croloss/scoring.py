@@ -131,6 +131,10 @@ class ScoredRetrieval:
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    def item_table(self):
+        """The ``nn.Embedding`` the item vectors are read from (sparse item updates step it)."""
+        raise NotImplementedError(f"{type(self).__name__} names no item table")  # pragma: no cover
+
     def readout(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} has one user vector; no readout")
 

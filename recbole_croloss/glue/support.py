@@ -147,7 +147,10 @@ class RecBoleRetrieval(ScoredRetrieval):
         if items is None:
             return self.table.weight[: self.model.n_items]
         # F.embedding, not weight[ids]: its backward is cheaper than indexing's index_put.
-        return F.embedding(items, self.table.weight)
+        return F.embedding(items, self.table.weight, sparse=self.table.sparse)
+
+    def item_table(self) -> nn.Embedding:
+        return self.table
 
 
 def retrieval_view(model: nn.Module, score: Score, trained_by_plugin: bool) -> ScoredRetrieval | None:

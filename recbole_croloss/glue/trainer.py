@@ -26,6 +26,7 @@ from . import checkpoint
 from .adapter import CROLossAdapter
 from .history import TrainingHistory
 from .masks import EvalMask, RecBoleMask
+from .sparse import SparseItemAdam
 from .train_loader import ScheduledTrainLoader, epochs_done
 
 #: Evaluation data the chunked evaluator ranks: RecBole's full-sort loader, the paper protocol's.
@@ -84,6 +85,13 @@ class CROLossTrainer(Trainer):
         self.training_summary: dict | None = None  # history and stop reason, after fit
         self._train_data, self._fit_started = None, None
         self.per_user_hits = None  # the last evaluation's, when asked for (evaluate)
+
+    def _build_optimizer(self, **kwargs):
+        # sparse_item_updates: the item table by a row-wise Adam, the rest by Adam (glue.sparse).
+        if kwargs or not self.config["sparse_item_updates"] or not isinstance(self.model, CROLossAdapter):
+            return super()._build_optimizer(**kwargs)
+        table = self.model.retrieval.item_table()
+        return SparseItemAdam(table, self.model.parameters(), self.learning_rate, self.config["model"])
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         # RecBole pickles its whole Config into the checkpoint, which torch >= 2.6's default

@@ -52,7 +52,10 @@ class PluginSequentialModel(ScoredRetrieval, SequentialRecommender):
         """The item embedding table's rows (the item tower of a model without a dense layer)."""
         if items is None:
             return self.item_embedding.weight[: self.n_items]
-        return F.embedding(items, self.item_embedding.weight)
+        return F.embedding(items, self.item_embedding.weight, sparse=self.item_embedding.sparse)
+
+    def item_table(self) -> nn.Embedding:
+        return self.item_embedding
 
     def user_vectors(self, interaction) -> torch.Tensor:
         return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
