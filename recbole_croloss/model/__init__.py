@@ -9,10 +9,11 @@ from __future__ import annotations
 from .abstract import PluginSequentialModel
 from .comirec import ComiRec
 from .mind import MIND
+from .timirec import TiMiRec
 from .twotower import TwoTower
 
 #: The plugin's models by class name; :func:`register_model` adds a user's own.
-PLUGIN_MODELS: dict[str, type[PluginSequentialModel]] = {m.__name__: m for m in (TwoTower, ComiRec, MIND)}
+PLUGIN_MODELS: dict[str, type[PluginSequentialModel]] = {m.__name__: m for m in (TwoTower, ComiRec, MIND, TiMiRec)}
 
 
 def register_model(cls: type[PluginSequentialModel]) -> type[PluginSequentialModel]:
@@ -26,4 +27,4 @@ def register_model(cls: type[PluginSequentialModel]) -> type[PluginSequentialMod
     return cls
 
 
-__all__ = ["PluginSequentialModel", "TwoTower", "ComiRec", "MIND", "PLUGIN_MODELS", "register_model"]
+__all__ = ["PluginSequentialModel", "TwoTower", "ComiRec", "MIND", "TiMiRec", "PLUGIN_MODELS", "register_model"]
