@@ -60,6 +60,14 @@ class Score:
             return (self.query(user) * self.key(items)[:, None, :]).sum(-1).amax(dim=1)
         return (self.query(user) * self.key(items)).sum(-1)
 
+    def candidates(self, user: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``S(u_b, v_bc)`` for each row's own candidates: ``[B, d] x [B, C, d] -> [B, C]``; for
+        ``user [B, K, d]``, ``max_k`` -> ``[B, C]``."""
+        keys = self.key(items)
+        if user.dim() == 3:
+            return (self.query(user) @ keys.transpose(1, 2)).amax(dim=1)
+        return (keys @ self.query(user)[..., None]).squeeze(-1)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(scale={self.scale})"
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from . import distributed
 from .data.inter_file import InterFile, read_inter_file
-from .data.protocol import PROTOCOLS, PaperProtocol
+from .data.protocol import PROTOCOLS
 from .errors import ConfigError, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
 from .glue import EVAL_MASKS, SUPPORTED, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
@@ -271,15 +271,12 @@ class ResumeSpec:
 
 
 def protocol_from_config(config):
-    """The data protocol the key ``protocol`` names (``loo`` | ``paper``), with its settings."""
+    """The data protocol the key ``protocol`` names (``loo`` | ``paper`` | ``sampled``), with its
+    settings."""
     name = config["protocol"]
     if name not in PROTOCOLS:
         raise ConfigError("protocol", name, PROTOCOLS)
-    if name != PaperProtocol.name:
-        return PROTOCOLS[name]()
-    seed = config["paper_split_seed"]
-    seed = config["seed"] if seed is None else check_int("paper_split_seed", seed, 0)
-    return PaperProtocol(config["paper_split_ratio"], seed)
+    return PROTOCOLS[name].from_config(config)
 
 
 @dataclass(frozen=True)
@@ -368,13 +365,16 @@ def check_serving(serving, evaluation, protocol, processes, config, model_class,
     """The rules between evaluation, protocol, serving and the process count."""
     if evaluation.evaluator is None:
         if protocol.name != "loo":
-            raise ConfigError("eval_engine", "recbole", f"protocol='{protocol.name}' has several "
-                              "targets per user, which only eval_engine='chunked' evaluates")
+            raise ConfigError("eval_engine", "recbole", f"protocol='{protocol.name}' is evaluated by "
+                              "the plugin's evaluator only; use eval_engine='chunked'")
         if serving is not None:
             raise ConfigError("faiss_index", serving.kind, "the faiss report compares with the "
                               "chunked evaluator's exact top N; use eval_engine='chunked'")
     if serving is None:
         return
+    if protocol.name == "sampled":
+        raise ConfigError("faiss_index", serving.kind, "none under protocol='sampled' (the index "
+                          "serves full-ranking retrieval; each sampled case ranks 1 + n candidates)")
     if processes.distributed or not config["single_spec"]:
         raise ConfigError("faiss_index", serving.kind, "none in a distributed run (each "
                           "rank holds a share of the test users); export the model and serve it from "

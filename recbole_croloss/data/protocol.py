@@ -25,7 +25,8 @@ from logging import getLogger
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
+from .sampled_protocol import SampledProtocol
 
 #: The user field that carries a given split (written by the ComiRec importer).
 SPLIT_FIELD = "comirec_split"
@@ -184,6 +185,10 @@ class LeaveOneOut:
     name = "loo"
     label = "RecBole leave-one-out"
 
+    @classmethod
+    def from_config(cls, config) -> "LeaveOneOut":
+        return cls()
+
     def prepare(self, config, dataset):
         from recbole.data import data_preparation
 
@@ -199,6 +204,12 @@ class PaperProtocol:
         self.ratio, self.seed = check_ratio(list(ratio)), seed
         self.uses_given_split = False  # known once the data is prepared
 
+    @classmethod
+    def from_config(cls, config) -> "PaperProtocol":
+        seed = config["paper_split_seed"]
+        return cls(config["paper_split_ratio"],
+                   config["seed"] if seed is None else check_int("paper_split_seed", seed, 0))
+
     @property
     def label(self) -> str:
         if self.uses_given_split:
@@ -212,4 +223,5 @@ class PaperProtocol:
         return tuple(loaders)
 
 
-PROTOCOLS = {p.name: p for p in (LeaveOneOut, PaperProtocol)}
+#: ``protocol`` -> its class (each reads its own keys: ``from_config``).
+PROTOCOLS = {p.name: p for p in (LeaveOneOut, PaperProtocol, SampledProtocol)}

@@ -19,8 +19,10 @@ from tqdm import tqdm
 
 from .. import distributed
 from ..data.protocol import MultiTargetEvalLoader
+from ..data.sampled_protocol import SampledEvalLoader
 from ..errors import TrainingDiverged
 from ..evaluation import Exclusions, FullRankingEvaluator
+from ..evaluation.sampled import add_sampled
 from ..loss import LossOverflowError, NonFiniteLossError, NonFiniteScoreError
 from . import checkpoint
 from .adapter import CROLossAdapter
@@ -259,6 +261,18 @@ class CROLossTrainer(Trainer):
             exclusions = mask.exclusions(history_index, interaction, model)
             yield interaction, exclusions, positive_u.to(self.device), positive_i.to(self.device)
 
+    @torch.no_grad()
+    def evaluate_sampled(self, eval_data: SampledEvalLoader, load_best_model=True, model_file=None):
+        """Each case's positive ranked among its own sampled negatives (ties against it)."""
+        if load_best_model:
+            self.load_checkpoint(model_file or self.saved_model_file)
+        self.model.eval()
+        totals = self.ranking_evaluator.accumulator()
+        for interaction, candidates in eval_data:
+            interaction, candidates = interaction.to(self.device), candidates.to(self.device)
+            add_sampled(totals, _candidate_scores(self.model, interaction, candidates))
+        return totals.result(self.config["metric_decimal_place"])
+
     def ranking_keys(self) -> torch.Tensor | None:
         """The item keys ``[n_items, d]`` the model ranks by, or ``None`` for a model ranked by
         its own ``full_sort_predict``; computed once per evaluation."""
@@ -286,6 +300,8 @@ class CROLossTrainer(Trainer):
         self.per_user_hits = None
         if not eval_data:
             return None
+        if isinstance(eval_data, SampledEvalLoader):
+            return self.evaluate_sampled(eval_data, load_best_model, model_file)
         if self.ranking_evaluator is None or not isinstance(eval_data, FULL_RANKING_LOADERS):
             return super().evaluate(eval_data, load_best_model, model_file, show_progress)
         if load_best_model:
@@ -306,6 +322,20 @@ class CROLossTrainer(Trainer):
         result = totals.result(self.config["metric_decimal_place"])
         self.wandblogger.log_eval_metrics(result, head="eval")
         return result
+
+
+def _candidate_scores(model, interaction, candidates: torch.Tensor) -> torch.Tensor:
+    """``[B, C]`` scores of each row's candidates: by the model's vectors where it ranks by
+    them, else by its own ``predict``, one candidate column at a time."""
+    retrieval = model.retrieval if isinstance(model, CROLossAdapter) else None
+    if retrieval is not None:
+        return retrieval.score.candidates(retrieval.user_vectors(interaction), retrieval.item_vectors(candidates))
+    inner = model.model if isinstance(model, CROLossAdapter) else model
+    columns = []
+    for c in range(candidates.shape[1]):
+        interaction[inner.ITEM_ID] = candidates[:, c]
+        columns.append(inner.predict(interaction))
+    return torch.stack(columns, 1)
 
 
 def _total(loss) -> float:
