@@ -144,8 +144,48 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     best_valid_result, test_result, files`` (and ``faiss`` when a serving index was asked for).
     """
     check_record_file(record_file)
-    prepared = prepare_run(model, dataset, config_file_list, config_dict, cmd_args)
-    return train_and_test(prepared, saved, record_file)
+    config, spec = configure(model, dataset, config_file_list, config_dict, cmd_args)
+    plan = stage_plan(config, spec.model_class)
+    if plan:
+        return run_stages(plan, model, dataset, config_file_list, config_dict, cmd_args, record_file)
+    return train_and_test(prepare(config, spec), saved, record_file)
+
+
+#: ``train_stage`` that runs every stage of a staged model (``TRAIN_STAGES``) in order, each
+#: starting from the previous stage's best checkpoint (its ``pre_model_path``).
+ALL_STAGES = "pretrain_finetune"
+
+
+def stage_plan(config, model_class) -> tuple[str, ...] | None:
+    """The stages to run in sequence, or ``None`` for one run; a stage the model does not have
+    is refused here, before any data."""
+    stages = getattr(model_class, "TRAIN_STAGES", None)
+    if not stages:
+        return None
+    value = config["train_stage"]
+    if value == ALL_STAGES:
+        return tuple(stages)
+    if value not in stages:
+        raise ConfigError("train_stage", value, (*stages, ALL_STAGES))
+    return None
+
+
+def run_stages(plan, model, dataset, config_file_list, config_dict, cmd_args, record_file) -> dict:
+    """Each stage of ``plan`` as its own run; the last one's record, with the earlier stages'
+    results under ``stages``, is the result (and the record written)."""
+    earlier, previous = {}, None
+    for stage in plan:
+        cmd = {**(cmd_args or {}), "train_stage": stage, **({"pre_model_path": previous} if previous else {})}
+        last = stage == plan[-1]
+        record = run(model, dataset, config_file_list, config_dict, cmd, record_file=record_file if last else None)
+        if not last:
+            earlier[stage] = {k: record.get(k) for k in ("test_result", "best_valid_result", "best_epoch",
+                                                         "stopped", "files")}
+            previous = record["files"]["model"]
+    record["stages"] = earlier
+    if distributed.is_main(record["config"]):
+        write_record(record, record_file)
+    return record
 
 
 def check_record_file(record_file: str | None) -> None:
@@ -256,6 +296,9 @@ def launch_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_lis
         return result if ranks["local_rank"] + ranks["offset"] == 0 else None
     config, spec = configure(model, dataset, config_file_list, None, cmd)  # bad settings: an error
     if not spec.distributed.distributed:                                    # here, not in every rank
+        plan = stage_plan(config, spec.model_class)
+        if plan:
+            return run_stages(plan, model, dataset, config_file_list, None, cmd, record_file)
         return train_and_test(prepare(config, spec), record_file=record_file)
     return distributed.launch(_rank_run, spec.distributed.nproc,
                               args=(model, dataset, config_file_list, cmd, spec.distributed, record_file))

@@ -48,7 +48,13 @@ class CellResult:
 
 
 def _recall_by_n(metrics: dict) -> dict[int, float]:
-    return {int(k.split("@")[1]): float(v) for k, v in (metrics or {}).items() if k.lower().startswith("recall@")}
+    """Recall@N by N; a grid that measured Hit only (``protocol: sampled``, one target per case,
+    where HR@N is Recall@N) gives its Hit@N."""
+    for name in ("recall@", "hit@"):
+        found = {int(k.split("@")[1]): float(v) for k, v in (metrics or {}).items() if k.lower().startswith(name)}
+        if found:
+            return found
+    return {}
 
 
 def collect_results(grid: Grid, store: ResultStore) -> list[CellResult]:

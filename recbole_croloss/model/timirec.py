@@ -111,6 +111,9 @@ class InterestPredictor(nn.Module):
 
 
 class TiMiRec(PluginSequentialModel):
+    #: Its stages, in order (``train_stage: pretrain_finetune`` runs both, the second from the first).
+    TRAIN_STAGES = tuple(STAGES)
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         d = self.embedding_size = int_setting(config, "embedding_size")

@@ -115,3 +115,19 @@ def test_both_stages_train_under_every_loss_family(tiny, loss):
     for record in (pretrain, finetune):
         assert 0 < record["test_result"]["recall@50"] <= 1 and record["history"]
     assert finetune["config"]["train_stage"] == "finetune"
+
+
+def test_one_command_runs_both_stages_the_second_from_the_first(tiny, tmp_path):
+    record_file = tmp_path / "record.json"
+    record = run("TiMiRec", "ml-100k", config_dict={**tiny, "train_stage": "pretrain_finetune"},
+                 record_file=str(record_file))
+    assert record["config"]["train_stage"] == "finetune"
+    pretrain = record["stages"]["pretrain"]
+    assert record["config"]["pre_model_path"] == pretrain["files"]["model"] and pretrain["test_result"]
+    import json
+    assert json.loads(record_file.read_text())["stages"]["pretrain"]["test_result"] == pretrain["test_result"]
+
+
+def test_an_unknown_stage_is_refused_before_any_data(tiny):
+    with pytest.raises(ConfigError, match="train_stage='both' is not valid; choose one of: "):
+        run("TiMiRec", "ml-100k", config_dict={**tiny, "train_stage": "both"})
