@@ -27,7 +27,7 @@ from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
 from .glue.trainer import CROLossTrainer
 from .io import atomic_write_json
-from .settings_checks import check_writable_dir
+from .settings_checks import check_writable_dir, empty_dataset_error
 from .spec import DatasetNotFoundError, ResumeSpec, RunSpec
 
 
@@ -97,13 +97,18 @@ def load_dataset(config: PluginConfig, spec: RunSpec):
     """RecBole's dataset for the run; a file without a time field is ordered by line."""
     from recbole.data import create_dataset
 
-    if config["TIME_FIELD"] in spec.dataset.fields or spec.model_class.type != ModelType.SEQUENTIAL:
-        return create_dataset(config)
     from .data.line_order import LineOrderDataset
 
-    getLogger().info(f"{spec.dataset.path} has no time field {config['TIME_FIELD']!r}: each user's "
-                     "interactions are taken in the order of the file's lines")
-    return LineOrderDataset(config)
+    by_time = config["TIME_FIELD"] in spec.dataset.fields or spec.model_class.type != ModelType.SEQUENTIAL
+    if not by_time:
+        getLogger().info(f"{spec.dataset.path} has no time field {config['TIME_FIELD']!r}: each user's "
+                         "interactions are taken in the order of the file's lines")
+    try:
+        return create_dataset(config) if by_time else LineOrderDataset(config)
+    except ValueError as err:
+        if "Some feat is empty" not in str(err):  # RecBole 1.2.1's words for a dataset filtered empty
+            raise
+        raise empty_dataset_error(config) from None
 
 
 def log_dataset_settings(config: PluginConfig, spec: RunSpec) -> None:
@@ -146,6 +151,9 @@ def check_record_file(record_file: str | None) -> None:
     """A record file must be writable before training, not found unwritable after it."""
     if record_file is None:
         return
+    # '' would write no record, silently; 'dir/' would fail once the run is over.
+    if not record_file or record_file.endswith(("/", os.sep)):
+        raise ConfigError("record", record_file, "a file path, e.g. results/run.json")
     if os.path.isdir(record_file):
         raise ConfigError("record", record_file, "a file path (this is a directory)")
     check_writable_dir("record", os.path.dirname(os.path.abspath(record_file)))

@@ -194,7 +194,7 @@ class PaperProtocol:
     name = "paper"
 
     def __init__(self, ratio=(0.8, 0.1, 0.1), seed: int = 2020):
-        self.ratio, self.seed = check_ratio(list(ratio)), seed
+        self.ratio, self.seed = check_ratio(ratio), seed  # named as given
         self.uses_given_split = False  # known once the data is prepared
 
     @property
