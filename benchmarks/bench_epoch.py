@@ -57,7 +57,7 @@ TARGET_ROWS = ("croloss", "croloss a=1.2")
 SETTINGS = {
     "train_batch_size": 256,        # the paper's
     "MAX_ITEM_LIST_LENGTH": 20,     # the paper's Amazon setting
-    "neg_per_pos": 10,              # M = 2560
+    # neg_per_pos: the default 10 (M = 2560); not set here, as ce reads no negatives and refuses it
     "show_progress": False,
     "state": "WARNING",
 }

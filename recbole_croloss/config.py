@@ -73,7 +73,7 @@ class PluginConfig(CompatConfig):
         try:
             super().__init__(model=model, dataset=dataset,
                              config_file_list=self.plugin_files + user_files, config_dict=config_dict)
-        except (ValueError, TypeError, NotImplementedError) as err:  # RecBole refusing a setting
+        except (ValueError, TypeError, NotImplementedError, KeyError) as err:  # RecBole refusing a setting
             raise self._refusal(err) from None
         self.user_settings.update(self.cmd_config_dict)  # command-line values as RecBole parsed them
         if "data_path" in self.user_settings:
@@ -83,6 +83,10 @@ class PluginConfig(CompatConfig):
     def _refusal(self, err: Exception) -> ConfigError:
         """RecBole's error about a setting, as a :class:`ConfigError` naming the user's key."""
         message = str(err)
+        if isinstance(err, KeyError) and "metrics" in self.user_settings:
+            # RecBole takes the evaluation type from the metrics: with none it pops an empty set
+            return ConfigError("metrics", self.user_settings["metrics"], "at least one metric, e.g. "
+                               "[Recall, NDCG, Hit, MRR]")
         named = [k for k in self.user_settings if k in message]
         if not named and "metric" in message:
             named = [k for k in ("metrics", "valid_metric") if k in self.user_settings]

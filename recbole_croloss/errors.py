@@ -18,11 +18,22 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r} is not valid; {allowed}")
 
 
-def check_int(key: str, value: object, low: int) -> int:
-    """``value`` if it is an integer >= ``low`` (not a bool), else a :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(key, value, f"{key} must be an integer >= {low}")
+def check_int(key: str, value: object, low: int, high: int | None = None) -> int:
+    """``value`` if it is an integer >= ``low`` (and <= ``high``, when given; not a bool),
+    else a :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or \
+            (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"from {low} to {high}"
+        raise ConfigError(key, value, f"{key} must be an integer {bound}")
     return value
+
+
+def check_bool(key: str, value: object) -> bool:
+    """``value`` if it is true or false; RecBole reads any other value as its truth value
+    (``"abc"`` is true), so a typo would flip the setting silently."""
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(key, value, "choose one of: true, false")
 
 
 class TrainingDiverged(RuntimeError):

@@ -89,11 +89,28 @@ def load_per_user_hits(path: str) -> dict:
         return {name: data[name].astype(np.int64) for name in PER_USER_ARRAYS}
 
 
-def check_dataset_name(name: str) -> None:
-    """A dataset name is a plain folder name."""
+def check_writable_dir(key: str, path) -> None:
+    """``path`` is, or can be made, a folder this process can write in (tried for real: a
+    temporary folder is made in it, or in its nearest existing parent, and removed), so that a
+    run or a writer stops before its work, not when it saves it."""
+    if not isinstance(path, str) or not path:
+        raise ConfigError(key, path, "a directory path")
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ConfigError(key, path, f"{probe} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".croloss-probe-"))
+    except OSError as err:
+        raise ConfigError(key, path, f"a folder that can be written ({probe}: {err.strerror})") from None
+
+
+def check_dataset_name(name: str, key: str = "name") -> None:
+    """A dataset name is a plain folder name (``key``: the setting that gave it)."""
     if not isinstance(name, str) or not name or name in (".", "..") or any(c in name for c in "/\\\0") \
             or name.strip() != name:
-        raise ConfigError("name", name, "a plain folder name (no path separators), e.g. amazon-books")
+        raise ConfigError(key, name, "a plain folder name (no path separators), e.g. amazon-books")
 
 
 def public_mode(path: str) -> None:

@@ -27,7 +27,7 @@ from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
 from .glue.trainer import CROLossTrainer
 from .io import atomic_write_json, per_user_hits_file, save_per_user_hits
-from .settings_checks import check_writable_dir
+from .settings_checks import check_writable_dir, empty_dataset_error
 from .spec import DatasetNotFoundError, ResumeSpec, RunSpec
 
 
@@ -103,13 +103,18 @@ def load_dataset(config: PluginConfig, spec: RunSpec):
     from recbole.data import create_dataset
 
     own_class = hasattr(recbole.data.dataset, config["model"] + "Dataset")  # e.g. KSR's knowledge graph
-    if spec.model_class.type != ModelType.SEQUENTIAL or own_class:
-        return create_dataset(config)
-    line_order = config["TIME_FIELD"] not in spec.dataset.fields
+    line_order = config["TIME_FIELD"] not in spec.dataset.fields and spec.model_class.type == ModelType.SEQUENTIAL
     if line_order:
         getLogger().info(f"{spec.dataset.path} has no time field {config['TIME_FIELD']!r}: each user's "
                          "interactions are taken in the order of the file's lines")
-    return spec.schedule.dataset_class(line_order)(config)
+    try:
+        if spec.model_class.type != ModelType.SEQUENTIAL or own_class:
+            return create_dataset(config)
+        return spec.schedule.dataset_class(line_order)(config)
+    except ValueError as err:
+        if "Some feat is empty" not in str(err):  # RecBole 1.2.1's words for a dataset filtered empty
+            raise
+        raise empty_dataset_error(config) from None
 
 
 def log_dataset_settings(config: PluginConfig, spec: RunSpec) -> None:
@@ -192,6 +197,9 @@ def check_record_file(record_file: str | None) -> None:
     """A record file must be writable before training, not found unwritable after it."""
     if record_file is None:
         return
+    # '' would write no record, silently; 'dir/' would fail once the run is over.
+    if not record_file or record_file.endswith(("/", os.sep)):
+        raise ConfigError("record", record_file, "a file path, e.g. results/run.json")
     if os.path.isdir(record_file):
         raise ConfigError("record", record_file, "a file path (this is a directory)")
     check_writable_dir("record", os.path.dirname(os.path.abspath(record_file)))

@@ -92,6 +92,10 @@ class ItemIndex:
         if vectors.dim() != 2 or vectors.shape[0] < 1 or vectors.shape[1] < 1:
             raise ConfigError("item_vectors", tuple(vectors.shape),
                               "item_vectors must be [N, d], N, d >= 1")
+        broken = int((~torch.isfinite(vectors)).any(dim=1).sum())
+        if broken:  # faiss scores them NaN: such an item is never found (a top N of all comes back -1)
+            raise ConfigError("item_vectors", f"{broken} of {vectors.shape[0]} rows not finite",
+                              "finite numbers (a model whose training diverged has no vectors to serve)")
         keys = np.ascontiguousarray(score.key(vectors).numpy(), dtype=np.float32)
         N, d = keys.shape
         ids = _item_ids(item_ids, N)

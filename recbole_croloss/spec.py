@@ -34,15 +34,16 @@ from dataclasses import dataclass
 from . import distributed
 from .data.inter_file import InterFile, read_inter_file
 from .data.protocol import PROTOCOLS
-from .errors import ConfigError, check_int
+from .errors import ConfigError, DatasetFileError, check_bool, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
 from .glue import EVAL_MASKS, SUPPORTED, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
 from .glue import checkpoint
 from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
 from .schedule import ScheduleSpec
-from .sampler import NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
+from .sampler import NEGATIVES, NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
 from .scoring import Score, get_score
-from .settings_checks import check_recbole_settings, check_writable_dir, unknown_key_warnings
+from .io import check_dataset_name
+from .settings_checks import check_recbole_settings, check_writable_dir, refuse_unread, unknown_key_warnings
 
 #: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.
 MODEL_LOSS = "ce"
@@ -61,10 +62,9 @@ def loss_names() -> tuple[str, ...]:
     return (MODEL_LOSS, *PRESETS)
 
 
-def _bool(key, value) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ConfigError(key, value, "choose one of: true, false")
+def sampler_options() -> tuple[str, ...]:
+    """The settings some negative sampler reads (``neg_per_pos``, ``mask_accidental_hits``)."""
+    return tuple(sorted({option for cls in NEGATIVES.values() for option in cls.options}))
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,20 @@ class TrainingSpec:
         if loss not in loss_names():
             raise ConfigError("loss", loss, loss_names())
         negatives = config["negatives"]
-        check_sampler_name(negatives)
+        sampler = check_sampler_name(negatives)
         neg_per_pos = check_int("neg_per_pos", config["neg_per_pos"], 1)
-        mask_hits = _bool("mask_accidental_hits", config["mask_accidental_hits"])
+        mask_hits = check_bool("mask_accidental_hits", config["mask_accidental_hits"])
         score = get_score(config["score"], config["scale"])
-        gather = _bool("gather_negatives", config["gather_negatives"])
+        gather = check_bool("gather_negatives", config["gather_negatives"])
         if gather and negatives != UniformNegatives.name:
             raise ConfigError("gather_negatives", gather, f"negatives={negatives!r} already scores "
                               "every item on every rank; gather only uniform negatives")
         options = {key: config[key] for key in LOSS_OPTIONS}
+        if loss == MODEL_LOSS:  # no sampler, no rank estimate: what the user set for them is unused
+            refuse_unread(config, ("negatives", *sampler_options(), "rank_estimator"),
+                          "loss='ce' is the model's own cross-entropy over every item")
+        refuse_unread(config, [o for o in sampler_options() if o not in sampler.options],
+                      f"negatives={negatives!r} scores every other item once, the row's positive left out")
         if loss != MODEL_LOSS:
             settings = get_preset(loss).resolve(**options)
             kernels = [k.name for k in (settings.kernel, settings.lambda_kernel) if k is not None]
@@ -184,6 +189,8 @@ class ServingSpec:
         kind, export = config["faiss_index"], config["faiss_export"]
         if kind not in FAISS_INDEXES:
             raise ConfigError("faiss_index", kind, FAISS_INDEXES)
+        if kind != "ivf":  # only an IVF index has inverted lists to probe
+            refuse_unread(config, ("faiss_nprobe",), f"faiss_index={kind!r} has no inverted lists")
         if kind == "none":
             if export is not None:
                 raise ConfigError("faiss_export", export, "an export needs an index: set faiss_index "
@@ -220,7 +227,7 @@ class DistributedSpec:
         backend = config["dist_backend"]
         if backend not in distributed.BACKENDS:
             raise ConfigError("dist_backend", backend, distributed.BACKENDS)
-        port = check_int("port", config["port"], 1)
+        port = check_int("port", config["port"], 1, 65535)  # a TCP port number
         timeout = config["dist_timeout"]
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigError("dist_timeout", timeout, "seconds > 0")
@@ -276,6 +283,9 @@ def protocol_from_config(config):
     name = config["protocol"]
     if name not in PROTOCOLS:
         raise ConfigError("protocol", name, PROTOCOLS)
+    for other in PROTOCOLS.values():  # a key only another protocol reads would be ignored
+        if other.name != name:
+            refuse_unread(config, other.KEYS, f"protocol={name!r} ({other.name!r} reads it)")
     return PROTOCOLS[name].from_config(config)
 
 
@@ -388,7 +398,18 @@ def check_serving(serving, evaluation, protocol, processes, config, model_class,
 
 def dataset_file(config) -> str:
     """The dataset's ``.inter`` file, or a clear error: RecBole would try to download it."""
+    check_dataset_name(config["dataset"], "dataset")  # a path here would name another folder's file
+    probe = os.path.abspath(config["data_path"])  # data_path/dataset, as RecBole joined them
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        given = getattr(config, "user_settings", {}).get("data_path", config["data_path"])
+        raise ConfigError("data_path", given,
+                          f"the folder that holds the folder {config['dataset']}/; {probe} is a file")
     path = os.path.join(config["data_path"], f"{config['dataset']}.inter")
+    if os.path.isdir(path):
+        raise DatasetFileError(f"{os.path.abspath(path)} is a directory; the dataset's interactions are "
+                               f"the file {config['dataset']}.inter in {os.path.abspath(config['data_path'])}")
     if not os.path.isfile(path):
         raise DatasetNotFoundError(
             f"dataset {config['dataset']!r} not found: looked for {os.path.abspath(path)}. "

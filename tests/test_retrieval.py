@@ -288,3 +288,11 @@ def test_bad_inputs_are_config_errors(key, value, call):
         call(value)
     assert err.value.key == key and err.value.value == value
     assert f"{key}={value!r}" in str(err.value)
+
+
+def test_item_vectors_that_are_not_finite_are_refused():
+    """A NaN vector was indexed: that item is never found, and each top N comes back with a -1."""
+    vectors = randn(10, D)
+    vectors[3, 0] = float("nan")
+    with pytest.raises(ConfigError, match="item_vectors='1 of 10 rows not finite' is not valid; finite numbers"):
+        ItemIndex.build(vectors)

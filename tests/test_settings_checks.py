@@ -32,6 +32,51 @@ CASES = [  # (settings, a fragment of the error)
     (["--config_files=missing.yaml"], "config_files='missing.yaml' is not valid; it cannot be read"),
     (["--record=/proc/croloss/record.json"], "record='/proc/croloss' is not valid; a folder that can be written"),
     (["--resume=/nonexistent-last.pth"], "resume='/nonexistent-last.pth' is not valid; no such file"),
+    (["--checkpoint_dir="], "checkpoint_dir='' is not valid; a directory path"),
+    (["--metrics=[]"], "metrics='[]' is not valid; at least one metric"),
+    (["--valid_metric=Recall@050"], "valid_metric='Recall@050' is not valid; a metric at a cut-off, e.g. "
+                                    "Recall@50 (the cut-off written as in topk, without leading zeros)"),
+    (["--seed=4294967296"], "seed=4294967296 is not valid; seed must be an integer from 0 to 4294967295"),
+    (["--port=70000"], "port=70000 is not valid; port must be an integer from 1 to 65535"),
+    (["--gpu_id=abc"], "gpu_id='abc' is not valid; GPU numbers separated by commas"),
+    (["--learner=foo"], "learner='foo' is not valid; choose one of RecBole's optimizers: adam, adamw, sgd"),
+    (["--state=foo"], "state='foo' is not valid; choose one of the log levels"),
+    (["--loss=ce", "--loss_type=BPR"], "loss_type='BPR' is not valid; CE: the plugin feeds point-wise samples"),
+    (["--weight_decay=-1"], "weight_decay=-1 is not valid; a finite number >= 0"),
+    (["--embedding_size=0"], "embedding_size=0 is not valid; embedding_size must be an integer >= 1"),
+    (["--hidden_size=-3"], "hidden_size=-3 is not valid; hidden_size must be an integer >= 1"),
+    (["--dropout_prob=2"], "dropout_prob=2 is not valid; a probability from 0 to 1"),
+    (["--reproducibility=abc"], "reproducibility='abc' is not valid; choose one of: true, false"),
+    (["--show_progress=abc"], "show_progress='abc' is not valid; choose one of: true, false"),
+    (["--clip_grad_norm=abc"], "clip_grad_norm='abc' is not valid; unset, or a mapping such as {'max_norm': 5"),
+    (["--eval_args={'split':{'LS':'valid_and_test'},'order':'RO','mode':'full','group_by':'user'}"],
+     "is not valid; order 'TO': a sequential model is evaluated on each user's last interactions in time order"),
+    (["--eval_args={'split':{'LS':'valid_and_test'},'order':'TO','mode':'uni100','group_by':'user'}"],
+     "is not valid; mode 'full': recbole-croloss ranks the whole catalogue"),
+    (["--negatives=full", "--neg_per_pos=5"], "neg_per_pos=5 is not valid; negatives='full' scores every "
+                                              "other item once, the row's positive left out, which reads no "
+                                              "neg_per_pos"),
+    (["--negatives=full", "--mask_accidental_hits=false"],
+     "mask_accidental_hits=False is not valid; negatives='full' scores every other item once"),
+    (["--loss=ce", "--rank_estimator=unbiased"], "rank_estimator='unbiased' is not valid; loss='ce' is the "
+                                                 "model's own cross-entropy over every item, which reads no "
+                                                 "rank_estimator"),
+    (["--loss=ce", "--neg_per_pos=50"], "neg_per_pos=50 is not valid; loss='ce' is the model's own cross-entropy"),
+    (["--loss=ce", "--negatives=full"], "negatives='full' is not valid; loss='ce' is the model's own"),
+    (["--loss=ce", "--mask_accidental_hits=false"], "mask_accidental_hits=False is not valid; loss='ce'"),
+    (["--paper_split_ratio=[0.5,0.25,0.25]"], "paper_split_ratio=[0.5, 0.25, 0.25] is not valid; protocol='loo' "
+                                              "('paper' reads it), which reads no paper_split_ratio"),
+    (["--paper_split_seed=3"], "paper_split_seed=3 is not valid; protocol='loo' ('paper' reads it)"),
+    (["--sampled_negatives=50"], "sampled_negatives=50 is not valid; protocol='loo' ('sampled' reads it)"),
+    (["--protocol=sampled", "--paper_split_seed=3"], "paper_split_seed=3 is not valid; protocol='sampled' "
+                                                     "('paper' reads it)"),
+    (["--faiss_index=flat", "--faiss_nprobe=8"], "faiss_nprobe=8 is not valid; faiss_index='flat' has no "
+                                                 "inverted lists, which reads no faiss_nprobe"),
+    (["--faiss_nprobe=8"], "faiss_nprobe=8 is not valid; faiss_index='none' has no inverted lists"),
+    (["--dataset=a/b"], "dataset='a/b' is not valid; a plain folder name (no path separators)"),
+    (["--dataset=.."], "dataset='..' is not valid; a plain folder name (no path separators)"),
+    (["--record="], "record='' is not valid; a file path, e.g. results/run.json"),
+    (["--record=newdir/"], "record='newdir/' is not valid; a file path, e.g. results/run.json"),
 ]
 
 
@@ -89,3 +134,21 @@ def test_a_split_without_validation_or_test_users_stops_before_training(tiny, ca
     assert main(["--model=GRU4Rec", *args, split]) == 2
     assert "eval_args={'RS': [1.0, 0.0, 0.0]} is not valid; it leaves no valid and no test users" in \
         capsys.readouterr().err
+
+
+def test_a_data_path_that_is_a_file_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.txt").write_text("not a folder\n")
+    tiny = [f"--{k}={v}" for k, v in TINY.items()]
+    assert main(["--model=GRU4Rec", *tiny, f"--data_path={tmp_path / 'data.txt'}"]) == 2
+    assert (f"data_path='{tmp_path / 'data.txt'}' is not valid; the folder that holds the folder ml-100k/; "
+            f"{tmp_path / 'data.txt'} is a file") in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "log")
+
+
+def test_a_filter_that_empties_the_dataset_stops_before_training(tiny, capsys):
+    args = [f"--{k}={v}" for k, v in tiny.items() if k != "user_inter_num_interval"]
+    assert main(["--model=GRU4Rec", *args, "--user_inter_num_interval=[1000,2000]"]) == 2
+    assert ("user_inter_num_interval=[1000, 2000] is not valid; it leaves no interactions: RecBole's filters "
+            "(user_inter_num_interval) remove every user or item") in capsys.readouterr().err
+    assert not os.path.exists(tiny["checkpoint_dir"])  # nothing trained, no checkpoint

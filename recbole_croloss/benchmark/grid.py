@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_int
+from ..io import check_dataset_name
 
 GRID_KEYS = ("name", "datasets", "models", "seeds", "config", "methods", "report")
 REPORT_KEYS = ("figure_kernel",)
@@ -160,7 +161,10 @@ def parse_grid(raw: dict, path: str | None = None) -> Grid:
     for key in ("datasets", "models", "seeds", "methods"):
         if not raw.get(key):
             raise GridError(f"{where}: {key!r} is missing or empty; give a list")
-    datasets = [str(d) for d in _as_list(raw["datasets"])]
+    datasets = _as_list(raw["datasets"])
+    for dataset in datasets:
+        if not isinstance(dataset, str):  # str(None) would look for a dataset named 'None'
+            raise GridError(f"{where}: datasets: {dataset!r} is not a dataset name")
     seeds = []
     for seed in _as_list(raw["seeds"]):
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -190,8 +194,25 @@ def parse_grid(raw: dict, path: str | None = None) -> Grid:
     for key in report:
         if key not in REPORT_KEYS:
             raise _unknown("report key", key, REPORT_KEYS, f"{where}: report")
+    _check_figure_kernel(report, methods, where)
     name = str(raw.get("name") or (os.path.splitext(os.path.basename(path))[0] if path else "grid"))
+    try:
+        check_dataset_name(name)  # it names the default result folder, benchmark-results/<name>
+    except ConfigError as err:
+        raise GridError(f"{where}: {err}") from None
     return Grid(name, path, datasets, models, seeds, dict(config), methods, dict(report))
+
+
+def _check_figure_kernel(report: dict, methods: list[Method], where: str) -> None:
+    """figure 4 plots the plain CROLoss methods of one kernel: one the grid has, or the report
+    would leave the figure out after every cell ran."""
+    if "figure_kernel" not in report:
+        return
+    kernels = sorted({str(m.settings_dict["kernel"]) for m in methods
+                      if m.loss == "croloss" and "kernel" in m.settings_dict})
+    if report["figure_kernel"] not in kernels:
+        raise GridError(f"{where}: report: figure_kernel={report['figure_kernel']!r} is not a kernel of the "
+                        f"grid's croloss methods ({', '.join(kernels) or 'none names a kernel'})")
 
 
 def _refuse_duplicates(key: str, values: list, where: str) -> None:
@@ -256,7 +277,14 @@ def check_grid(grid: Grid) -> None:
     from ..loss import LOSS_OPTIONS
     from ..spec import RunSpec
 
+    from ..settings_checks import INTEGER_SETTINGS
+
     where = _where(grid.path)
+    for seed in grid.seeds:  # a cell sets its seed itself: the same rule as the run's
+        try:
+            check_int("seed", seed, *INTEGER_SETTINGS["seed"])
+        except ConfigError as err:
+            raise GridError(f"{where}: seeds: {err}") from None
     for dataset in grid.datasets:
         for model in grid.models:
             try:

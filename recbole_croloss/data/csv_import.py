@@ -25,10 +25,14 @@ def _first_fields(path: str, sep: str) -> tuple[int, list[str]]:
     raise MalformedInputError(f"{path} has no data")
 
 
-def _header_index(path: str, names: list[str], key: str, value: str) -> int:
+def _header_index(path: str, names: list[str], key: str, value: str, sep: str) -> int:
     if value not in names:
+        # One column holding another separator: the file is most likely separated by that one.
+        others = [s for s in ("\t", ",", ";", "|") if s != sep and len(names) == 1 and s in names[0]]
+        hint = (f"; the header has one column with {others[0]!r} in it: give --sep {others[0]!r}"
+                if others else "")
         raise ConfigError(key, value, f"a column of the header of {os.path.basename(path)} "
-                          f"(choose one of: {', '.join(names)}; or --no-header)")
+                          f"(choose one of: {', '.join(names)}; or --no-header){hint}")
     return names.index(value)
 
 
@@ -44,17 +48,17 @@ def _column_position(ncols: int, key: str, value, default: int) -> int:
     return pos
 
 
-def _header_columns(path: str, fields: list[str], user_col, item_col, time_col: str):
+def _header_columns(path: str, fields: list[str], user_col, item_col, time_col: str, sep: str):
     """(user index, item index, time index or None, time source) from the header's names."""
     names = [f.strip().strip('"') for f in fields]
-    ui = _header_index(path, names, "user_col", "user_id" if user_col is None else str(user_col))
-    ii = _header_index(path, names, "item_col", "item_id" if item_col is None else str(item_col))
+    ui = _header_index(path, names, "user_col", "user_id" if user_col is None else str(user_col), sep)
+    ii = _header_index(path, names, "item_col", "item_id" if item_col is None else str(item_col), sep)
     if time_col.lower() == "none":
         ti = None
     elif time_col == "auto":
         ti = names.index("timestamp") if "timestamp" in names else None
     else:
-        ti = _header_index(path, names, "time_col", time_col)
+        ti = _header_index(path, names, "time_col", time_col, sep)
     return ui, ii, ti, (names[ti] if ti is not None else "line order")
 
 
@@ -77,7 +81,7 @@ def _resolve_columns(path: str, sep: str, header: bool, user_col, item_col, time
     ncols = len(fields)
     time_col = "auto" if time_col is None else str(time_col)
     if header:
-        ui, ii, ti, time_source = _header_columns(path, fields, user_col, item_col, time_col)
+        ui, ii, ti, time_source = _header_columns(path, fields, user_col, item_col, time_col, sep)
         return ncols, ui, ii, ti, lineno + 1, time_source
     ui, ii, ti, time_source = _positional_columns(ncols, user_col, item_col, time_col)
     return ncols, ui, ii, ti, lineno, time_source
@@ -96,6 +100,17 @@ class _CsvWriter:
         self.items.put_new(i, np.ones(len(i), np.int64))
         if self.report.total == 0 or self.on_error == "skip":
             parsing.write_chunk(self.inter, text)
+
+
+def _check_distinct(ui: int, ii: int, ti: int | None, user_col, item_col, time_col) -> None:
+    """The user, item and time columns are three columns (two without a time)."""
+    chosen = [("user_col", ui, user_col), ("item_col", ii, item_col), ("time_col", ti, time_col)]
+    for later, (key, index, value) in enumerate(chosen[1:], start=1):
+        earlier = [k for k, i, _ in chosen[:later] if i == index and index is not None]
+        if earlier:
+            raise ConfigError(key, value if value not in (None, "auto") else index,
+                              f"user, item and time must be different columns; column {index} is "
+                              f"{earlier[0]} too")
 
 
 def _check_arguments(src: str, sep: str, on_error: str) -> None:
@@ -119,9 +134,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
     check_out(out)
     start = time.perf_counter()
     ncols, ui, ii, ti, first_line, time_source = _resolve_columns(src, sep, header, user_col, item_col, time_col)
-    if len({ui, ii} | ({ti} if ti is not None else set())) != 2 + (ti is not None):
-        raise ConfigError("time_col" if ti in (ui, ii) else "item_col", "same column twice",
-                          "user, item and time must be different columns")
+    _check_distinct(ui, ii, ti, user_col, item_col, time_col)
     report = Report()
     with AtomicOutputs(out, name) as outputs:
         writer = _CsvWriter(outputs.open("inter", INTER_HEADER), report, on_error)
@@ -136,6 +149,9 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
         if report.total and on_error == "fail":
             raise MalformedInputError(f"{report.text()}\non_error=fail: nothing written "
                                       f"(use --on-error skip to leave these lines out)", summary)
+        if rows == 0:  # a dataset RecBole refuses: a header and no interactions
+            why = " (every line was left out)" if report.total else ""
+            raise MalformedInputError(f"{src} has no interaction to import{why}; nothing written", summary)
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
         # An earlier import's .user (ComiRec's split) or .item would be read with the new .inter.
         stale = tuple(s for s in ("user", "item") if f"{name}.{s}" in previous_outputs(outputs))

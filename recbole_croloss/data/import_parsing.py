@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from ..errors import ConfigError
-from ..io import AtomicOutputs
+from ..io import AtomicOutputs, check_writable_dir
 
 #: Lines parsed before their rows are checked (vectorised) and written.
 BLOCK_LINES = 1 << 16
@@ -20,6 +20,8 @@ BLOCK_LINES = 1 << 16
 MAX_SHOWN = 10
 ON_ERROR = ("fail", "skip")
 INTER_HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
+#: The largest id: ids are held as int64.
+MAX_ID = 2 ** 63 - 1
 
 
 class MalformedInputError(ValueError):
@@ -136,6 +138,7 @@ def check_out(out: str) -> None:
         probe = os.path.dirname(probe)
     if not os.path.isdir(probe):
         raise ConfigError("out", out, f"a folder: {probe} is a file")
+    check_writable_dir("out", out)  # not found unwritable after the whole input was read
 
 
 def previous_outputs(outputs: AtomicOutputs) -> list[str]:
@@ -178,9 +181,9 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
             if blanks:
                 _flush_blanks(blanks, label, report)
             us, its = parts[ui].strip(), parts[ii].strip()
-            if not (us.isdecimal() and its.isdecimal()):
-                bad = "user" if not us.isdecimal() else "item"
-                report.add(label, lineno, f"{bad} id is not a non-negative integer", line.rstrip("\r\n"))
+            bad = _bad_id(us, "user") or _bad_id(its, "item")
+            if bad:
+                report.add(label, lineno, bad, line.rstrip("\r\n"))
                 continue
             if ti is None:
                 ts = str(lineno)
@@ -206,6 +209,16 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
     if text:
         on_block(np.array(users, np.int64), np.array(items, np.int64), np.array(lines, np.int64), "".join(text))
     return rows
+
+
+def _bad_id(text: str, kind: str) -> str | None:
+    """Why ``text`` is not an id (``None``: it is one): a non-negative integer that fits the
+    int64 the id tables hold."""
+    if not text.isdecimal():
+        return f"{kind} id is not a non-negative integer"
+    if len(text) >= 19 and int(text) > MAX_ID:
+        return f"{kind} id is larger than 2**63 - 1"
+    return None
 
 
 def _flush_blanks(blanks: list[int], label: str, report: Report) -> None:

@@ -31,8 +31,8 @@ Input formats:
   (``item_id,cate_id``) becomes ``NAME.item``. PREFIX defaults to the one prefix whose three
   files are in SRC (``book``, ``taobao``).
 - CSV: one interaction per line, ``--sep`` separated (no quoting), user and item ids
-  non-negative integers, the timestamp any finite number. With a header (default) columns are
-  found by name; with ``--no-header`` ``--user-col``/``--item-col``/``--time-col`` are 0-based
+  non-negative integers below 2**63, the timestamp any finite number. With a header (default)
+  columns are found by name; with ``--no-header`` ``--user-col``/``--item-col``/``--time-col`` are 0-based
   positions (default 0, 1, 2). ``--time-col`` default ``auto``: the ``timestamp`` column (header)
   or the third column (no header) when present, else the line order; ``none``: the line order.
   With the line order, the timestamp is the row's 1-based line number in the file.
@@ -40,7 +40,8 @@ Input formats:
 Validation: a malformed line (wrong number of fields, an id that is not a non-negative integer,
 a timestamp that is not a finite number, an empty line before the last data line) is counted and
 reported with file name and line number (the first 10 shown, then the total). Trailing empty
-lines are not data and are ignored. ``on_error="fail"`` (default): raise
+lines are not data and are ignored. A CSV with no interaction left to import (only a header, or
+every line left out) is refused: RecBole cannot train on it. ``on_error="fail"`` (default): raise
 :class:`MalformedInputError` (CLI: exit code 2) and write nothing. ``on_error="skip"``: the line is
 left out of the output and reported in the summary and in ``NAME.import.json``.
 

@@ -184,6 +184,7 @@ class LeaveOneOut:
 
     name = "loo"
     label = "RecBole leave-one-out"
+    KEYS: tuple[str, ...] = ()  # its settings are RecBole's eval_args
 
     @classmethod
     def from_config(cls, config) -> "LeaveOneOut":
@@ -199,9 +200,10 @@ class PaperProtocol:
     """The paper's (ComiRec's) protocol: user split, first 80% of a held-out user -> last 20%."""
 
     name = "paper"
+    KEYS = ("paper_split_ratio", "paper_split_seed")
 
     def __init__(self, ratio=(0.8, 0.1, 0.1), seed: int = 2020):
-        self.ratio, self.seed = check_ratio(list(ratio)), seed
+        self.ratio, self.seed = check_ratio(ratio), seed  # named as given
         self.uses_given_split = False  # known once the data is prepared
 
     @classmethod

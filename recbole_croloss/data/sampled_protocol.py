@@ -62,6 +62,7 @@ class SampledEvalLoader:
 
 class SampledProtocol:
     name = "sampled"
+    KEYS = ("sampled_negatives", "sampled_exclude_history", "sampled_seed")
 
     def __init__(self, n_negatives: int = 99, exclude_history: bool = True, seed: int = 0):
         self.n_negatives, self.exclude_history, self.seed = n_negatives, exclude_history, seed

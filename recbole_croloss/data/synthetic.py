@@ -52,7 +52,7 @@ import time
 import numpy as np
 
 from ..errors import ConfigError, check_int
-from ..io import AtomicOutputs, Interrupted, check_dataset_name, interrupt_signals
+from ..io import AtomicOutputs, Interrupted, check_dataset_name, check_writable_dir, interrupt_signals
 
 #: Expected rows per block of users.
 BLOCK_ROWS = 1 << 20
@@ -246,6 +246,17 @@ def head_slope(counts: np.ndarray, head: int = 100, min_count: int = 5) -> float
     return float(np.polyfit(np.log(ranks), np.log(counts.astype(np.float64)), 1)[0])
 
 
+def _check_sizes(out: str, users: int, items: int, min_length: int, max_length: int) -> None:
+    check_writable_dir("out", out)  # before the item tables are drawn, not when the file is written
+    check_int("users", users, 1)
+    if isinstance(items, bool) or not isinstance(items, int) or items < 2:
+        raise ConfigError("items", items, "an integer >= 2: a catalogue of one item has nothing to rank")
+    check_int("min_length", min_length, 1)
+    # The mean length is solved over every length up to max_length, and one user's sequence is
+    # drawn within one block of rows: beyond BLOCK_ROWS neither fits in memory.
+    check_int("max_length", max_length, min_length, BLOCK_ROWS)
+
+
 def generate(name: str, out: str, users: int, items: int, mean_length: float = 20.0, min_length: int = 5,
              max_length: int = 500, popularity_exponent: float = 1.0, interests: int = 1000,
              user_interests="1-4", seed: int = 0, length_sigma: float = 1.0) -> dict:
@@ -257,10 +268,7 @@ def generate(name: str, out: str, users: int, items: int, mean_length: float = 2
     ``elapsed_seconds``, ``rows_per_second``, ``peak_rss_mb``.
     """
     check_dataset_name(name)
-    check_int("users", users, 1)
-    check_int("items", items, 1)
-    check_int("min_length", min_length, 1)
-    check_int("max_length", max_length, min_length)
+    _check_sizes(out, users, items, min_length, max_length)
     check_int("interests", interests, 1)
     check_int("seed", seed, 0)
     mean_length = _check_float("mean_length", mean_length, min_length)

@@ -120,7 +120,8 @@ class FullRankingEvaluator:
     Args:
         metrics: names among Recall, NDCG, Hit, MRR, Precision.
         ks: cut-offs N; the running top-n has ``n = max(ks)``.
-        memory_budget: bytes of working memory (see the module docstring).
+        memory_budget: bytes of working memory (see the module docstring), a number or a size
+            as the key ``eval_memory_budget`` takes it (``"1GiB"``).
         recall_targets: ``unique`` (a target item given twice for a user counts once, as
             RecBole's ``pos_matrix``) or ``all`` (Recall counts every occurrence, as the paper's
             official code; the other metrics count distinct targets either way).
@@ -132,7 +133,7 @@ class FullRankingEvaluator:
         self.recall_targets = recall_targets
         self.metrics, self.ks = check_metrics(metrics, ks)
         self.n = max(self.ks)
-        self.memory_budget = int(memory_budget)
+        self.memory_budget = parse_bytes("eval_memory_budget", memory_budget)  # "1GiB" as the key takes it
         self.workspace = Workspace()  # the working buffers, reused batch after batch
 
     def plan(self, n_items: int, interests: int = 1, rows: int = MAX_ROWS, element_size: int = 4) -> MemoryPlan:
@@ -145,6 +146,9 @@ class FullRankingEvaluator:
         n_items, n = keys.shape[0], self.n
         if n > n_items:
             raise ConfigError("topk", list(self.ks), f"at most the number of items ({n_items})")
+        if keys.dim() != 2 or queries.dim() not in (2, 3) or queries.shape[-1] != keys.shape[1]:
+            raise ValueError(f"queries [U, d] or [U, K, d] and keys [N, d] must share d; got queries "
+                             f"{tuple(queries.shape)} and keys {tuple(keys.shape)}")
         interests = queries.shape[1] if queries.dim() == 3 else 1
         plan = self.plan(n_items, interests, queries.shape[0], queries.element_size())
         exclusions = exclusions or Exclusions()

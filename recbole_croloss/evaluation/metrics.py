@@ -126,6 +126,8 @@ def check_metrics(metrics, ks) -> tuple[tuple[str, ...], tuple[int, ...]]:
     integer >= 1. Raises :class:`ConfigError` naming the key."""
     if isinstance(metrics, str):
         metrics = [metrics]
+    if not metrics:  # the results would be empty, and valid_metric never found
+        raise ConfigError("metrics", metrics, "at least one of: " + ", ".join(METRICS))
     by_lower = {m.lower(): m for m in METRICS}
     names = []
     for m in metrics:
@@ -216,6 +218,12 @@ def target_hits(top_ids: torch.Tensor, target_rows: torch.Tensor, target_items: 
     ``(rows [T], items [T])`` pairs (RecBole's ``positive_u``, ``positive_i``); a pair given
     twice counts once, as in RecBole's ``pos_matrix``."""
     U = top_ids.shape[0]
+    # A target outside the users or the items would be counted for another user (keys mix them).
+    outside = ((target_rows < 0) | (target_rows >= U)).any() | \
+        ((target_items < 0) | (target_items >= n_items)).any()
+    if bool(outside):
+        raise ValueError(f"targets must be (row, item) pairs with rows in 0..{U - 1} (the users of "
+                         f"top_ids) and items in 0..{n_items - 1} (the catalogue)")
     keys = torch.unique(target_rows.to(top_ids.device).long() * n_items + target_items.to(top_ids.device).long())
     n_pos = torch.bincount(torch.div(keys, n_items, rounding_mode="floor"), minlength=U)
     if not len(keys):

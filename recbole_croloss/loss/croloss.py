@@ -49,7 +49,24 @@ def _with_loss(value: float, error: Exception) -> Exception:
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
+def _check_tensors(pos_score, neg_score, neg_mask) -> None:
+    """Tensors of real scores on one device: anything else fails deep in the kernels, with
+    torch's words for a subtraction or a device it did not expect."""
+    named = {"pos_score": pos_score, "neg_score": neg_score, "neg_mask": neg_mask}
+    for name, value in named.items():
+        if value is not None and not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+    for name in ("pos_score", "neg_score"):
+        if named[name].dtype == torch.bool or named[name].is_complex():
+            raise TypeError(f"{name} must hold real numbers (e.g. float32); got {named[name].dtype}")
+    devices = {name: value.device for name, value in named.items() if value is not None}
+    if len(set(devices.values())) > 1:
+        raise ValueError("pos_score, neg_score and neg_mask must be on one device; got "
+                         + ", ".join(f"{name} on {device}" for name, device in devices.items()))
+
+
 def _check_scores(pos_score: torch.Tensor, neg_score: torch.Tensor, neg_mask) -> None:
+    _check_tensors(pos_score, neg_score, neg_mask)
     if pos_score.dim() != 1:
         raise ValueError(f"pos_score must have shape [B]; got {tuple(pos_score.shape)}")
     if pos_score.shape[0] == 0:

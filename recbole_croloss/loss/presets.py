@@ -61,8 +61,10 @@ class LossPreset:
             if value is None:
                 continue
             if key in self.fixed and value != self.fixed[key]:
+                # Point to the presets that let the user set this key (lambda_kernel: croloss_lambda).
+                free = " or ".join(repr(p) for p, preset in PRESETS.items() if key not in preset.fixed)
                 raise ConfigError(key, value, f"loss={self.name!r} fixes {key}={self.fixed[key]!r} "
-                                  f"({self.description}); leave {key} unset or use loss='croloss'")
+                                  f"({self.description}); leave {key} unset or use loss={free}")
             out[key] = value
         out.update(self.fixed)
         return out

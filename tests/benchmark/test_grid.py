@@ -60,6 +60,10 @@ def test_keys_are_stable_and_change_with_any_setting():
     ({"seeds": [2020, 2021, 2020]}, ["seeds", "2020 more than once"]),
     ({"datasets": ["ml-100k", "ml-1m", "ml-100k"]}, ["datasets", "'ml-100k' more than once"]),
     ({"report": {"figure_kernal": "exp"}}, ["unknown report key 'figure_kernal'", "figure_kernel"]),
+    ({"report": {"figure_kernel": "sigmod"}}, ["report: figure_kernel='sigmod' is not a kernel of the grid's "
+                                               "croloss methods (sigmoid, softplus)"]),
+    ({"name": "../../elsewhere"}, ["name='../../elsewhere' is not valid; a plain folder name"]),
+    ({"datasets": [None]}, ["datasets: None is not a dataset name"]),
 ])
 def test_bad_shapes_are_refused_naming_what_is_wrong(change, words):
     with pytest.raises(GridError) as err:
@@ -75,6 +79,9 @@ def test_bad_shapes_are_refused_naming_what_is_wrong(change, words):
     ({"methods": [{"loss": "croloss", "alfa": 1.2}]}, ["unknown key 'alfa'", "did you mean alpha"]),
     ({"config": {"eval_engine": "fast"}}, ["eval_engine", "'fast'", "chunked"]),
     ({"datasets": ["no-such-data"]}, ["no-such-data", "never downloads"]),
+    ({"seeds": [-1]}, ["seeds: seed=-1 is not valid; seed must be an integer from 0 to 4294967295"]),
+    ({"seeds": [2 ** 32]}, ["seeds: seed=4294967296 is not valid"]),
+    ({"config": {"learner": "adm"}}, ["learner='adm' is not valid; choose one of RecBole's optimizers"]),
 ])
 def test_bad_values_fail_before_any_cell_runs(tmp_path, capsys, change, words):
     import yaml

@@ -374,3 +374,35 @@ def test_a_csv_import_over_a_comirec_import_removes_its_split(tmp_path):
     summary = import_csv(str(src), "shop", str(tmp_path / "out"))
     assert sorted(os.listdir(tmp_path / "out" / "shop")) == ["shop.import.json", "shop.inter"]
     assert summary["outputs"] == ["shop.inter", "shop.import.json"]
+
+
+@pytest.mark.parametrize("content, extra, fragment", [
+    ("user_id,item_id,timestamp\n", [], "header.csv has no interaction to import; nothing written"),
+    ("", [], "header.csv has no data"),
+    ("user_id\titem_id\ttimestamp\n1\t2\t3\n", [], "user_col='user_id' is not valid; a column of the header of "
+     "header.csv (choose one of: user_id\titem_id\ttimestamp; or --no-header); the header has one column with "
+     "'\\t' in it: give --sep '\\t'"),
+    ("user_id,item_id,timestamp\n100000000000000000000000000000,1,5\n2,3,4\n", [],
+     "header.csv:2: user id is larger than 2**63 - 1"),
+    ("user_id,item_id,timestamp\n1,2,3\n", ["--item-col", "user_id"],
+     "item_col='user_id' is not valid; user, item and time must be different columns; column 0 is user_col too"),
+], ids=["header only", "empty", "tab-separated read with ','", "an id beyond int64", "one column twice"])
+def test_a_csv_that_cannot_make_a_dataset_is_refused_and_nothing_written(tmp_path, capsys, content, extra,
+                                                                         fragment):
+    (tmp_path / "header.csv").write_text(content)
+    args = ["--format", "csv", "--src", str(tmp_path / "header.csv"), "--name", "x",
+            "--out", str(tmp_path / "out")]
+    assert main(args + extra) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "out" / "x").exists()
+
+
+@pytest.mark.parametrize("importer", ["csv", "comirec"])
+def test_an_out_that_cannot_be_written_is_refused_before_reading(tmp_path, importer, capsys):
+    src = tmp_path / "in.csv"
+    src.write_text("user_id,item_id\n1,2\n")
+    write_comirec(tmp_path, users=10, items=5)
+    args = ["--format", importer, "--src", str(src if importer == "csv" else tmp_path), "--name", "x",
+            "--out", "/proc/croloss"]
+    assert main(args) == 2
+    assert "out='/proc/croloss' is not valid; a folder that can be written (/proc:" in capsys.readouterr().err

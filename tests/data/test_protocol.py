@@ -110,6 +110,7 @@ def test_loo_is_recboles_own_split(tiny):
     (["--protocol=paper", "--eval_engine=recbole"], "eval_engine='recbole' is not valid"),
     (["--protocol=paper", "--paper_split_ratio=[0.5,0.5]"], "paper_split_ratio="),
     (["--protocol=paper", "--paper_split_seed=-1"], "paper_split_seed=-1"),
+    (["--protocol=paper", "--paper_split_ratio=abc"], "paper_split_ratio='abc' is not valid; three numbers"),
 ])
 def test_bad_protocol_settings(tiny, settings, fragment, capsys):
     assert main(["--model=GRU4Rec", *settings, *[f"--{k}={v}" for k, v in tiny.items()]]) == 2

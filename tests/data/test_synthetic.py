@@ -135,3 +135,17 @@ def test_sigterm_mid_write_leaves_nothing(tmp_path, interrupt_mid_write):
     assert proc.returncode == 128 + signal.SIGTERM, proc.err
     assert "error: interrupted by SIGTERM" in proc.err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--items", "1"], "items=1 is not valid; an integer >= 2: a catalogue of one item has nothing to rank"),
+    (["--max-length", "2000000000"], "max_length=2000000000 is not valid; max_length must be an integer from 5 "
+                                     "to 1048576"),  # the mean length's solver held 15 GiB
+    (["--out", "/proc/croloss"], "out='/proc/croloss' is not valid; a folder that can be written"),
+], ids=["one item", "a length beyond a block", "an out that cannot be written"])
+def test_sizes_and_outputs_that_cannot_work_are_refused_first(tmp_path, capsys, args, fragment):
+    base = {"--name": "s", "--out": str(tmp_path / "out"), "--users": "10", "--items": "5"}
+    base.update(dict(zip(args[::2], args[1::2])))
+    assert main([part for pair in base.items() for part in pair]) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -134,3 +134,31 @@ def test_recbole_engine_is_recboles_evaluator(precise):
     prepared.trainer.fit(prepared.train_data, saved=False)
     assert prepared.trainer.evaluate(prepared.test_data, load_best_model=False) == \
         Trainer.evaluate(prepared.trainer, prepared.test_data, load_best_model=False)
+
+
+def test_the_memory_budget_is_taken_as_the_key_takes_it():
+    """A string budget failed with int()'s own words; the key's "1GiB" is what users write."""
+    assert FullRankingEvaluator(ALL, [10], "1GiB").memory_budget == 2 ** 30
+    with pytest.raises(ConfigError, match="eval_memory_budget='lots' is not valid; a size in bytes > 0"):
+        FullRankingEvaluator(ALL, [10], "lots")
+
+
+Q, K3, K5 = torch.randn(3, 4), torch.randn(40, 4), torch.randn(40, 5)
+ROWS, ITEMS = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda ev: FullRankingEvaluator([], [5], 2 ** 24), ConfigError,
+     "metrics=\\[\\] is not valid; at least one of: Recall, NDCG, Hit, MRR, Precision"),
+    (lambda ev: ev.evaluate(Q, K5, ROWS, ITEMS), ValueError,
+     r"queries \[U, d\] or \[U, K, d\] and keys \[N, d\] must share d; got queries \(3, 4\) and keys \(40, 5\)"),
+    (lambda ev: ev.evaluate(Q, K3, ROWS, torch.tensor([0, 1, 99])), ValueError,
+     "targets must be \\(row, item\\) pairs with rows in 0..2 .* and items in 0..39"),
+    (lambda ev: ev.evaluate(Q, K3, torch.tensor([0, 1, 7]), ITEMS), ValueError,
+     "targets must be \\(row, item\\) pairs with rows in 0..2"),
+], ids=["no metric", "query and key sizes differ", "a target item beyond the catalogue",
+        "a target row beyond the users"])
+def test_inputs_the_evaluator_cannot_rank_are_named(call, error, match):
+    """Before: an empty result, a matmul error, or an IndexError about a mask's shape."""
+    with pytest.raises(error, match=match):
+        call(FullRankingEvaluator(["Recall"], [5], 2 ** 24))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -553,6 +554,24 @@ def test_hard_rank_percentile_bad_inputs(case):
     _, pos, neg, mask, match = case
     with pytest.raises(ValueError, match=match):
         hard_rank_percentile(pos, neg, mask)
+
+
+@pytest.mark.parametrize("pos, neg, mask, error, match", [
+    ([0.0, 1.0], torch.zeros(2, 3), None, TypeError, "pos_score must be a torch.Tensor; got list"),
+    (torch.zeros(2), np.zeros((2, 3)), None, TypeError, "neg_score must be a torch.Tensor; got ndarray"),
+    (torch.zeros(2, dtype=torch.bool), torch.zeros(2, 3, dtype=torch.bool), None, TypeError,
+     r"pos_score must hold real numbers \(e.g. float32\); got torch.bool"),
+    (torch.zeros(2), torch.zeros(2, 3, dtype=torch.complex64), None, TypeError,
+     r"neg_score must hold real numbers \(e.g. float32\); got torch.complex64"),
+    (torch.zeros(2), torch.zeros(2, 3, device="meta"), None, ValueError,
+     "pos_score, neg_score and neg_mask must be on one device; got pos_score on cpu, neg_score on meta"),
+    (torch.zeros(2), torch.zeros(2, 3), torch.ones(2, 3, dtype=torch.bool, device="meta"), ValueError,
+     "must be on one device; got pos_score on cpu, neg_score on cpu, neg_mask on meta"),
+], ids=["a list", "a numpy array", "bool scores", "complex scores", "scores on two devices", "a mask elsewhere"])
+def test_scores_that_are_not_real_tensors_on_one_device_are_named(pos, neg, mask, error, match):
+    """Such scores failed deep in the kernel, in torch's words (a bool subtraction, a device)."""
+    with pytest.raises(error, match=match):
+        CROLoss("softplus", 1.0, 100)(pos, neg, mask)
 
 
 def test_overflow_error_is_a_floating_point_error():

@@ -119,3 +119,13 @@ def test_a_registered_kernel_and_preset_are_nameable(monkeypatch):
         register_kernel(type("Other", (Kernel,), {"name": "cube"}))
     with pytest.raises(ValueError, match="already exists"):
         register_preset(LossPreset("ce", "the model's own"))
+
+
+@pytest.mark.parametrize("name, key, value, advice", [
+    ("croloss", "lambda_kernel", "step", "leave lambda_kernel unset or use loss='croloss_lambda'"),
+    ("sampled_softmax", "kernel", "sigmoid", "leave kernel unset or use loss='croloss' or 'croloss_lambda'"),
+])
+def test_a_fixed_setting_points_to_the_presets_that_take_it(name, key, value, advice):
+    """croloss refused lambda_kernel with "use loss='croloss'", the preset it was."""
+    with pytest.raises(ValueError, match=advice.replace("(", r"\(")):
+        PRESETS[name].resolve(**{key: value})
