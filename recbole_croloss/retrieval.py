@@ -177,11 +177,14 @@ class ItemIndex:
         replaceable = path.is_dir() and (not any(path.iterdir()) or (path / "meta.json").exists())
         if path.exists() and not replaceable:
             raise ConfigError("path", str(path), "path exists and is not an (empty or ItemIndex) directory")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        except OSError as err:
+            raise ConfigError("path", str(path), f"a folder that can be written ({err.strerror})") from None
         meta = {"format_version": FORMAT_VERSION, "faiss_version": faiss.__version__, "kind": self._kind,
                 "score": self._score.name, "scale": self._score.scale, "dim": self.dim,
                 "n_items": self.n_items, **self._params, "item_ids": self._ids.tolist()}
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         backup = path.parent / f".{path.name}.old-{uuid.uuid4().hex}"
         try:
             faiss.write_index(self._cpu(), str(tmp / "index.faiss"))

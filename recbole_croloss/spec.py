@@ -231,7 +231,11 @@ class DistributedSpec:
         timeout = config["dist_timeout"]
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ConfigError("dist_timeout", timeout, "seconds > 0")
-        return cls(nproc, world, str(config["ip"]), port, offset, backend, float(timeout))
+        ip = str(config["ip"] or "").strip()
+        if not ip:
+            raise ConfigError("ip", config["ip"], "the address of rank 0's machine (a host name or an "
+                              "IP address, e.g. localhost)")
+        return cls(nproc, world, ip, port, offset, backend, float(timeout))
 
     @property
     def distributed(self) -> bool:

@@ -290,6 +290,13 @@ def test_bad_inputs_are_config_errors(key, value, call):
     assert f"{key}={value!r}" in str(err.value)
 
 
+def test_saving_where_nothing_can_be_written_is_named():
+    """Before: a raw FileNotFoundError from mkdtemp."""
+    index = ItemIndex.build(randn(10, D))
+    with pytest.raises(ConfigError, match="path='/proc/x/index' is not valid; a folder that can be written"):
+        index.save("/proc/x/index")
+
+
 def test_item_vectors_that_are_not_finite_are_refused():
     """A NaN vector was indexed: that item is never found, and each top N comes back with a -1."""
     vectors = randn(10, D)

@@ -44,6 +44,8 @@ def test_ce_has_no_loss_settings():
 
 
 @pytest.mark.parametrize("settings, fragment", [
+    ({"ip": ""}, "ip='' is not valid; the address of rank 0's machine"),
+    ({"ip": "  "}, "ip='  ' is not valid; the address of rank 0's machine"),
     ({"faiss_index": "flat", "nproc": 2}, "faiss_index='flat' is not valid; none in a distributed run"),
     ({"faiss_index": "flat", "world_size": 2, "nproc": 1, "offset": 1}, "none in a distributed run"),
     ({"protocol": "paper", "eval_engine": "recbole"}, "eval_engine='recbole' is not valid"),

@@ -149,6 +149,12 @@ class FullRankingEvaluator:
         if keys.dim() != 2 or queries.dim() not in (2, 3) or queries.shape[-1] != keys.shape[1]:
             raise ValueError(f"queries [U, d] or [U, K, d] and keys [N, d] must share d; got queries "
                              f"{tuple(queries.shape)} and keys {tuple(keys.shape)}")
+        if queries.shape[0] == 0:
+            return queries.new_zeros(0, n), torch.zeros(0, n, dtype=torch.long, device=queries.device)
+        finite = torch.isfinite(queries).flatten(1).all(1)
+        if not bool(finite.all()):  # NaN scores would rank anywhere and report a silent Recall
+            raise ValueError(f"{int((~finite).sum())} of {len(finite)} query rows (the model's user "
+                             "vectors) are NaN or infinite; the model cannot be ranked")
         interests = queries.shape[1] if queries.dim() == 3 else 1
         plan = self.plan(n_items, interests, queries.shape[0], queries.element_size())
         exclusions = exclusions or Exclusions()

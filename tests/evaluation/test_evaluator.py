@@ -156,8 +156,12 @@ ROWS, ITEMS = torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2])
      "targets must be \\(row, item\\) pairs with rows in 0..2 .* and items in 0..39"),
     (lambda ev: ev.evaluate(Q, K3, torch.tensor([0, 1, 7]), ITEMS), ValueError,
      "targets must be \\(row, item\\) pairs with rows in 0..2"),
+    (lambda ev: ev.evaluate(torch.zeros(0, 4), K3, ROWS[:0], ITEMS[:0]), ValueError,
+     "no user with a target was evaluated"),
+    (lambda ev: ev.evaluate(torch.cat([Q[:2], torch.full((1, 4), float("nan"))]), K3, ROWS, ITEMS), ValueError,
+     "1 of 3 query rows \\(the model's user vectors\\) are NaN or infinite"),
 ], ids=["no metric", "query and key sizes differ", "a target item beyond the catalogue",
-        "a target row beyond the users"])
+        "a target row beyond the users", "no users", "a NaN query"])
 def test_inputs_the_evaluator_cannot_rank_are_named(call, error, match):
     """Before: an empty result, a matmul error, or an IndexError about a mask's shape."""
     with pytest.raises(error, match=match):
