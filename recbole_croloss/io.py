@@ -50,6 +50,14 @@ def atomic_write(path: str, write, binary: bool = False, suffix: str = ".tmp") -
         raise
 
 
+def save_png(figure, path: str, dpi: int) -> None:
+    """A matplotlib ``figure`` as PNG, written atomically; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    atomic_write(path, lambda f: figure.savefig(f, dpi=dpi, format="png"), binary=True, suffix=".png")
+    plt.close(figure)
+
+
 def atomic_write_json(path: str, payload) -> None:
     """Write JSON so that ``path`` holds either the old file or the whole new one."""
     atomic_write(path, lambda f: json.dump(payload, f, indent=2, sort_keys=True, default=str), suffix=".json")

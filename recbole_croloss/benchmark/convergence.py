@@ -8,10 +8,10 @@ counted apart: nothing can be said about it.
 """
 from __future__ import annotations
 
-import os
 import statistics
 
 from ..glue.history import undertrained
+from ..io import save_png
 
 #: What the claims' rows of :func:`~.report.paired_comparisons` are summarised into.
 CLAIMS = {
@@ -119,8 +119,5 @@ def training_curves_figure(model_results, path: str) -> bool:
     ax.set_title(f"{model_results.title}: validation during training", fontsize=10)
     ax.legend(fontsize=6, ncol=2 if len(curves) > 12 else 1, loc="lower right")
     fig.tight_layout()
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-    fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_png(fig, path, dpi=110)
     return True

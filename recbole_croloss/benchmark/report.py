@@ -21,6 +21,7 @@ import os
 import statistics
 from dataclasses import dataclass
 
+from ..io import save_png
 from ..loss import PRESETS
 from . import convergence
 from .grid import Grid, Method
@@ -360,10 +361,7 @@ def recall_by_n_figure(results: ModelResults, kernel: str, path: str) -> bool:
                   f"protocol: {results.protocol}; mean ± std over "
                   f"{'-'.join(map(str, (counts[0], counts[-1]) if len(counts) > 1 else counts))} seeds", fontsize=10)
     fig.tight_layout()
-    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".tmp")
-    fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_png(fig, path, dpi=120)
     return True
 
 

@@ -40,7 +40,7 @@ from ..errors import ConfigError
 from .abstract import PluginSequentialModel
 from .layers import choice, hard_readout, int_setting, padding_mask
 
-STAGES = {"pretrain": "pretrain", "finetune": "finetune"}
+STAGES = ("pretrain", "finetune")
 #: ``pre_model_path`` that asks for a finetune stage from scratch (no pretrained extractor).
 FROM_SCRATCH = "none"
 
