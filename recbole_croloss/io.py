@@ -224,7 +224,9 @@ def remove_dead_temporaries(folder: str, name: str) -> list[str]:
 class AtomicOutputs:
     """Temporary files in ``OUT/NAME/`` that become ``NAME.<suffix>`` together, or not at all.
 
-    ``open(suffix, header, binary=False)`` -> a buffered handle to write to; ``commit(last=...)``
+    ``open(suffix, header, binary=False)`` -> a buffered handle to write to (``bare=True``: the
+    file is named ``suffix`` itself, for a layout another tool reads, such as ReChorus's
+    ``dev.csv``); ``commit(last=...)``
     fsyncs every file and moves each into place (``last`` after the others: the summary that
     says the dataset is complete); ``abort()`` removes the temporary files and the folders
     this object created (if left empty). As a context manager, an exception inside the block
@@ -246,15 +248,18 @@ class AtomicOutputs:
             path = os.path.dirname(path)
         os.makedirs(self.folder, exist_ok=True)
         self.temps: dict[str, tuple[str, object]] = {}
+        self.bare: set[str] = set()
         remove_dead_temporaries(self.folder, name)
 
-    def open(self, suffix: str, header="", binary: bool = False):
+    def open(self, suffix: str, header="", binary: bool = False, bare: bool = False):
         # host and pid in the name: how a later writer tells a dead writer's file from a live one's
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{self.name}.{suffix}.{HOST}.{os.getpid()}.",
                                    suffix=".tmp")
         handle = os.fdopen(fd, "wb", buffering=1 << 22) if binary else \
             os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1 << 20)
         self.temps[suffix] = (tmp, handle)
+        if bare:
+            self.bare.add(suffix)
         handle.write(header)
         return handle
 
@@ -276,7 +281,7 @@ class AtomicOutputs:
         self.commit(last=suffix, remove_stale=remove_stale)
 
     def path(self, suffix: str) -> str:
-        return os.path.join(self.folder, f"{self.name}.{suffix}")
+        return os.path.join(self.folder, suffix if suffix in self.bare else f"{self.name}.{suffix}")
 
     def commit(self, last: str | None = None, remove_stale: tuple[str, ...] = ()) -> None:
         """fsync every temporary file, move each into place (``last`` last), then remove the

@@ -5,7 +5,8 @@ Usage::
     python -m recbole_croloss.data.importer --format comirec --src data/book_data --name amazon-books --out dataset
     python -m recbole_croloss.data.importer --format csv --src ratings.csv --name mydata --out dataset \\
         [--sep ,] [--user-col user_id] [--item-col item_id] [--time-col timestamp|none] [--no-header]
-    (both: [--on-error fail|skip]; exit code 0 on success, 2 on bad input with the report on stderr)
+    python -m recbole_croloss.data.importer --format rechorus --src data/Grocery --name grocery --out dataset
+    (all: [--on-error fail|skip]; exit code 0 on success, 2 on bad input with the report on stderr)
 
 Output, in ``OUT/NAME/`` (tab-separated, a ``name:type`` header, as RecBole reads them):
 
@@ -36,6 +37,9 @@ Input formats:
   positions (default 0, 1, 2). ``--time-col`` default ``auto``: the ``timestamp`` column (header)
   or the third column (no header) when present, else the line order; ``none``: the line order.
   With the line order, the timestamp is the row's 1-based line number in the file.
+- ReChorus (``train.csv``, ``dev.csv``, ``test.csv``, tab-separated, ``user_id item_id time
+  [neg_items]``): the split and the fixed negatives are kept exactly; see
+  :mod:`~recbole_croloss.data.rechorus`.
 
 Validation: a malformed line (wrong number of fields, an id that is not a non-negative integer,
 a timestamp that is not a finite number, an empty line before the last data line) is counted and
@@ -74,9 +78,11 @@ from ..errors import ConfigError
 from ..io import Interrupted, interrupt_signals
 from .comirec_import import find_prefix, import_comirec
 from .csv_import import import_csv
+from .rechorus import import_rechorus
 from .import_parsing import ON_ERROR, MalformedInputError, Report
 
-__all__ = ["MalformedInputError", "find_prefix", "import_comirec", "import_csv", "main", "summary_text"]
+__all__ = ["MalformedInputError", "find_prefix", "import_comirec", "import_csv", "import_rechorus", "main",
+           "summary_text"]
 
 
 def summary_text(summary: dict) -> str:
@@ -85,6 +91,9 @@ def summary_text(summary: dict) -> str:
     if "users_per_split" in summary:
         per_split = summary["users_per_split"].items()
         lines.append("users per ComiRec split: " + ", ".join(f"{k} {v:,}" for k, v in per_split))
+    if "cases" in summary:
+        lines.append(f"ReChorus cases: dev {summary['cases']['dev']:,}, test {summary['cases']['test']:,}, "
+                     f"{summary['negatives_per_case']} fixed negatives each")
     if "time_source" in summary:
         lines.append(f"timestamp from: {summary['time_source']}")
     if summary["malformed"]["total"]:
@@ -101,8 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m recbole_croloss.data.importer",
         description="Import interactions into RecBole atomic files (OUT/NAME/NAME.inter ...).")
-    parser.add_argument("--format", required=True, choices=("comirec", "csv"))
-    parser.add_argument("--src", required=True, help="comirec: the folder with PREFIX_train.txt ...; csv: the file")
+    parser.add_argument("--format", required=True, choices=("comirec", "csv", "rechorus"))
+    parser.add_argument("--src", required=True, help="comirec: the folder with PREFIX_train.txt ...; csv: the file; "
+                        "rechorus: the folder with train.csv, dev.csv, test.csv")
     parser.add_argument("--name", required=True, help="dataset name: the folder and file stem written")
     parser.add_argument("--out", required=True, help="RecBole's data_path: OUT/NAME/ is written")
     parser.add_argument("--on-error", default="fail", choices=ON_ERROR)
@@ -120,6 +130,8 @@ def _parser() -> argparse.ArgumentParser:
 def _import(args) -> dict:
     if args.format == "comirec":
         return import_comirec(args.src, args.name, args.out, prefix=args.prefix, on_error=args.on_error)
+    if args.format == "rechorus":
+        return import_rechorus(args.src, args.name, args.out, on_error=args.on_error)
     sep = "\t" if args.sep in ("\\t", "tab") else args.sep
     return import_csv(args.src, args.name, args.out, sep=sep, user_col=args.user_col, item_col=args.item_col,
                       time_col=args.time_col, header=args.header, on_error=args.on_error)

@@ -4,6 +4,10 @@ once (``sampled_seed``) uniformly with replacement from the items the user never
 with (over train, valid and test; ``sampled_exclude_history: false`` draws from every other
 item), ties counted against the positive (:mod:`recbole_croloss.evaluation.sampled`).
 
+With ``sampled_negatives_dir``, the negatives are ReChorus's own instead: the folder's ``dev.csv``
+and ``test.csv`` (ReChorus's layout, :mod:`~recbole_croloss.data.rechorus`) give each validation
+and test case its ``neg_items``, and every case must match the split's (same user, same item).
+
 RecBole's nearest option, ``eval_args.mode: uni99``, redraws its negatives on every evaluation,
 may draw the user's own items and collapses duplicates; here the negatives are fixed for the
 whole run (the validation and the test cases have their own draws), duplicates are kept, as
@@ -11,10 +15,17 @@ ReChorus keeps them.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
 from ..errors import ConfigError, check_int
+from .import_parsing import MalformedInputError, Report
+from .rechorus import NEG_COLUMN, parse_neg_items, read_header, read_split
+
+#: The case files ``sampled_negatives_dir`` holds: the validation cases', the test cases'.
+CASE_FILES = ("dev.csv", "test.csv")
 
 
 def draw_negatives(user_ids: np.ndarray, item_ids: np.ndarray, n_users: int, n_items: int,
@@ -40,6 +51,71 @@ def draw_negatives(user_ids: np.ndarray, item_ids: np.ndarray, n_users: int, n_i
     raise RuntimeError("could not draw negatives outside the users' histories")  # pragma: no cover
 
 
+def negatives_per_case(folder) -> int:
+    """The number of negatives of the first case in ``folder``'s ``dev.csv`` (the folder is
+    checked: both case files, each with a ``neg_items`` column)."""
+    key = "sampled_negatives_dir"
+    if not isinstance(folder, str) or not os.path.isdir(folder):
+        raise ConfigError(key, folder, "a folder holding ReChorus's dev.csv and test.csv (with neg_items)")
+    for name in CASE_FILES:
+        path = os.path.join(folder, name)
+        try:
+            columns = read_header(path)
+        except (OSError, MalformedInputError) as error:
+            raise ConfigError(key, folder, f"a folder with ReChorus's {name}: {error}") from None
+        if NEG_COLUMN not in columns:
+            raise ConfigError(key, folder, f"case files with a {NEG_COLUMN} column; {path} has {columns}")
+    with open(os.path.join(folder, CASE_FILES[0]), encoding="utf-8-sig") as handle:
+        columns, first = handle.readline().rstrip("\r\n").split("\t"), handle.readline().rstrip("\r\n").split("\t")
+    negatives = parse_neg_items(first[columns.index(NEG_COLUMN)]) if len(first) == len(columns) else None
+    if negatives is None:
+        raise ConfigError(key, folder, f"dev.csv's first case has no {NEG_COLUMN} list such as [12, 7, 301]")
+    return len(negatives)
+
+
+def _token_ids(dataset, field: str, tokens: list[str], path: str) -> np.ndarray:
+    table = dataset.field2token_id[field]
+    unknown = sorted({t for t in tokens if t not in table})
+    if unknown:
+        raise ConfigError("sampled_negatives_dir", os.path.dirname(path), f"{field}s of the dataset (RecBole "
+                          f"knows those its interactions name, after its filters); {os.path.basename(path)} names "
+                          f"{len(unknown)} it does not have: {unknown[:5]}")
+    return np.fromiter((table[t] for t in tokens), dtype=np.int64, count=len(tokens))
+
+
+def fixed_negatives(path: str, dataset, cases, n_negatives: int) -> torch.Tensor:
+    """``[n_users, n_negatives]`` negatives of ReChorus's case file ``path`` for the evaluation
+    split ``cases`` (a RecBole dataset of one case per user); every case must be in the file
+    with the same item, and every row of the file must be a case."""
+    report = Report()
+    split = read_split(path, report, True)
+    key, folder = "sampled_negatives_dir", os.path.dirname(path)
+    if report.total:
+        raise ConfigError(key, folder, f"well-formed case files; {report.text()}")
+    counts = {len(n) for n in split.negatives}
+    if counts != {n_negatives}:
+        raise ConfigError(key, folder, f"{n_negatives} negatives per case (its dev.csv's first); "
+                          f"{os.path.basename(path)} has {sorted(counts)}")
+    users = _token_ids(dataset, dataset.uid_field, split.users, path)
+    items = _token_ids(dataset, dataset.iid_field, split.items, path)
+    negatives = _token_ids(dataset, dataset.iid_field, [i for row in split.negatives for i in row], path)
+    file_item = np.full(dataset.user_num, -1, dtype=np.int64)
+    file_item[users] = items
+    case_users = cases.inter_feat[dataset.uid_field].numpy()
+    case_items = cases.inter_feat[dataset.iid_field].numpy()
+    wrong = np.flatnonzero(file_item[case_users] != case_items)
+    extra = np.setdiff1d(users, case_users)
+    if wrong.size or extra.size:
+        first = case_users[wrong[0]] if wrong.size else extra[0]
+        raise ConfigError(key, folder, f"the split's cases; {os.path.basename(path)} differs for "
+                          f"{wrong.size + extra.size} users (e.g. user "
+                          f"{dataset.id2token(dataset.uid_field, first)}): import the dataset with "
+                          "--format rechorus, which keeps ReChorus's split")
+    out = torch.zeros(dataset.user_num, n_negatives, dtype=torch.long)
+    out[torch.from_numpy(users)] = torch.from_numpy(negatives.reshape(len(users), n_negatives))
+    return out
+
+
 class SampledEvalLoader:
     """A RecBole full-sort evaluation loader whose rows are scored on their own candidates:
     yields ``(interaction, candidates [B, 1 + n])``, the positive in column 0."""
@@ -62,31 +138,46 @@ class SampledEvalLoader:
 
 class SampledProtocol:
     name = "sampled"
-    KEYS = ("sampled_negatives", "sampled_exclude_history", "sampled_seed")
+    KEYS = ("sampled_negatives", "sampled_exclude_history", "sampled_seed", "sampled_negatives_dir")
 
-    def __init__(self, n_negatives: int = 99, exclude_history: bool = True, seed: int = 0):
+    def __init__(self, n_negatives: int = 99, exclude_history: bool = True, seed: int = 0,
+                 negatives_dir: str | None = None):
         self.n_negatives, self.exclude_history, self.seed = n_negatives, exclude_history, seed
+        self.negatives_dir = negatives_dir
+
+    @classmethod
+    def _from_files(cls, config) -> "SampledProtocol":
+        folder = config["sampled_negatives_dir"]
+        n = negatives_per_case(folder)
+        given = getattr(config, "user_settings", {})
+        for key in ("sampled_exclude_history", "sampled_seed"):
+            if key in given:
+                raise ConfigError(key, given[key], f"sampled_negatives_dir={folder!r} gives the negatives, "
+                                  f"which reads no {key}; unset {key}")
+        if "sampled_negatives" in given and given["sampled_negatives"] != n:
+            raise ConfigError("sampled_negatives", given["sampled_negatives"],
+                              f"{n}, the number of negatives per case in {folder}/dev.csv (or unset it)")
+        return cls(n, seed=0, negatives_dir=folder)
 
     @classmethod
     def from_config(cls, config) -> "SampledProtocol":
+        if config["sampled_negatives_dir"] is not None:
+            return _check_topk(config, cls._from_files(config))
         exclude = config["sampled_exclude_history"]
         if not isinstance(exclude, bool):
             raise ConfigError("sampled_exclude_history", exclude, "true or false")
         n = check_int("sampled_negatives", config["sampled_negatives"], 1)
-        topk = config["topk"] if isinstance(config["topk"], list) else [config["topk"]]
-        if any(isinstance(k, int) and k > n + 1 for k in topk):
-            raise ConfigError("topk", topk, f"at most 1 + sampled_negatives = {n + 1} (each case ranks "
-                              f"its positive among {n} negatives), e.g. [5, 10, 20, 50]")
-        if config["nproc"] != 1 or config["world_size"] not in (-1, 1):
-            raise ConfigError("protocol", "sampled", "one process: the sampled evaluation is not sharded "
-                              "over ranks; use protocol='loo' or 'paper' in a distributed run")
-        return cls(n, exclude, check_int("sampled_seed", config["sampled_seed"], 0))
+        return _check_topk(config, cls(n, exclude, check_int("sampled_seed", config["sampled_seed"], 0)))
 
     @property
     def label(self) -> str:
-        pool = "never the user's items" if self.exclude_history else "any other item"
-        return (f"sampled: leave-one-out, the positive among {self.n_negatives} negatives ({pool}; "
-                f"drawn once, seed {self.seed}), ties counted against the positive")
+        if self.negatives_dir is not None:
+            drawn = f"ReChorus's fixed negatives from {self.negatives_dir}"
+        else:
+            pool = "never the user's items" if self.exclude_history else "any other item"
+            drawn = f"{pool}; drawn once, seed {self.seed}"
+        return (f"sampled: leave-one-out, the positive among {self.n_negatives} negatives ({drawn}), "
+                "ties counted against the positive")
 
     def prepare(self, config, dataset):
         from recbole.data import data_preparation
@@ -96,7 +187,23 @@ class SampledProtocol:
         train, valid, test = data_preparation(config, dataset)
         loaders = []
         for offset, loader in enumerate((valid, test)):
-            negatives = draw_negatives(users, items, dataset.user_num, dataset.item_num, self.n_negatives,
-                                       self.exclude_history, self.seed + offset)
-            loaders.append(SampledEvalLoader(loader, torch.from_numpy(negatives)))
+            if self.negatives_dir is not None:
+                negatives = fixed_negatives(os.path.join(self.negatives_dir, CASE_FILES[offset]), dataset,
+                                            loader._dataset, self.n_negatives)
+            else:
+                negatives = torch.from_numpy(draw_negatives(users, items, dataset.user_num, dataset.item_num,
+                                                            self.n_negatives, self.exclude_history, self.seed + offset))
+            loaders.append(SampledEvalLoader(loader, negatives))
         return train, loaders[0], loaders[1]
+
+
+def _check_topk(config, protocol: SampledProtocol) -> SampledProtocol:
+    n = protocol.n_negatives
+    topk = config["topk"] if isinstance(config["topk"], list) else [config["topk"]]
+    if any(isinstance(k, int) and k > n + 1 for k in topk):
+        raise ConfigError("topk", topk, f"at most 1 + sampled_negatives = {n + 1} (each case ranks "
+                          f"its positive among {n} negatives), e.g. [5, 10, 20, 50]")
+    if config["nproc"] != 1 or config["world_size"] not in (-1, 1):
+        raise ConfigError("protocol", "sampled", "one process: the sampled evaluation is not sharded "
+                          "over ranks; use protocol='loo' or 'paper' in a distributed run")
+    return protocol
