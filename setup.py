@@ -13,6 +13,9 @@ Version bounds, chosen deliberately:
   runs RecBole as written (numpy 2 included).
 - ``ray`` extra: RecBole pins ``ray<=2.6.3`` (Python <= 3.11 only); its core runs on numpy 2
   but imports ``pkg_resources``, so the extra holds setuptools below 81 (README, "Ray").
+- ``tune`` extra: Optuna for ``python -m recbole_croloss.tune``. hyperopt (RecBole's own
+  ``HyperTuning``, tested) is not required: RecBole imports it only when tuning; from 0.2.7 its
+  exhaustive search needs the fix in compat.py, which the plugin applies.
 - faiss: ``faiss-cpu`` by default. ``faiss-gpu`` provides the same ``faiss`` module, so the two
   must not be installed together: an extra cannot remove a base requirement, so the ``gpu`` extra
   is paired with ``RECBOLE_CROLOSS_FAISS=gpu``, which drops ``faiss-cpu`` from the requirements.
@@ -45,7 +48,10 @@ setup(
     install_requires=install_requires,
     extras_require={
         "gpu": ["faiss-gpu>=1.7.4"],
-        "test": ["pytest>=7"],
+        # python -m recbole_croloss.tune (TPE, median pruning, RDB storage with heartbeats)
+        "tune": ["optuna>=3.2"],
+        # the tests run the Optuna search and RecBole's own HyperTuning (hyperopt)
+        "test": ["pytest>=7", "optuna>=3.2", "hyperopt>=0.2.7"],
         # the benchmark runner's --ray-address: RecBole 1.2.1 already pulls ray<=2.6.3 on
         # Python <= 3.11, whose core needs pkg_resources (setuptools < 81); see README, "Ray"
         "ray": ["ray>=2.6,<=2.6.3; python_version<'3.12'", "setuptools<81; python_version<'3.12'"],

@@ -20,7 +20,9 @@ What is *not* here, because it is avoided rather than patched:
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
+import types
 
 import numpy as np
 import torch
@@ -78,3 +80,38 @@ class CompatConfig(Config):
         # Fix: RecBole's version aliases np.float_, np.complex_ and np.unicode_, which numpy 2
         # removed (AttributeError before any config is read); restore only what RecBole uses.
         restore_numpy_aliases()
+
+
+class _GeneratorSeededNumpy(types.ModuleType):
+    """numpy, except that ``random.RandomState(seed)`` makes a ``numpy.random.Generator``."""
+
+    def __init__(self):
+        super().__init__("numpy")
+        self.random = types.SimpleNamespace(RandomState=np.random.default_rng)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def hyperopt_draws_with_generators() -> bool:
+    """Whether the installed hyperopt (>= 0.2.7) draws with ``Generator.integers``; False
+    without hyperopt."""
+    try:
+        version = importlib.metadata.version("hyperopt")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    numbers = [int(part) if part.isdigit() else 0 for part in version.split(".")[:3]]
+    return tuple(numbers + [0] * (3 - len(numbers))) >= (0, 2, 7)
+
+
+def fix_exhaustive_search() -> None:
+    """Fix: ``HyperTuning(algo="exhaustive")`` seeds hyperopt's sampling with
+    ``np.random.RandomState``, which hyperopt >= 0.2.7 cannot draw from (``'RandomState' object
+    has no attribute 'integers'``; RecBole issue #1868, open for 1.2.1). Its module is given a
+    numpy whose ``RandomState(seed)`` is a ``Generator``; nothing else changes, and nothing
+    happens with an older hyperopt or none."""
+    if not hyperopt_draws_with_generators():
+        return
+    hyper_tuning = importlib.import_module("recbole.trainer.hyper_tuning")
+    if not isinstance(hyper_tuning.np, _GeneratorSeededNumpy):
+        hyper_tuning.np = _GeneratorSeededNumpy()

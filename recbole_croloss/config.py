@@ -36,7 +36,7 @@ def dataset_properties(dataset: str) -> str | None:
 UNKNOWN_DATASET_PROPERTIES = os.path.join(PROPERTIES_DIR, "unknown_dataset.yaml")
 
 
-def _yaml_files(paths) -> dict:
+def yaml_settings(paths) -> dict:
     """The keys and values of YAML ``paths`` (later files win), each file named in its error."""
     values = {}
     for path in paths:
@@ -67,8 +67,8 @@ class PluginConfig(CompatConfig):
         self.plugin_files = [os.path.join(PROPERTIES_DIR, "overall.yaml")]
         self.plugin_files += [p for p in (model_properties(getattr(model, "__name__", str(model))),
                                           own or UNKNOWN_DATASET_PROPERTIES) if p]
-        self.plugin_settings = _yaml_files(self.plugin_files)
-        self.user_settings = {**_yaml_files(user_files), **dict(config_dict or {}), **self._cmd_args}
+        self.plugin_settings = yaml_settings(self.plugin_files)
+        self.user_settings = {**yaml_settings(user_files), **dict(config_dict or {}), **self._cmd_args}
         self.has_own_dataset_properties = own is not None
         try:
             super().__init__(model=model, dataset=dataset,

@@ -145,8 +145,10 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     """Train ``model`` on ``dataset`` with the configured loss and evaluate it on the test split.
 
     Returns the run's record, also written atomically as JSON beside RecBole's log and, when
-    given, to ``record_file``: ``model, dataset, loss, protocol, device, config,
-    best_valid_result, test_result, files`` (and ``faiss`` when a serving index was asked for).
+    given, to ``record_file`` (with its validation curves as ``X.curves.png``): ``model,
+    dataset, loss, protocol, device, config, best_valid_score, valid_score_bigger,
+    best_valid_result, test_result, history, files`` (and ``faiss`` when a serving index was
+    asked for); the keys of RecBole's ``run_recbole`` result are among them.
     """
     check_record_file(record_file)
     config, spec = configure(model, dataset, config_file_list, config_dict, cmd_args)
@@ -214,9 +216,11 @@ def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str |
     test_result = trainer.evaluate(prepared.test_data,
                                    load_best_model=saved and spec.schedule.test_weights == "best",
                                    show_progress=config["show_progress"], keep_per_user=True)
+    trainer.tensorboard.close()  # its event file complete; many runs in one process (tuning) keep no open writers
     record = run_record(prepared, best_valid_score, best_valid_result, test_result, saved)
     if distributed.is_main(config):  # the test metrics are kept before anything optional runs
         write_per_user_hits(trainer.per_user_hits, record, record_file)
+        write_curves(record, record_file)
         write_record(record, record_file)
     getLogger().info(f"test result (protocol: {spec.protocol.label})\n" + results_table(test_result))
     if spec.serving is not None:
@@ -239,6 +243,7 @@ def run_record(prepared: PreparedRun, best_valid_score, best_valid_result, test_
         "device": str(config["device"]),
         "config": {k: config[k] for k in sorted(config.final_config_dict) if k != "device"},
         "best_valid_score": best_valid_score,
+        "valid_score_bigger": config["valid_metric_bigger"],  # with the three around it: run_recbole's result
         "best_valid_result": dict(best_valid_result or {}),
         "test_result": dict(test_result),
         "test_weights": prepared.spec.schedule.test_weights if saved else "last",
@@ -269,6 +274,28 @@ def write_per_user_hits(per_user_hits: dict | None, record: dict, record_file: s
     for path in paths:
         save_per_user_hits(path, per_user_hits)
     record["files"]["per_user_hits"] = paths[0] if paths else None
+
+
+def write_curves(record: dict, record_file: str | None) -> None:
+    """The validation curves as a PNG beside ``record_file`` (``X.json`` -> ``X.curves.png``,
+    :mod:`recbole_croloss.validation_curves`), when one is asked for, named in the record's
+    ``files.curves``."""
+    if not record_file:
+        return
+    from .validation_curves import curves_file, draw_validation_curves
+
+    path = curves_file(record_file)
+    record["files"]["curves"] = path if draw_validation_curves(record, path) else None
+
+
+def close_log_handlers() -> None:
+    """Remove and close the root logger's handlers, so that the next run in this process gets a
+    log file (and a TensorBoard folder, named after it) of its own: RecBole's ``init_logger``
+    adds its handlers only to a root logger that has none."""
+    root = getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def _log_file() -> str | None:

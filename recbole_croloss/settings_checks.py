@@ -8,6 +8,7 @@ and :func:`refuse_unread` refuses a key the user gave that the run's other choic
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 
@@ -73,6 +74,15 @@ def check_recbole_settings(config) -> None:
     check_eval_args(config["eval_args"])
     check_writable_dir("checkpoint_dir", config["checkpoint_dir"])
     check_valid_metric(config)
+    check_wandb(config["log_wandb"])
+
+
+def check_wandb(log_wandb) -> None:
+    """``log_wandb: true`` needs wandb installed: RecBole imports it only when the trainer is
+    built, after the data is loaded."""
+    if log_wandb and importlib.util.find_spec("wandb") is None:
+        raise ConfigError("log_wandb", log_wandb, "wandb is not installed: pip install wandb, or set "
+                          "log_wandb: false")
 
 
 def check_number(key: str, value, low: float, allowed: str, strict: bool = False,

@@ -20,3 +20,34 @@ def tiny(tmp_path, monkeypatch):
     """A copy of TINY; RecBole's log/ and saved/ folders go to a temporary directory."""
     monkeypatch.chdir(tmp_path)
     return {**TINY, "checkpoint_dir": str(tmp_path / "saved")}
+
+
+#: A synthetic dataset's settings: a run of two epochs trains and validates in a few seconds.
+SYNTHETIC = {
+    "epochs": 2,
+    "MAX_ITEM_LIST_LENGTH": 10,
+    "embedding_size": 8,
+    "train_batch_size": 128,
+    "neg_per_pos": 2,
+    "topk": [10, 100],
+    "valid_metric": "Recall@10",
+    "show_progress": False,
+    "state": "WARNING",
+}
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory):
+    """The data_path of ``syn``: 300 users, 200 items, about 12 interactions each."""
+    from recbole_croloss.data.synthetic import generate
+
+    folder = tmp_path_factory.mktemp("synthetic")
+    generate("syn", str(folder), users=300, items=200, mean_length=12, max_length=30, interests=5, seed=0)
+    return str(folder)
+
+
+@pytest.fixture
+def synthetic(synthetic_data, tmp_path, monkeypatch):
+    """SYNTHETIC with ``syn``'s data_path; RecBole's log/ and saved/ folders go to tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    return {**SYNTHETIC, "data_path": synthetic_data, "checkpoint_dir": str(tmp_path / "saved")}

@@ -41,3 +41,22 @@ def test_ray_is_never_imported():
     import recbole_croloss.quick_start  # noqa: F401
 
     assert "ray" not in sys.modules
+
+
+def test_recbole_s_exhaustive_search_draws_from_a_generator_after_the_fix():
+    """RecBole's exhaustive search on the installed hyperopt: the fix is what lets it sample."""
+    pytest.importorskip("hyperopt")
+    from functools import partial
+
+    from hyperopt import Trials, fmin, hp
+    from recbole.trainer import hyper_tuning
+
+    compat.fix_exhaustive_search()
+    assert isinstance(hyper_tuning.np.random.RandomState(0), np.random.Generator) == \
+        compat.hyperopt_draws_with_generators()
+    assert hyper_tuning.np.prod([2, 3]) == 6  # the rest of numpy, unchanged
+    seen = []
+    fmin(lambda params: seen.append(params["x"]) or 0.0, {"x": hp.choice("x", [1, 2, 3])},
+         algo=partial(hyper_tuning.exhaustive_search, nbMaxSucessiveFailures=1000), max_evals=3,
+         trials=Trials(), show_progressbar=False)
+    assert sorted(seen) == [1, 2, 3]

@@ -36,7 +36,8 @@ def test_the_record_is_also_written_where_the_caller_asks(tiny, tmp_path):
     with open(record_file) as f:
         saved = json.load(f)
     assert saved == json.loads(json.dumps(result, default=str)) and saved["loss"] == "bpr"
-    assert sorted(n.name for n in record_file.parent.iterdir()) == ["cell.hits.npz", "cell.json"]
+    assert sorted(n.name for n in record_file.parent.iterdir()) == ["cell.curves.png", "cell.hits.npz", "cell.json"]
+    assert saved["files"]["curves"] == str(record_file.parent / "cell.curves.png")
 
 
 @pytest.mark.parametrize("model, settings", [("TwoTower", {}), ("GRU4Rec", {"loss": "ce"}),

@@ -30,6 +30,7 @@ from .history import TrainingHistory
 from .masks import EvalMask, RecBoleMask
 from .sparse import SparseItemAdam
 from .train_loader import ScheduledTrainLoader, epochs_done
+from .validation_log import TensorBoardValidations
 
 #: Evaluation data the chunked evaluator ranks: RecBole's full-sort loader, the paper protocol's.
 FULL_RANKING_LOADERS = (FullSortEvalDataLoader, MultiTargetEvalLoader)
@@ -47,7 +48,12 @@ class CROLossTrainer(Trainer):
       (:attr:`resume_file`) after every epoch; :meth:`resume_checkpoint` continues from one as
       if the run had never stopped;
     - stops with :class:`TrainingDiverged` (epoch, batch, loss) at a batch whose loss is not
-      finite, where RecBole raises a bare ``ValueError`` for NaN only.
+      finite, where RecBole raises a bare ``ValueError`` for NaN only;
+    - after each validation (its early-stopping decision and best checkpoint made) calls each of
+      :attr:`validation_listeners` as ``listener(index, entry)`` with the validation's index in
+      the run and its history entry (:mod:`.history`): TensorBoard gets every metric and the
+      training loss (:mod:`.validation_log`); a tuning study reports to its trial there. A
+      listener that raises stops training with that exception (a pruned trial).
 
     The chunked evaluator needs no ``[eval_batch_size, n_items]`` matrix when the model ranks by
     a score of user and item vectors (every model the adapter trains, and RecBole's supported
@@ -87,6 +93,7 @@ class CROLossTrainer(Trainer):
         self.training_summary: dict | None = None  # history and stop reason, after fit
         self._train_data, self._fit_started = None, None
         self.per_user_hits = None  # the last evaluation's, when asked for (evaluate)
+        self.validation_listeners = [TensorBoardValidations(self.tensorboard)] if distributed.is_main(config) else []
 
     def _build_optimizer(self, **kwargs):
         # sparse_item_updates: the item table by a row-wise Adam, the rest by Adam (glue.sparse).
@@ -161,11 +168,23 @@ class CROLossTrainer(Trainer):
             self.training_summary = self._summary(train_data)
             return self.best_valid_score, self.best_valid_result
         self._last_epoch = None
-        result = super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
+        result = super().fit(train_data, valid_data, verbose, saved, show_progress,
+                             self._after_validation(callback_fn))
         if self._writes_resume and self._last_epoch is not None:
             self.save_resume(self._last_epoch, train_data)
         self.training_summary = self._summary(train_data)
         return result
+
+    def _after_validation(self, callback_fn):
+        """RecBole's ``callback_fn(epoch_idx, valid_score)``, the hook its fit calls after each
+        validation, calling the validation listeners first."""
+        def after(epoch_idx, valid_score):
+            for listener in self.validation_listeners:
+                listener(len(self.history.entries) - 1, self.history.entries[-1])
+            if callback_fn is not None:
+                callback_fn(epoch_idx, valid_score)
+
+        return after
 
     def _summary(self, train_data) -> dict:
         """The history with how training stopped, and the epochs and steps it ran."""
