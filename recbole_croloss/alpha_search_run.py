@@ -111,7 +111,7 @@ def halve(config, spec, data, runs: list[CandidateRun], first_order) -> list[dic
         if not any(math.isfinite(r.score) for r in kept):  # all diverged: the run fails as one that diverges
             raise next(r.failure for r in alive if r.failure is not None)
         records.append({"rung": index, "budget_epochs": rung.budget,
-                        "scores": {r.candidate.label: r.score for r in alive},
+                        "scores": {r.candidate.label: r.score if math.isfinite(r.score) else None for r in alive},
                         "kept": [r.candidate.label for r in kept]})
         logger.info(f"alpha search, rung {index + 1} of {len(rungs)} (to epoch {rung.budget}), validation "
                     f"{search.metric}: " + ", ".join(f"{r.candidate.label} {r.score:.4f}" for r in alive)

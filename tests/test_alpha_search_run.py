@@ -120,3 +120,20 @@ def test_only_the_winner_is_tested_and_keeps_its_checkpoints(searched):
     summary = f"alpha: auto chose alpha={record['config']['alpha']:g} (kernel {record['config']['kernel']}) " \
               "for Recall@100 out of 4 candidates in 2 rungs"
     assert summary in log and summary in record["stdout"]  # the log, and what the CLI prints
+
+
+def test_a_diverging_candidate_is_dropped_and_a_search_where_all_diverge_fails(tiny):
+    """With the exp kernel, alpha < 1 and scores this large the loss overflows at the first batch
+    (alpha 1 is log-sum-exp: finite); saved=False leaves no checkpoints."""
+    from recbole_croloss.errors import TrainingDiverged
+    from recbole_croloss.quick_start import run
+
+    settings = {**tiny, "alpha": "auto", "target_n": 100, "alpha_search_epochs": 1, "kernel": "exp", "scale": 1e6}
+    search = run("TwoTower", "ml-100k", config_dict={**settings, "alpha_grid": [0.0, 1.0]}, saved=False)["alpha_search"]
+    diverged, survivor = search["candidates"]
+    assert diverged["stopped"] == "diverged" and "overflowed" in diverged["error"] and diverged["dropped_at_rung"] == 0
+    assert search["rungs"] == [{"rung": 0, "budget_epochs": 1, "scores": {"alpha=0": None, "alpha=1": survivor["best_valid"]},
+                                "kept": ["alpha=1"]}]
+    assert search["chosen"]["alpha"] == 1.0 and not os.listdir(tiny["checkpoint_dir"])
+    with pytest.raises(TrainingDiverged, match="overflowed"):
+        run("TwoTower", "ml-100k", config_dict={**settings, "alpha_grid": [0.0, 0.5]}, saved=False)
