@@ -19,8 +19,8 @@ Successive halving (Jamieson and Talwalkar, 2016) over the n candidates: rung r 
 n_r candidates until each has b * eta^r epochs in all (capped at the run's ``epochs``; a
 candidate RecBole's early stopping has stopped trains no further), ranks them by their best
 validation Recall@target_n so far and keeps the best ceil(n_r / eta). A rung at the run's
-budget keeps one. The last candidate standing trains on to the run's budget with the usual
-early stopping, and only it is tested.
+budget keeps one; a candidate whose training diverged never goes on. The last candidate
+standing trains on to the run's budget with the usual early stopping, and only it is tested.
 """
 from __future__ import annotations
 

@@ -107,8 +107,9 @@ def halve(config, spec, data, runs: list[CandidateRun], first_order) -> list[dic
                         f"training to epoch {rung.budget}")
             train_rung(config, spec, data, run, rung.budget, first_order)
         best = set(survivors([r.score for r in alive], rung.keep))
-        kept = [r for i, r in enumerate(alive) if i in best]  # in the grid's order, which breaks ties
-        if not any(math.isfinite(r.score) for r in kept):  # all diverged: the run fails as one that diverges
+        # in the grid's order, which breaks ties; a diverged candidate never goes on
+        kept = [r for i, r in enumerate(alive) if i in best and math.isfinite(r.score)]
+        if not kept:  # all diverged: the run fails as one that diverges
             raise next(r.failure for r in alive if r.failure is not None)
         records.append({"rung": index, "budget_epochs": rung.budget,
                         "scores": {r.candidate.label: r.score if math.isfinite(r.score) else None for r in alive},
