@@ -20,6 +20,7 @@ from logging import getLogger
 from recbole.utils import ModelType
 
 from . import distributed
+from .alpha_search import summary_text
 from .compat import check_versions, make_run_dirs
 from .config import PluginConfig
 from .errors import ConfigError, DatasetFileError, TrainingDiverged
@@ -55,6 +56,14 @@ def configure(model: str, dataset: str, config_file_list=None, config_dict=None,
 
 def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
     """Data, model wrapped by the adapter, and RecBole's trainer, for a configured run."""
+    train_data, valid_data, test_data = load_data(config, spec)
+    adapter, trainer = build_trainer(config, spec, train_data)
+    resume(trainer, spec.resume, config)
+    return PreparedRun(config, spec, train_data, valid_data, test_data, adapter, trainer)
+
+
+def load_data(config: PluginConfig, spec: RunSpec) -> tuple:
+    """The run's ``(train, valid, test)`` loaders (the logger started, the settings logged)."""
     from recbole.utils import init_logger, init_seed
 
     init_seed(config["seed"], config["reproducibility"])
@@ -75,7 +84,14 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
     train_data = spec.schedule.train_loader(train_data, config)
     if spec.schedule.scheduled:
         logger.info(spec.schedule.describe())
+    return train_data, valid_data, test_data
 
+
+def build_trainer(config: PluginConfig, spec: RunSpec, train_data) -> tuple[CROLossAdapter, CROLossTrainer]:
+    """The model (seeded as every run seeds it), wrapped by the spec's adapter, and its trainer."""
+    from recbole.utils import init_seed
+
+    logger = getLogger()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
     logger.info(adapter)
@@ -83,9 +99,7 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
         note = spec.training.rank_floor_note(adapter.sampler.catalogue_size, config["train_batch_size"])
         if note:
             logger.info(note)
-    trainer = CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
-    resume(trainer, spec.resume, config)
-    return PreparedRun(config, spec, train_data, valid_data, test_data, adapter, trainer)
+    return adapter, CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
 
 
 def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
@@ -155,6 +169,16 @@ def run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
     plan = stage_plan(config, spec.model_class)
     if plan:
         return run_stages(plan, model, dataset, config_file_list, config_dict, cmd_args, record_file)
+    return train_configured(config, spec, saved, record_file)
+
+
+def train_configured(config: PluginConfig, spec: RunSpec, saved: bool = True, record_file: str | None = None) -> dict:
+    """One configured run in this process: :func:`train_and_test`, or for ``alpha: auto`` the
+    search (:func:`~recbole_croloss.alpha_search_run.search_and_train`)."""
+    if spec.alpha_search is not None:
+        from .alpha_search_run import search_and_train  # it builds on this module's run flow
+
+        return search_and_train(config, spec, saved, record_file)
     return train_and_test(prepare(config, spec), saved, record_file)
 
 
@@ -207,9 +231,11 @@ def check_record_file(record_file: str | None) -> None:
     check_writable_dir("record", os.path.dirname(os.path.abspath(record_file)))
 
 
-def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str | None = None) -> dict:
+def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str | None = None,
+                   sections=None) -> dict:
     """Fit, test on the best weights (``saved`` and ``test_weights: best``) or the last, serve
-    if asked; write the record."""
+    if asked; write the record, with the sections ``sections(record)`` returns when given
+    (``alpha_search``)."""
     config, trainer, spec = prepared.config, prepared.trainer, prepared.spec
     best_valid_score, best_valid_result = trainer.fit(
         prepared.train_data, prepared.valid_data, saved=saved, show_progress=config["show_progress"])
@@ -218,6 +244,7 @@ def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str |
                                    show_progress=config["show_progress"], keep_per_user=True)
     trainer.tensorboard.close()  # its event file complete; many runs in one process (tuning) keep no open writers
     record = run_record(prepared, best_valid_score, best_valid_result, test_result, saved)
+    record.update(sections(record) if sections else {})
     if distributed.is_main(config):  # the test metrics are kept before anything optional runs
         write_per_user_hits(trainer.per_user_hits, record, record_file)
         write_curves(record, record_file)
@@ -334,7 +361,7 @@ def launch_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_lis
         plan = stage_plan(config, spec.model_class)
         if plan:
             return run_stages(plan, model, dataset, config_file_list, None, cmd, record_file)
-        return train_and_test(prepare(config, spec), record_file=record_file)
+        return train_configured(config, spec, record_file=record_file)
     return distributed.launch(_rank_run, spec.distributed.nproc,
                               args=(model, dataset, config_file_list, cmd, spec.distributed, record_file))
 
@@ -379,6 +406,8 @@ def main(argv=None) -> int:
     print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "
           f"(protocol: {result['protocol_label']}; full ranking; test split)")
     print(results_table(result["test_result"]))
+    if "alpha_search" in result:
+        print(summary_text(result["alpha_search"]))
     status = 0
     if "faiss" in result:
         from .serving import serving_text

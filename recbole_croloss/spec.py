@@ -17,6 +17,8 @@ and every rule between them, and names the key, the value and the choices when o
   ``train_min_history``, ``eval_every_steps``, ``max_steps``, ``test_weights``;
 - resuming (:class:`ResumeSpec`): ``resume``, a resume checkpoint or ``auto``, found and
   checked against the run's settings;
+- choosing alpha for a target N (:class:`~recbole_croloss.alpha_search.AlphaSearchSpec`):
+  ``alpha: auto`` with ``target_n``, ``alpha_grid``, ``alpha_search_kernels``, ``alpha_search_epochs``, ``alpha_search_eta``;
 - RecBole's settings the plugin relies on (``epochs``, batch sizes, ``MAX_ITEM_LIST_LENGTH``,
   ``learning_rate``, ``seed``, ``valid_metric`` within ``metrics`` and ``topk``, a writable
   ``checkpoint_dir``), and every key the user gave: one that neither RecBole nor the plugin reads
@@ -29,9 +31,10 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import distributed
+from .alpha_search import AlphaSearchSpec
 from .data.inter_file import InterFile, read_inter_file
 from .data.protocol import PROTOCOLS
 from .errors import ConfigError, DatasetFileError, check_bool, check_int
@@ -80,7 +83,8 @@ class TrainingSpec:
     gather_negatives: bool = False
 
     @classmethod
-    def from_config(cls, config) -> "TrainingSpec":
+    def from_config(cls, config, overrides: dict | None = None) -> "TrainingSpec":
+        """``overrides``: loss options over the config's (an ``alpha: auto`` candidate's)."""
         loss = config["loss"]
         if loss not in loss_names():
             raise ConfigError("loss", loss, loss_names())
@@ -93,7 +97,7 @@ class TrainingSpec:
         if gather and negatives != UniformNegatives.name:
             raise ConfigError("gather_negatives", gather, f"negatives={negatives!r} already scores "
                               "every item on every rank; gather only uniform negatives")
-        options = {key: config[key] for key in LOSS_OPTIONS}
+        options = {**{key: config[key] for key in LOSS_OPTIONS}, **(overrides or {})}
         if loss == MODEL_LOSS:  # no sampler, no rank estimate: what the user set for them is unused
             refuse_unread(config, ("negatives", *sampler_options(), "rank_estimator"),
                           "loss='ce' is the model's own cross-entropy over every item")
@@ -354,6 +358,7 @@ class RunSpec:
     resume: ResumeSpec = ResumeSpec(None, None)
     warnings: tuple[str, ...] = ()
     schedule: ScheduleSpec = ScheduleSpec()
+    alpha_search: AlphaSearchSpec | None = None
 
     @classmethod
     def from_config(cls, config, model_class) -> "RunSpec":
@@ -361,7 +366,9 @@ class RunSpec:
         (or :class:`DatasetNotFoundError`, :class:`~recbole_croloss.errors.DatasetFileError`)
         before any data is loaded."""
         warnings = tuple(unknown_key_warnings(config))
-        training = TrainingSpec.from_config(config)
+        search = AlphaSearchSpec.from_config(config)  # before the evaluation: it sets valid_metric
+        training = search.candidate_trainings(lambda options: TrainingSpec.from_config(config, options))[0] \
+            if search else TrainingSpec.from_config(config)
         training.check_model(model_class)
         evaluation = EvaluationSpec.from_config(config)  # metrics and topk, before valid_metric
         check_recbole_settings(config)
@@ -370,9 +377,15 @@ class RunSpec:
         processes = DistributedSpec.from_config(config)
         check_serving(serving, evaluation, protocol, processes, config, model_class, training)
         schedule = ScheduleSpec.from_config(config, model_class)
+        if search is not None:
+            search.check_run(config, processes.distributed, model_class)
         return cls(model_class, training, evaluation, protocol, serving, processes,
                    read_inter_file(dataset_file(config), config), ResumeSpec.from_config(config, processes),
-                   warnings, schedule)
+                   warnings, schedule, search)
+
+    def for_candidate(self, config, candidate) -> "RunSpec":
+        """This run with an ``alpha: auto`` candidate's loss."""
+        return replace(self, training=TrainingSpec.from_config(config, candidate.options))
 
 
 def check_serving(serving, evaluation, protocol, processes, config, model_class, training) -> None:

@@ -72,6 +72,11 @@ class Method:
         return self.settings_dict["loss"]
 
     @property
+    def searches_alpha(self) -> bool:
+        """Whether the cell chooses its alpha itself (``alpha: auto``)."""
+        return self.settings_dict.get("alpha") == "auto"
+
+    @property
     def label(self) -> str:
         """``croloss(kernel=sigmoid, alpha=1.2)``; ``ce``."""
         return self.label_without()

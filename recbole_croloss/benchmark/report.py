@@ -113,7 +113,8 @@ class ModelResults:
         return mean_std(self.test_by_seed(label, n).values())
 
     def labels_of(self, losses) -> list[str]:
-        return [label for label, m in self.methods.items() if m.loss in losses]
+        """The methods of ``losses`` with a fixed alpha (an ``alpha: auto`` cell is its own row)."""
+        return [label for label, m in self.methods.items() if m.loss in losses and not m.searches_alpha]
 
     def best_on_valid(self, losses, n: int) -> str | None:
         """The label of the family's setting with the highest mean validation Recall@n."""
@@ -126,7 +127,7 @@ class ModelResults:
         rows: dict[str, dict[float, str]] = {}
         for label, method in self.methods.items():
             alpha = method.settings_dict.get("alpha")
-            if method.loss in CROLOSS_FAMILY and alpha is not None:
+            if method.loss in CROLOSS_FAMILY and alpha is not None and not method.searches_alpha:
                 rows.setdefault(method.label_without("alpha"), {})[float(alpha)] = label
         return {row: by_alpha for row, by_alpha in rows.items() if len(by_alpha) >= 2}
 
@@ -175,6 +176,12 @@ def loss_comparison_table(results: ModelResults) -> Table:
             table.rows.append([label, str(max(s[2] for s in stats)),
                                *[format_percent(m, s) for m, s, _ in stats]])
             table.csv_rows += [_csv_row(results, "table2", label, n, label) for n in results.table_ns]
+    for label in [label for label, m in results.methods.items() if m.searches_alpha]:
+        stats = [results.test_stats(label, n) for n in results.table_ns]
+        table.rows.append([label, str(max(s[2] for s in stats)), *[format_percent(m, s) for m, s, _ in stats]])
+        chosen = {s: r.record["alpha_search"]["chosen"]["label"] for s, r in results.by_method[label].items()}
+        table.notes.append(f"{label}: chose " + "; ".join(f"seed {s}: {c}" for s, c in sorted(chosen.items())))
+        table.csv_rows += [_csv_row(results, "table2", label, n, label) for n in results.table_ns]
     for family, name in ((("croloss",), "CROLoss (best on valid)"),
                          (("croloss_lambda",), "CROLoss-lambda (best on valid)")):
         chosen = {n: results.best_on_valid(family, n) for n in results.table_ns}
@@ -225,7 +232,7 @@ def lambda_kernel_tables(results: ModelResults) -> list[Table]:
     by_alpha: dict[float, dict[tuple, str]] = {}
     for label, method in results.methods.items():
         settings = method.settings_dict
-        if method.loss == "croloss_lambda":
+        if method.loss == "croloss_lambda" and not method.searches_alpha:
             rest = tuple((k, v) for k, v in method.settings if k not in ("loss", "alpha", "kernel", "lambda_kernel"))
             settings = {**PRESETS["croloss_lambda"].defaults, **settings}  # unset: the preset's phi_1, phi_2, alpha
             key = (settings["lambda_kernel"], settings["kernel"], rest)

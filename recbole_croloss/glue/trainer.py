@@ -10,6 +10,7 @@ diverges (:class:`~recbole_croloss.errors.TrainingDiverged`).
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import torch
@@ -94,6 +95,7 @@ class CROLossTrainer(Trainer):
         self._train_data, self._fit_started = None, None
         self.per_user_hits = None  # the last evaluation's, when asked for (evaluate)
         self.validation_listeners = [TensorBoardValidations(self.tensorboard)] if distributed.is_main(config) else []
+        self.epoch_limit: int | None = None  # fit trains to at most this many epochs in all (a rung's budget)
 
     def _build_optimizer(self, **kwargs):
         # sparse_item_updates: the item table by a row-wise Adam, the rest by Adam (glue.sparse).
@@ -120,6 +122,12 @@ class CROLossTrainer(Trainer):
         checkpoint.save_atomic(state, saved_model_file)
         if verbose:
             self.logger.info(f"Saving current: {saved_model_file}")
+
+    def name_checkpoints(self, suffix: str) -> None:
+        """Save as ``<model>-<time>-<suffix>.pth`` (and its resume checkpoint beside it): runs
+        of one search, started within a second, keep files of their own."""
+        self.saved_model_file = f"{os.path.splitext(self.saved_model_file)[0]}-{suffix}.pth"
+        self.resume_file = checkpoint.resume_file_for(self.saved_model_file)
 
     def save_resume(self, epoch: int, train_data) -> None:
         """Write the resume checkpoint after ``epoch`` (the last finished one)."""
@@ -158,6 +166,8 @@ class CROLossTrainer(Trainer):
             # One pass over the loader is one round of steps; RecBole validates after each.
             self.epochs, self.eval_step = train_data.order.n_rounds, 1
             train_data.order.step = self.steps
+        if self.epoch_limit is not None:
+            self.epochs = min(self.epochs, self.epoch_limit)
         if self._pending_rng is not None:
             checkpoint.restore_rng_states(self._pending_rng, getattr(train_data, "generator", None))
             self._pending_rng = None

@@ -4,6 +4,7 @@ import os
 import pytest
 
 from recbole_croloss.benchmark import GridError, ResultStore, load_grid, parse_grid
+from recbole_croloss.benchmark.grid import check_grid
 from recbole_croloss.benchmark.__main__ import main as benchmark_main
 
 BASE = {
@@ -132,3 +133,21 @@ methods:
     assert out.count("pending ") == 4 and "4 cells: 0 done, 4 to run" in out
     assert "estimated cost: unknown" in out
     assert not os.path.exists(store.cells_dir)
+
+
+AUTO_METHOD = {"loss": "croloss", "kernel": "sigmoid", "alpha": "auto", "target_n": 100}
+
+
+def test_a_method_with_alpha_auto_is_a_cell_like_any_other():
+    grid = parse_grid({**BASE, "models": ["TwoTower"], "methods": [{**AUTO_METHOD, "alpha_grid": [[0.8, 1.2]]}]})
+    check_grid(grid)
+    (method,) = grid.methods
+    assert method.searches_alpha and method.settings_dict["alpha_grid"] == [0.8, 1.2]
+    assert method.label == "croloss(kernel=sigmoid, alpha=auto, target_n=100, alpha_grid=[0.8, 1.2])"
+
+
+def test_a_grid_s_valid_metric_other_than_recall_at_target_n_is_refused():
+    grid = parse_grid({**BASE, "models": ["TwoTower"], "config": {"valid_metric": "Recall@50"},
+                       "methods": [AUTO_METHOD]})
+    with pytest.raises(GridError, match="valid_metric='Recall@50' is not valid; Recall@100 or unset"):
+        check_grid(grid)

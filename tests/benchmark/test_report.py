@@ -162,3 +162,24 @@ def test_each_claim_gets_a_verdict_line(reports):
     text = open(reports["report.md"]).read()
     assert "- (a) larger alpha favours small N (largest vs smallest alpha, per kernel row): holds for 1 of 1 rows" in text
     assert "- (b) the best CROLoss beats the best conventional loss: holds at N = " in text
+
+
+def test_an_alpha_auto_method_is_its_own_row_of_table_2_with_the_alphas_chosen(tmp_path):
+    grid = parse_grid({**GRID, "methods": [{"loss": "croloss", "kernel": "sigmoid", "alpha": [0.8, 1.2, "auto"],
+                                            "target_n": 100}]})
+    store = ResultStore(str(tmp_path))
+    for cell in grid.cells():
+        base = "croloss(kernel=sigmoid, alpha=0.8)" if cell.method.searches_alpha else \
+            cell.method.label.replace(", target_n=100", "")
+        cell_record = record(cell, TEST[base][cell.seed])
+        if cell.method.searches_alpha:
+            cell_record["run"]["alpha_search"] = {"chosen": {"label": f"alpha={0.8 if cell.seed < 3 else 1.2}"}}
+        store.put(cell.key, cell_record)
+    reports = write_reports(grid, store)
+    auto = "croloss(kernel=sigmoid, alpha=auto, target_n=100)"
+    (row,) = rows(reports["table2.csv"], setting=auto, N=50)
+    assert float(row["recall_mean"]) == pytest.approx(statistics.fmean([0.33, 0.34, 0.35]), abs=1e-12)
+    text = open(reports["report.md"]).read()
+    assert f"{auto}: chose seed 1: alpha=0.8; seed 2: alpha=0.8; seed 3: alpha=1.2" in text
+    assert not rows(reports["table3.csv"], setting=auto)  # kernel x alpha: fixed alphas only
+    assert "CROLoss (best on valid): R@50: croloss(kernel=sigmoid, alpha=0.8" in text
