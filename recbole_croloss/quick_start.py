@@ -326,9 +326,11 @@ def close_log_handlers() -> None:
 
 
 def _log_file() -> str | None:
+    """RecBole's log file, where the record goes beside it; ``None`` for a log that is not a
+    regular file (``/dev/null``: ``/dev/null.json`` would be created in ``/dev``)."""
     for handler in getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
-            return handler.baseFilename
+            return handler.baseFilename if os.path.isfile(handler.baseFilename) else None
     return None
 
 
