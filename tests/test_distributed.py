@@ -20,7 +20,7 @@ from torch import nn
 from recbole_croloss import distributed
 from recbole_croloss.glue import CROLossAdapter
 from recbole_croloss.loss import build_loss
-from recbole_croloss.sampler import UniformNegatives
+from recbole_croloss.sampler import Draws, UniformNegatives
 from recbole_croloss.scoring import get_score
 
 from .conftest import TINY
@@ -60,8 +60,8 @@ class GivenNegatives(UniformNegatives):
         super().__init__(n_items)
         self.negatives = negatives
 
-    def __call__(self, pos_items):
-        return self.negatives, self.mask(pos_items, self.negatives)
+    def draw(self, pos_items):
+        return Draws(self.negatives)
 
 
 def global_batch():
@@ -95,7 +95,7 @@ def step_rank(local_rank, port, kernel, alpha):
         p.grad /= 2
     mean_loss = loss.detach().clone()
     torch.distributed.all_reduce(mean_loss)
-    all_negatives = distributed.gather_ids(negatives)
+    all_negatives = distributed.gather_1d(negatives)
     torch.distributed.destroy_process_group()
     return {"loss": float(mean_loss) / 2, "negatives": all_negatives,
             "grads": {n: p.grad.clone() for n, p in net.named_parameters()}}

@@ -5,7 +5,7 @@ sees it through the scoring protocol (:class:`~recbole_croloss.scoring.ScoredRet
 plugin model is one; a RecBole model is seen through
 :class:`~recbole_croloss.glue.support.RecBoleRetrieval`):
 
-- training: ``neg [M] , mask [B, M] = sampler(pos [B])``, scores
+- training: ``neg [M], mask [B, M], log_q = sampler(pos [B])``, scores
   ``s_pos = S(u_b, v_pos_b) [B]`` and ``s_neg = S(u_b, v_neg_j) [B, M]``, loss = CROLoss plus
   the model's own ``loss_terms``; for a multi-interest model ``u_b`` is the model's ``readout``
   of ``U_b`` with the positive (ComiRec: the interest most aligned with it; MIND: label-aware
@@ -81,7 +81,7 @@ class CROLossAdapter(nn.Module):
         user vectors are ``user``."""
         retrieval = self.retrieval
         pos_items = interaction[self.model.POS_ITEM_ID]
-        neg_items, neg_mask = self.sampler(pos_items)
+        neg_items, neg_mask, _ = self.sampler(pos_items)
         score = retrieval.score
         pos_key = score.key(retrieval.item_vectors(pos_items))  # [B, d]
         query = retrieval.training_query(user, pos_key)

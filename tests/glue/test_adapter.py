@@ -39,9 +39,9 @@ def test_unsupported_model_is_refused_before_data(tiny, model):
 def test_padding_never_a_uniform_negative_and_hits_masked(tiny):
     prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "neg_per_pos": 50})
     pos = torch.randint(1, prepared.adapter.model.n_items, (256,))
-    neg, mask = prepared.adapter.sampler(pos)
+    neg, mask, log_q = prepared.adapter.sampler(pos)
     assert neg.shape == (50 * 256,) and neg.min() >= 1 and neg.max() < prepared.adapter.model.n_items
-    assert torch.equal(mask, neg[None, :] != pos[:, None])
+    assert torch.equal(mask, neg[None, :] != pos[:, None]) and log_q is None
     assert (~mask).any()  # with 12800 draws over ~1000 items some hit the positive
     assert prepared.adapter.loss.n_items == prepared.adapter.model.n_items - 1  # |I| excludes the padding item
 
