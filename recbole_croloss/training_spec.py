@@ -2,10 +2,12 @@
 before any data is loaded (part of :class:`~recbole_croloss.spec.RunSpec`).
 
 - the loss (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
-  ``margin``, ``rank_estimator`` (resolved into the loss's settings), ``score``, ``scale``;
+  ``margin``, ``rank_estimator`` (resolved into a CROLoss preset's settings), ``gbce_t`` (gBCE's),
+  ``score``, ``scale``;
 - the negatives (:class:`NegativesSpec`): ``negatives`` and the settings its sampler reads
   (``neg_per_pos``, ``mask_accidental_hits``, ``in_batch_uniform``, ``neg_popularity_power``,
-  ``neg_mix``), ``neg_memory``, ``gather_negatives``.
+  ``neg_mix``), ``neg_memory``, ``gather_negatives``, and ``logq_correction`` (whether the loss
+  weighs a weighted sampler's negatives by their log q).
 
 A key the chosen loss or sampler never reads is refused when the user sets it.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from . import distributed
 from .errors import ConfigError, check_bool, check_int
 from .glue import CROLossAdapter, check_model_class, is_plugin_model, training_item_counts
-from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
+from .loss import LOSS_OPTIONS, PRESETS, BinaryLossSettings, LossSettings, get_preset, loss_keys
 from .sampler import (NEGATIVES, CrossBatchMemory, FullNegatives, NegativeSampler, build_sampler, check_sampler_name,
                       check_sampler_settings)
 from .scoring import Score, get_score
@@ -30,7 +32,19 @@ FLOAT32_LOG_TINY = 87.3
 #: The largest alpha whose weight at rank 2 is still a float32 number.
 MAX_ALPHA = 1 + FLOAT32_LOG_TINY / math.log(2)
 #: Keys of the negatives that no sampler's ``options`` hold.
-NEGATIVES_KEYS = ("negatives", "neg_memory", "gather_negatives")
+NEGATIVES_KEYS = ("negatives", "neg_memory", "gather_negatives", "logq_correction")
+
+
+def check_croloss_settings(settings: LossSettings, options: dict, loss: str) -> None:
+    """The rules a CROLoss preset's settings obey beyond their own checks."""
+    kernels = [k.name for k in (settings.kernel, settings.lambda_kernel) if k is not None]
+    if settings.alpha > MAX_ALPHA:
+        raise ConfigError("alpha", options["alpha"], f"at most {MAX_ALPHA:g}: the weight of a "
+                          "positive at rank 2 is 2^-alpha, below float32's smallest number, so "
+                          "no positive but the first would get a gradient")
+    if options["margin"] is not None and "hinge" not in kernels:
+        raise ConfigError("margin", options["margin"], f"only the hinge kernel has a margin, and "
+                          f"loss={loss!r} uses {' and '.join(kernels)}; unset margin or use kernel=hinge")
 
 
 def loss_names() -> tuple[str, ...]:
@@ -52,9 +66,10 @@ class NegativesSpec:
     settings: tuple  # ((key, value), ...)
     memory: int = 0
     gather: bool = False
+    log_q: bool = False
 
     @classmethod
-    def from_config(cls, config) -> "NegativesSpec":
+    def from_config(cls, config, loss_reads_log_q: bool = True) -> "NegativesSpec":
         sampler = check_sampler_name(config["negatives"])
         settings = check_sampler_settings(sampler, {key: config[key] for key in sampler.options})
         refuse_unread(config, [o for o in sampler_options() if o not in sampler.options],
@@ -66,7 +81,15 @@ class NegativesSpec:
                 if value:
                     raise ConfigError(key, value, "negatives='full' already scores every item on every "
                                       f"rank and every step; unset {key} or draw negatives")
-        return cls(sampler.name, tuple(settings.items()), memory, gather)
+        log_q = False
+        if not loss_reads_log_q:
+            refuse_unread(config, ("logq_correction",), f"loss={config['loss']!r} weighs every negative alike")
+        elif sampler.weighted:
+            log_q = check_bool("logq_correction", config["logq_correction"])
+        else:
+            refuse_unread(config, ("logq_correction",), f"negatives={sampler.name!r} {sampler.description} "
+                          "(no log q to correct: the estimators' uniform weights are exact)")
+        return cls(sampler.name, tuple(settings.items()), memory, gather, log_q)
 
     @property
     def sampler_class(self) -> type[NegativeSampler]:
@@ -91,7 +114,7 @@ class TrainingSpec:
     draws no ``negatives`` (None)."""
 
     loss: str
-    loss_settings: LossSettings | None
+    loss_settings: LossSettings | BinaryLossSettings | None
     negatives: NegativesSpec | None
     score: Score
 
@@ -103,29 +126,27 @@ class TrainingSpec:
         score = get_score(config["score"], config["scale"])
         options = {key: config[key] for key in LOSS_OPTIONS}
         if loss == MODEL_LOSS:  # no sampler, no rank estimate: what the user set for them is unused
-            refuse_unread(config, (*NEGATIVES_KEYS, *sampler_options(), "rank_estimator"),
+            refuse_unread(config, (*NEGATIVES_KEYS, *sampler_options(), "rank_estimator",
+                                   *(k for k in loss_keys() if k not in LOSS_OPTIONS)),
                           "loss='ce' is the model's own cross-entropy over every item")
             for key in ("kernel", "alpha", "lambda_kernel", "margin"):
                 if options[key] is not None:
                     raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
                                       f"and takes no {key}; use loss='croloss' or unset {key}")
             return cls(loss, None, None, score)
-        negatives = NegativesSpec.from_config(config)
-        settings = get_preset(loss).resolve(**options)
-        kernels = [k.name for k in (settings.kernel, settings.lambda_kernel) if k is not None]
-        if settings.alpha > MAX_ALPHA:
-            raise ConfigError("alpha", options["alpha"], f"at most {MAX_ALPHA:g}: the weight of a "
-                              "positive at rank 2 is 2^-alpha, below float32's smallest number, so "
-                              "no positive but the first would get a gradient")
-        if options["margin"] is not None and "hinge" not in kernels:
-            raise ConfigError("margin", options["margin"], f"only the hinge kernel has a margin, and "
-                              f"loss={loss!r} uses {' and '.join(kernels)}; unset margin or use kernel=hinge")
+        preset = get_preset(loss)
+        refuse_unread(config, [key for key in loss_keys() if key not in preset.reads],
+                      f"loss={loss!r} ({preset.description})")
+        settings = preset.resolve(**{key: config[key] for key in preset.reads})
+        if isinstance(settings, LossSettings):
+            check_croloss_settings(settings, options, loss)
+        negatives = NegativesSpec.from_config(config, settings.reads_log_q)
         return cls(loss, settings, negatives, score)
 
     def catalogue_warnings(self, n_items: int) -> list[str]:
         """What to tell the user once the catalogue size is known: an alpha so large that a
         positive at the median rank gets a weight below float32's range (no gradient at first)."""
-        if self.loss_settings is None or n_items < 4:
+        if not isinstance(self.loss_settings, LossSettings) or n_items < 4:
             return []
         alpha = self.loss_settings.alpha
         if (alpha - 1) * math.log(n_items / 2) <= FLOAT32_LOG_TINY:
@@ -139,7 +160,8 @@ class TrainingSpec:
         shared uniform negatives than items): the loss can then be negative (its gradient is the
         paper's); ``None`` otherwise."""
         settings = self.loss_settings
-        if settings is None or settings.rank_estimator.name != "paper" or self.negatives.name != "uniform":
+        if not isinstance(settings, LossSettings) or settings.rank_estimator.name != "paper" or \
+                self.negatives.name != "uniform":
             return None
         n_negatives = self.negatives.setting("neg_per_pos") * batch_size * (1 + self.negatives.memory)
         if n_negatives <= catalogue_size:
@@ -164,4 +186,5 @@ class TrainingSpec:
         if self.loss_settings is None:
             return CROLossAdapter(model, self.score)
         sampler = self.negatives.build(model.n_items, train_dataset)
-        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size), sampler)
+        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size), sampler,
+                              use_log_q=self.negatives.log_q)

@@ -109,6 +109,9 @@ class NegativeSampler:
     def __call__(self, pos_items: torch.Tensor) -> Negatives:
         return self.complete(pos_items, self.draw(pos_items))
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(catalogue_size={self.catalogue_size})"
+
 
 def hit_mask(pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
     """``[B, M]``: True where the negative is not the row's positive."""
