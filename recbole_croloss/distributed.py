@@ -33,6 +33,8 @@ import pickle
 import torch
 import torch.distributed as dist
 
+from .sampler import Draws, Negatives
+
 #: ``dist_backend``: auto (NCCL when the run has GPUs, else Gloo), or one named.
 BACKENDS = ("auto", "nccl", "gloo")
 
@@ -82,20 +84,27 @@ def init_process_group(values: dict) -> None:
 
 
 class GatheredNegatives:
-    """A negative sampler whose draws are shared by every rank: ``(neg_items [W M], mask [B, W M])``
-    with the ids of all W ranks in rank order, masked against this rank's positives. Outside a
-    process group it is the wrapped sampler."""
+    """A negative sampler whose draws are shared by every rank: the draws of all W ranks in rank
+    order (ids, their ``log p`` and counts; each rank may draw a different number, as in-batch
+    negatives do), masked and weighted against this rank's positives. Outside a process group it
+    is the wrapped sampler."""
 
     def __init__(self, sampler):
         self.sampler = sampler
         self.name, self.catalogue_size = sampler.name, sampler.catalogue_size
+        self.weighted = sampler.weighted
 
-    def __call__(self, pos_items):
-        neg_items, mask = self.sampler(pos_items)
+    def draw(self, pos_items) -> Draws:
+        draws = self.sampler.draw(pos_items)
         if not active():
-            return neg_items, mask
-        neg_items = gather_ids(neg_items)
-        return neg_items, self.sampler.mask(pos_items, neg_items)
+            return draws
+        return Draws(*(None if part is None else gather_1d(part) for part in draws))
+
+    def complete(self, pos_items, draws: Draws) -> Negatives:
+        return self.sampler.complete(pos_items, draws)
+
+    def __call__(self, pos_items) -> Negatives:
+        return self.complete(pos_items, self.draw(pos_items))
 
     def mask(self, pos_items, neg_items):
         return self.sampler.mask(pos_items, neg_items)
@@ -104,11 +113,18 @@ class GatheredNegatives:
         return f"GatheredNegatives({self.sampler!r})"
 
 
-def gather_ids(x: torch.Tensor) -> torch.Tensor:
-    """All-gather of ids (no gradient), in rank order."""
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, x.contiguous())
-    return torch.cat(parts)
+def gather_1d(x: torch.Tensor) -> torch.Tensor:
+    """All-gather of a 1-d tensor (no gradient) whose length may differ by rank, in rank order."""
+    world = dist.get_world_size()
+    length = torch.tensor([len(x)], device=x.device)
+    lengths = [torch.empty_like(length) for _ in range(world)]
+    dist.all_gather(lengths, length)
+    lengths = [int(n) for n in lengths]
+    padded = torch.zeros(max(lengths), dtype=x.dtype, device=x.device)
+    padded[:len(x)] = x
+    parts = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:n] for part, n in zip(parts, lengths)])
 
 
 def wrap_cpu_model(model: torch.nn.Module) -> torch.nn.Module:

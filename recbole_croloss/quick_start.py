@@ -93,7 +93,8 @@ def build_trainer(config: PluginConfig, spec: RunSpec, train_data) -> tuple[CROL
 
     logger = getLogger()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
+    adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]),
+                                     train_data._dataset)
     logger.info(adapter)
     if adapter.sampler is not None:
         note = spec.training.rank_floor_note(adapter.sampler.catalogue_size, config["train_batch_size"])

@@ -14,7 +14,7 @@ import re
 
 from .errors import ConfigError, check_bool, check_int
 from .io import check_writable_dir
-from .loss import LOSS_OPTIONS
+from .loss import loss_keys
 
 __all__ = ["check_recbole_settings", "check_valid_metric", "check_writable_dir", "refuse_unread",
            "empty_dataset_error", "unknown_key_warnings", "INTEGER_SETTINGS"]
@@ -50,7 +50,7 @@ FILTER_SETTINGS = ("user_inter_num_interval", "item_inter_num_interval", "val_in
 CLIP_GRAD_NORM_KEYS = ("max_norm", "norm_type", "error_if_nonfinite", "foreach")
 
 #: Keys the plugin reads that have no default line in ``properties/overall.yaml``.
-PLUGIN_KEYS_WITHOUT_DEFAULT = (*LOSS_OPTIONS, "interest_extractor", "num_interest", "routing_iterations")
+PLUGIN_KEYS_WITHOUT_DEFAULT = (*loss_keys(), "interest_extractor", "num_interest", "routing_iterations")
 
 
 def check_recbole_settings(config) -> None:

@@ -3,9 +3,8 @@
 :meth:`RunSpec.from_config` reads the plugin's keys (defaults in ``properties/overall.yaml``)
 and every rule between them, and names the key, the value and the choices when one is wrong:
 
-- training (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
-  ``margin``, ``rank_estimator`` (resolved into the loss's settings), ``negatives``,
-  ``neg_per_pos``, ``mask_accidental_hits``, ``score``, ``scale``, ``gather_negatives``;
+- training (:class:`~recbole_croloss.training_spec.TrainingSpec`, in its own module): the loss,
+  the score and the negatives;
 - evaluation (:class:`EvaluationSpec`): ``eval_engine``, ``eval_memory_budget``, ``eval_mask``,
   ``recall_targets``
   with RecBole's ``metrics`` and ``topk``; the data ``protocol`` with ``paper_split_ratio`` and
@@ -29,7 +28,6 @@ The CLI, the launcher and the benchmark grid all build it the same way.
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, replace
 
@@ -37,139 +35,18 @@ from . import distributed
 from .alpha_search import AlphaSearchSpec
 from .data.inter_file import InterFile, read_inter_file
 from .data.protocol import PROTOCOLS
-from .errors import ConfigError, DatasetFileError, check_bool, check_int
+from .errors import ConfigError, DatasetFileError, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
-from .glue import EVAL_MASKS, SUPPORTED, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
+from .glue import EVAL_MASKS, SUPPORTED, EvalMask, is_plugin_model
 from .glue import checkpoint
-from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
 from .schedule import ScheduleSpec
-from .sampler import NEGATIVES, NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
-from .scoring import Score, get_score
 from .io import check_dataset_name
 from .settings_checks import check_recbole_settings, check_writable_dir, refuse_unread, unknown_key_warnings
-
-#: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.
-MODEL_LOSS = "ce"
-#: -log of float32's smallest normal number: a weight x^-alpha below e^-87.3 is 0 or denormal.
-FLOAT32_LOG_TINY = 87.3
-#: The largest alpha whose weight at rank 2 is still a float32 number.
-MAX_ALPHA = 1 + FLOAT32_LOG_TINY / math.log(2)
+from .training_spec import TrainingSpec
 
 
 class DatasetNotFoundError(FileNotFoundError):
     pass
-
-
-def loss_names() -> tuple[str, ...]:
-    """What the key ``loss`` can name: the model's own loss, then every registered preset."""
-    return (MODEL_LOSS, *PRESETS)
-
-
-def sampler_options() -> tuple[str, ...]:
-    """The settings some negative sampler reads (``neg_per_pos``, ``mask_accidental_hits``)."""
-    return tuple(sorted({option for cls in NEGATIVES.values() for option in cls.options}))
-
-
-@dataclass(frozen=True)
-class TrainingSpec:
-    """How the model is trained: ``loss_settings`` None is the model's own loss (``ce``)."""
-
-    loss: str
-    loss_settings: LossSettings | None
-    negatives: str
-    neg_per_pos: int
-    mask_accidental_hits: bool
-    score: Score
-    gather_negatives: bool = False
-
-    @classmethod
-    def from_config(cls, config, overrides: dict | None = None) -> "TrainingSpec":
-        """``overrides``: loss options over the config's (an ``alpha: auto`` candidate's)."""
-        loss = config["loss"]
-        if loss not in loss_names():
-            raise ConfigError("loss", loss, loss_names())
-        negatives = config["negatives"]
-        sampler = check_sampler_name(negatives)
-        neg_per_pos = check_int("neg_per_pos", config["neg_per_pos"], 1)
-        mask_hits = check_bool("mask_accidental_hits", config["mask_accidental_hits"])
-        score = get_score(config["score"], config["scale"])
-        gather = check_bool("gather_negatives", config["gather_negatives"])
-        if gather and negatives != UniformNegatives.name:
-            raise ConfigError("gather_negatives", gather, f"negatives={negatives!r} already scores "
-                              "every item on every rank; gather only uniform negatives")
-        options = {**{key: config[key] for key in LOSS_OPTIONS}, **(overrides or {})}
-        if loss == MODEL_LOSS:  # no sampler, no rank estimate: what the user set for them is unused
-            refuse_unread(config, ("negatives", *sampler_options(), "rank_estimator"),
-                          "loss='ce' is the model's own cross-entropy over every item")
-        refuse_unread(config, [o for o in sampler_options() if o not in sampler.options],
-                      f"negatives={negatives!r} scores every other item once, the row's positive left out")
-        if loss != MODEL_LOSS:
-            settings = get_preset(loss).resolve(**options)
-            kernels = [k.name for k in (settings.kernel, settings.lambda_kernel) if k is not None]
-            if settings.alpha > MAX_ALPHA:
-                raise ConfigError("alpha", options["alpha"], f"at most {MAX_ALPHA:g}: the weight of a "
-                                  "positive at rank 2 is 2^-alpha, below float32's smallest number, so "
-                                  "no positive but the first would get a gradient")
-            if options["margin"] is not None and "hinge" not in kernels:
-                raise ConfigError("margin", options["margin"], f"only the hinge kernel has a margin, and "
-                                  f"loss={loss!r} uses {' and '.join(kernels)}; unset margin or use kernel=hinge")
-            return cls(loss, settings, negatives, neg_per_pos, mask_hits, score, gather)
-        for key in ("kernel", "alpha", "lambda_kernel", "margin"):
-            if options[key] is not None:
-                raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
-                                  f"and takes no {key}; use loss='croloss' or unset {key}")
-        if gather:
-            raise ConfigError("gather_negatives", gather, "loss='ce' is the model's own "
-                              "cross-entropy over every item; gather_negatives needs a CROLoss loss")
-        return cls(loss, None, negatives, neg_per_pos, mask_hits, score)
-
-    def catalogue_warnings(self, n_items: int) -> list[str]:
-        """What to tell the user once the catalogue size is known: an alpha so large that a
-        positive at the median rank gets a weight below float32's range (no gradient at first)."""
-        if self.loss_settings is None or n_items < 4:
-            return []
-        alpha = self.loss_settings.alpha
-        if (alpha - 1) * math.log(n_items / 2) <= FLOAT32_LOG_TINY:
-            return []
-        return [f"alpha={alpha:g} over {n_items} items: a positive ranked in the middle of the "
-                f"catalogue gets a weight below float32's range, so at initialisation most positives "
-                f"get no gradient (alpha <= {1 + FLOAT32_LOG_TINY / math.log(n_items / 2):.1f} avoids it)"]
-
-    def rank_floor_note(self, catalogue_size: int, batch_size: int) -> str | None:
-        """A line for the log where the paper estimator's floor ``|I| / M`` is below 1 (more
-        shared uniform negatives than items): the loss can then be negative (its gradient is the
-        paper's); ``None`` otherwise."""
-        settings = self.loss_settings
-        if settings is None or settings.rank_estimator.name != "paper" or self.negatives != "uniform":
-            return None
-        n_negatives = self.neg_per_pos * batch_size
-        if n_negatives <= catalogue_size:
-            return None
-        return (f"M = {n_negatives} shared negatives over {catalogue_size} items: the paper's rank "
-                f"estimate is at least |I|/M = {catalogue_size / n_negatives:.3f} < 1, so the loss can be "
-                "negative; its gradient is eq. 24's (rank_estimator: unbiased stays >= 1)")
-
-    def check_model(self, model_class) -> None:
-        """Refuse a model the adapter cannot train, or a score a model's own loss ignores
-        (RecBole's models rank by their dot product; the plugin's models by ``score``)."""
-        if self.loss_settings is not None:
-            check_model_class(model_class)
-        elif (self.score.name, self.score.scale) != ("dot", 1.0) and not is_plugin_model(model_class):
-            raise ConfigError("score", f"{self.score.name} (scale {self.score.scale})",
-                              f"loss='ce' trains {model_class.__name__} with its own dot product; "
-                              "use score=dot, scale=1, or loss='sampled_softmax' with negatives=full")
-
-    def sampler(self, n_items: int) -> NegativeSampler:
-        sampler = build_sampler(self.negatives, n_items, neg_per_pos=self.neg_per_pos,
-                                mask_accidental_hits=self.mask_accidental_hits)
-        return distributed.GatheredNegatives(sampler) if self.gather_negatives else sampler
-
-    def adapter(self, model) -> CROLossAdapter:
-        """The adapter that trains ``model`` (a RecBole sequential model) as this spec says."""
-        if self.loss_settings is None:
-            return CROLossAdapter(model, self.score)
-        sampler = self.sampler(model.n_items)
-        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size), sampler)
 
 
 #: ``eval_engine``: the plugin's memory-bounded evaluator, or RecBole's own full-sort evaluator.

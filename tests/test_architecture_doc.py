@@ -33,6 +33,6 @@ def test_every_example_runs(tmp_path):
     kernel, preset, sampler, model, metric = (o.strip().splitlines()[-1] for o in outputs)
     assert kernel.startswith("tensor(")                       # a finite loss value
     assert preset.startswith("Sigmoid()")
-    assert sampler == "(4,) True (2, 4)"                      # 2 x B negatives, newest half
+    assert sampler == "(4,) True (2, 4) (2, 4)"               # 2 x B negatives, newest half, log q per row
     assert 0.0 <= float(model) <= 1.0                         # Recall@50 of a trained MeanPool
     assert metric == "{'recall@2': 0.8333, 'hitshare@2': 1.0}"  # (2/3 + 1) / 2; (2/2 + 1/1) / 2

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import partial
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 from recbole_croloss import distributed
 from recbole_croloss.glue import CROLossAdapter
 from recbole_croloss.loss import build_loss
-from recbole_croloss.sampler import UniformNegatives
+from recbole_croloss.sampler import Draws, InBatchNegatives, UniformNegatives
 from recbole_croloss.scoring import get_score
 
 from .conftest import TINY
@@ -55,13 +56,21 @@ class Toy(nn.Module):
         return self.proj(vectors)
 
 
-class GivenNegatives(UniformNegatives):
-    def __init__(self, n_items, negatives):
-        super().__init__(n_items)
-        self.negatives = negatives
+class GivenDraws:
+    """``sampler`` with its draws fixed to ``draws`` (the union the ranks gathered)."""
+
+    def __init__(self, sampler, draws):
+        self.sampler, self.draws = sampler, draws
+        self.catalogue_size, self.weighted = sampler.catalogue_size, sampler.weighted
 
     def __call__(self, pos_items):
-        return self.negatives, self.mask(pos_items, self.negatives)
+        return self.sampler.complete(pos_items, self.draws)
+
+
+#: The samplers the gathered step is compared for: uniform draws, and in-batch negatives (a
+#: different number per rank, with counts and log q) plus one uniform extra per positive.
+SAMPLERS = {"uniform": partial(UniformNegatives, 40, neg_per_pos=3),
+            "in_batch": partial(InBatchNegatives, 40, torch.arange(40) % 5 + 1, in_batch_uniform=1)}
 
 
 def global_batch():
@@ -79,14 +88,14 @@ def adapter(kernel, alpha, sampler, gather):
                           distributed.GatheredNegatives(sampler) if gather else sampler)
 
 
-def step_rank(local_rank, port, kernel, alpha):
+def step_rank(local_rank, port, kernel, alpha, sampler):
     """One training step of rank ``local_rank`` on its half of the global batch."""
     group(local_rank, port)
     torch.manual_seed(100 + local_rank)  # each rank draws its own negatives
-    net = adapter(kernel, alpha, UniformNegatives(40, neg_per_pos=3), gather=True)
+    net = adapter(kernel, alpha, SAMPLERS[sampler](), gather=True)
     batch = {k: v[4 * local_rank: 4 * local_rank + 4] for k, v in global_batch().items()}
     torch.manual_seed(100 + local_rank)
-    negatives = net.sampler.sampler(batch["pos"])[0]  # this rank's own draws
+    draws = net.sampler.sampler.draw(batch["pos"])  # this rank's own draws
     torch.manual_seed(100 + local_rank)
     loss = net.calculate_loss(batch)
     loss.backward()
@@ -95,18 +104,22 @@ def step_rank(local_rank, port, kernel, alpha):
         p.grad /= 2
     mean_loss = loss.detach().clone()
     torch.distributed.all_reduce(mean_loss)
-    all_negatives = distributed.gather_ids(negatives)
+    all_draws = Draws(*(None if part is None else distributed.gather_1d(part) for part in draws))
     torch.distributed.destroy_process_group()
-    return {"loss": float(mean_loss) / 2, "negatives": all_negatives,
+    return {"loss": float(mean_loss) / 2, "draws": all_draws,
             "grads": {n: p.grad.clone() for n, p in net.named_parameters()}}
 
 
-@pytest.mark.parametrize("kernel, alpha", [("softplus", 1.0), ("sigmoid", 1.2), ("exp", 0.8)])
-def test_gathered_negatives_step_equals_one_process(kernel, alpha):
-    got = distributed.launch(step_rank, 2, args=(free_port(), kernel, alpha), timeout=120)
-    negatives = got["negatives"]
-    assert negatives.shape == (24,) and not torch.equal(negatives[:12], negatives[12:])
-    one = adapter(kernel, alpha, GivenNegatives(40, negatives), gather=False)
+@pytest.mark.parametrize("kernel, alpha, sampler", [("softplus", 1.0, "uniform"), ("sigmoid", 1.2, "uniform"),
+                                                    ("exp", 0.8, "uniform"), ("softplus", 1.0, "in_batch")])
+def test_gathered_negatives_step_equals_one_process(kernel, alpha, sampler):
+    got = distributed.launch(step_rank, 2, args=(free_port(), kernel, alpha, sampler), timeout=120)
+    negatives = got["draws"].items
+    if sampler == "uniform":
+        assert negatives.shape == (24,) and not torch.equal(negatives[:12], negatives[12:])
+    else:  # each rank's distinct positives, then its 4 extras
+        assert len(negatives) == len(got["draws"].counts) == len(got["draws"].log_p) > 8
+    one = adapter(kernel, alpha, GivenDraws(SAMPLERS[sampler](), got["draws"]), gather=False)
     loss = one.calculate_loss(global_batch())
     loss.backward()
     assert got["loss"] == pytest.approx(float(loss), rel=1e-12, abs=1e-12)

@@ -77,6 +77,38 @@ CASES = [  # (settings, a fragment of the error)
     (["--dataset=.."], "dataset='..' is not valid; a plain folder name (no path separators)"),
     (["--record="], "record='' is not valid; a file path, e.g. results/run.json"),
     (["--record=newdir/"], "record='newdir/' is not valid; a file path, e.g. results/run.json"),
+    # the negatives and the baselines
+    (["--negatives=popular"], "negatives='popular' is not valid; choose one of: full, in_batch, mixed, popularity, "
+                              "uniform"),
+    (["--negatives=mixed", "--neg_mix=1.5"], "neg_mix=1.5 is not valid; a share strictly between 0 and 1"),
+    (["--negatives=mixed", "--neg_mix=0"], "neg_mix=0 is not valid; a share strictly between 0 and 1 of the draws "
+                                           "taken from the popularity proposal, the rest uniform (0 or 1: use"),
+    (["--negatives=mixed", "--neg_mix=abc"], "neg_mix='abc' is not valid; a share strictly between 0 and 1"),
+    (["--neg_mix=0.3"], "neg_mix=0.3 is not valid; negatives='uniform' draws uniformly, which reads no neg_mix"),
+    (["--negatives=popularity", "--neg_popularity_power=-1"],
+     "neg_popularity_power=-1 is not valid; a finite number >= 0: items are drawn with probability"),
+    (["--negatives=popularity", "--neg_popularity_power=inf"], "neg_popularity_power='inf' is not valid"),
+    (["--negatives=in_batch", "--neg_popularity_power=1"], "neg_popularity_power=1 is not valid; "
+                                                           "negatives='in_batch' takes the batch's other positives"),
+    (["--negatives=in_batch", "--neg_per_pos=5"], "neg_per_pos=5 is not valid; negatives='in_batch' takes the "
+                                                  "batch's other positives (plus in_batch_uniform uniform draws"),
+    (["--negatives=in_batch", "--in_batch_uniform=-1"], "in_batch_uniform=-1 is not valid; in_batch_uniform must "
+                                                        "be an integer >= 0"),
+    (["--in_batch_uniform=2"], "in_batch_uniform=2 is not valid; negatives='uniform' draws uniformly"),
+    (["--neg_memory=-1"], "neg_memory=-1 is not valid; neg_memory must be an integer >= 0"),
+    (["--neg_memory=1.5"], "neg_memory=1.5 is not valid; neg_memory must be an integer >= 0"),
+    (["--negatives=full", "--neg_memory=2"], "neg_memory=2 is not valid; negatives='full' already scores every item"),
+    (["--loss=ce", "--neg_memory=2"], "neg_memory=2 is not valid; loss='ce' is the model's own cross-entropy"),
+    (["--logq_correction=true"], "logq_correction=True is not valid; negatives='uniform' draws uniformly (no log q"),
+    (["--negatives=popularity", "--logq_correction=yes"], "logq_correction='yes' is not valid; choose one of: "
+                                                          "true, false"),
+    (["--loss=bce", "--negatives=popularity", "--logq_correction=false"],
+     "logq_correction=False is not valid; loss='bce' weighs every negative alike"),
+    (["--loss=bce", "--kernel=exp"], "kernel='exp' is not valid; loss='bce' (binary cross-entropy on each score"),
+    (["--loss=gbce", "--rank_estimator=unbiased"], "rank_estimator='unbiased' is not valid; loss='gbce'"),
+    (["--loss=gbce", "--gbce_t=2"], "gbce_t=2 is not valid; gBCE's calibration t, a number from 0"),
+    (["--gbce_t=0.5"], "gbce_t=0.5 is not valid; loss='croloss' (CROLoss with kernel phi"),
+    (["--loss=ce", "--gbce_t=0.5"], "gbce_t=0.5 is not valid; loss='ce' is the model's own"),
 ]
 
 

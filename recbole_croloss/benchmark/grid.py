@@ -279,7 +279,7 @@ def check_grid(grid: Grid) -> None:
     between values is accepted."""
     from ..config import PluginConfig
     from ..glue import get_model
-    from ..loss import LOSS_OPTIONS
+    from ..loss import loss_keys
     from ..spec import RunSpec
 
     from ..settings_checks import INTEGER_SETTINGS
@@ -297,7 +297,7 @@ def check_grid(grid: Grid) -> None:
             except ConfigError as err:
                 raise GridError(f"{where}: models: {err}") from None
             base = PluginConfig(model_class, dataset)
-            known = sorted(set(base.final_config_dict) | set(LOSS_OPTIONS))
+            known = sorted(set(base.final_config_dict) | set(loss_keys()))
             for key in [*grid.config, *model.settings_dict]:
                 if key not in known:
                     raise _unknown("key", key, known, f"{where}: config/models")

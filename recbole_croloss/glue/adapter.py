@@ -5,9 +5,11 @@ sees it through the scoring protocol (:class:`~recbole_croloss.scoring.ScoredRet
 plugin model is one; a RecBole model is seen through
 :class:`~recbole_croloss.glue.support.RecBoleRetrieval`):
 
-- training: ``neg [M] , mask [B, M] = sampler(pos [B])``, scores
-  ``s_pos = S(u_b, v_pos_b) [B]`` and ``s_neg = S(u_b, v_neg_j) [B, M]``, loss = CROLoss plus
-  the model's own ``loss_terms``; for a multi-interest model ``u_b`` is the model's ``readout``
+- training: ``neg [M], mask [B, M], log_q = sampler(pos [B])``, scores
+  ``s_pos = S(u_b, v_pos_b) [B]`` and ``s_neg = S(u_b, v_neg_j) [B, M]`` (every negative looked
+  up in the item table as it is now, those a cross-batch memory kept included), loss =
+  ``loss(s_pos, s_neg, mask, log_q)`` (``log_q`` only with ``use_log_q``) plus the model's own
+  ``loss_terms``; for a multi-interest model ``u_b`` is the model's ``readout``
   of ``U_b`` with the positive (ComiRec: the interest most aligned with it; MIND: label-aware
   attention);
 - evaluation ranks by the same score ``S`` (``full_sort_predict`` -> ``[B, n_items]``,
@@ -22,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..loss import CROLoss, hard_rank_percentile
+from ..loss import CROLoss, GeneralisedBCE, hard_rank_percentile
 from ..sampler import NegativeSampler
 from ..scoring import Score, ScoredRetrieval
 from .support import retrieval_view
@@ -37,17 +39,21 @@ class CROLossAdapter(nn.Module):
     Args:
         model: a RecBole ``SequentialRecommender``.
         score: the score S a RecBole model trains and ranks by (a plugin model has its own).
-        loss: a :class:`CROLoss`, or ``None`` to keep the model's own loss (``ce``).
+        loss: a :class:`CROLoss` (or another preset's loss: ``loss(pos, neg, mask, log_q)``), or
+            ``None`` to keep the model's own loss (``ce``).
         sampler: negatives shared by the batch (required with ``loss``); in a distributed run
             :class:`~recbole_croloss.distributed.GatheredNegatives` to share them across ranks.
+        use_log_q: pass the sampler's ``log q`` to the loss (the log-q correction); without
+            it a weighted sampler's negatives are weighed as if uniform.
     """
 
-    def __init__(self, model: nn.Module, score: Score, loss: CROLoss | None = None,
-                 sampler: NegativeSampler | None = None):
+    def __init__(self, model: nn.Module, score: Score, loss: CROLoss | GeneralisedBCE | None = None,
+                 sampler: NegativeSampler | None = None, use_log_q: bool = True):
         super().__init__()
         self.model = model
         self.loss = loss
         self.sampler = sampler
+        self.use_log_q = use_log_q
         if loss is not None:
             if sampler is None:
                 raise ValueError("a CROLoss-trained adapter needs a sampler")
@@ -77,30 +83,30 @@ class CROLossAdapter(nn.Module):
         self.model.load_other_parameter(para)
 
     def loss_inputs(self, interaction, user: torch.Tensor):
-        """``(pos_score [B], neg_score [B, M], neg_mask [B, M] | None)`` for one batch whose
-        user vectors are ``user``."""
+        """``(pos_score [B], neg_score [B, M], neg_mask [B, M] | None, neg_log_q | None)`` for
+        one batch whose user vectors are ``user``."""
         retrieval = self.retrieval
         pos_items = interaction[self.model.POS_ITEM_ID]
-        neg_items, neg_mask = self.sampler(pos_items)
+        neg_items, neg_mask, neg_log_q = self.sampler(pos_items)
         score = retrieval.score
         pos_key = score.key(retrieval.item_vectors(pos_items))  # [B, d]
         query = retrieval.training_query(user, pos_key)
         pos_score = (query * pos_key).sum(-1)
         neg_score = query @ score.key(retrieval.item_vectors(neg_items)).T
-        return pos_score, neg_score, neg_mask
+        return pos_score, neg_score, neg_mask, neg_log_q if self.use_log_q else None
 
     def calculate_loss(self, interaction):
         if self.loss is None:
             return self.model.calculate_loss(interaction)
         user = self.retrieval.user_vectors(interaction)
-        pos_score, neg_score, neg_mask = self.loss_inputs(interaction, user)
+        pos_score, neg_score, neg_mask, neg_log_q = self.loss_inputs(interaction, user)
         # Estimated on the first DIAGNOSTIC_ROWS rows so it stays cheap; a device tensor added up
         # without a host sync, read once per epoch.
         rows = slice(0, DIAGNOSTIC_ROWS)
         self._rank_sum = self._rank_sum + hard_rank_percentile(
             pos_score[rows], neg_score[rows], None if neg_mask is None else neg_mask[rows])
         self._rank_batches += 1
-        loss = self.loss(pos_score, neg_score, neg_mask)
+        loss = self.loss(pos_score, neg_score, neg_mask, neg_log_q)
         for term in self.retrieval.loss_terms(interaction, user).values():
             loss = loss + term
         return loss
@@ -128,4 +134,5 @@ class CROLossAdapter(nn.Module):
     def extra_repr(self) -> str:
         if self.loss is None:
             return "loss=model's own"
-        return f"sampler={type(self.sampler).__name__}, score={self.retrieval.score!r}"
+        log_q = ", log-q corrected" if self.use_log_q and self.sampler.weighted else ""
+        return f"sampler={self.sampler!r}{log_q}, score={self.retrieval.score!r}"

@@ -7,7 +7,9 @@ For row b with positive score ``s_b`` and negative scores ``t_bj`` (valid where 
     plain  : loss = mean_b  L * W_alpha(R_b)                                  (L = log(|I| + 1))
     Lambda : loss = mean_b  SG(L * w_alpha(R_b^{phi_1})) * R_b^{phi_2}
 
-The mean runs over rows with at least one valid negative. With phi_1 = phi_2 the Lambda
+The mean runs over rows with at least one valid negative. With ``neg_log_q`` (negatives drawn
+from a proposal other than uniform, :mod:`.estimators`) each term of R_b is weighted by
+``1 / (M_b q_bj)``, summed in log space (log-sum-exp of ``log phi - log q``). With phi_1 = phi_2 the Lambda
 gradient equals the plain one (d/dR of L W_alpha(R) is L w_alpha(R)). Every quantity is
 computed from ``log R`` (log-sum-exp for the exponential kernel), so the loss and its gradient
 are finite wherever the loss itself is; where it is not (the exponential kernel with alpha < 1,
@@ -49,15 +51,15 @@ def _with_loss(value: float, error: Exception) -> Exception:
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def _check_tensors(pos_score, neg_score, neg_mask) -> None:
+def _check_tensors(pos_score, neg_score, neg_mask, neg_log_q=None) -> None:
     """Tensors of real scores on one device: anything else fails deep in the kernels, with
     torch's words for a subtraction or a device it did not expect."""
-    named = {"pos_score": pos_score, "neg_score": neg_score, "neg_mask": neg_mask}
+    named = {"pos_score": pos_score, "neg_score": neg_score, "neg_mask": neg_mask, "neg_log_q": neg_log_q}
     for name, value in named.items():
         if value is not None and not isinstance(value, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
-    for name in ("pos_score", "neg_score"):
-        if named[name].dtype == torch.bool or named[name].is_complex():
+    for name in ("pos_score", "neg_score", "neg_log_q"):
+        if named[name] is not None and (named[name].dtype == torch.bool or named[name].is_complex()):
             raise TypeError(f"{name} must hold real numbers (e.g. float32); got {named[name].dtype}")
     devices = {name: value.device for name, value in named.items() if value is not None}
     if len(set(devices.values())) > 1:
@@ -65,8 +67,10 @@ def _check_tensors(pos_score, neg_score, neg_mask) -> None:
                          + ", ".join(f"{name} on {device}" for name, device in devices.items()))
 
 
-def _check_scores(pos_score: torch.Tensor, neg_score: torch.Tensor, neg_mask) -> None:
-    _check_tensors(pos_score, neg_score, neg_mask)
+def check_scores(pos_score: torch.Tensor, neg_score: torch.Tensor, neg_mask, neg_log_q=None) -> None:
+    """The loss inputs' types, shapes and devices (``[B]``, ``[B, M]``, bool ``[B, M]``, ``[M]``
+    or ``[B, M]``), each named where it is wrong."""
+    _check_tensors(pos_score, neg_score, neg_mask, neg_log_q)
     if pos_score.dim() != 1:
         raise ValueError(f"pos_score must have shape [B]; got {tuple(pos_score.shape)}")
     if pos_score.shape[0] == 0:
@@ -84,6 +88,9 @@ def _check_scores(pos_score: torch.Tensor, neg_score: torch.Tensor, neg_mask) ->
                 f"got {tuple(neg_mask.shape)}")
         if neg_mask.dtype != torch.bool:
             raise ValueError(f"neg_mask must be a bool tensor; got {neg_mask.dtype}")
+    if neg_log_q is not None and neg_log_q.shape not in (neg_score.shape[1:], neg_score.shape):
+        raise ValueError(f"neg_log_q must have shape [M] = {tuple(neg_score.shape[1:])} or [B, M] = "
+                         f"{tuple(neg_score.shape)}; got {tuple(neg_log_q.shape)}")
 
 
 def resolve_kernels(kernel: str | Kernel, lambda_kernel: str | Kernel | None,
@@ -110,7 +117,9 @@ class CROLoss(nn.Module):
         margin: m of the hinge kernel.
         rank_estimator: ``paper`` (eq. 24) or ``unbiased``.
 
-    ``forward(pos_score [B], neg_score [B, M], neg_mask bool [B, M] | None) -> scalar``.
+    ``forward(pos_score [B], neg_score [B, M], neg_mask bool [B, M] | None,
+    neg_log_q [M] | [B, M] | None) -> scalar``; ``neg_log_q`` is the log-probability of each
+    negative under the proposal it was drawn from, over the row's other items (``None``: uniform).
     """
 
     def __init__(self, kernel: str | Kernel = "softplus", alpha: float = 1.0, n_items: int | None = None,
@@ -135,14 +144,18 @@ class CROLoss(nn.Module):
     def n_items(self) -> int:
         return self.weight.n_items
 
-    def log_rank(self, kernel: Kernel, pos, neg, mask, n_valid) -> torch.Tensor:
-        """``log R_hat`` per row ``[B]`` for ``kernel`` from the scores (``mask`` False = skip)."""
-        a, b = self.estimator.coefficients(self.n_items, n_valid)
-        return kernel.log_affine_sum(pos, neg, mask, a, b)
+    def log_rank(self, kernel: Kernel, pos, neg, mask, n_valid, log_q=None) -> torch.Tensor:
+        """``log R_hat`` per row ``[B]`` for ``kernel`` from the scores (``mask`` False = skip),
+        importance-weighted by ``log_q`` where given."""
+        if log_q is None:
+            a, b = self.estimator.coefficients(self.n_items, n_valid)
+            return kernel.log_affine_sum(pos, neg, mask, a, b)
+        log_a, log_w = self.estimator.log_weights(self.n_items, n_valid, log_q)
+        return kernel.log_weighted_sum(pos, neg, mask, log_a, log_w)
 
     def forward(self, pos_score: torch.Tensor, neg_score: torch.Tensor,
-                neg_mask: torch.Tensor | None = None) -> torch.Tensor:
-        _check_scores(pos_score, neg_score, neg_mask)
+                neg_mask: torch.Tensor | None = None, neg_log_q: torch.Tensor | None = None) -> torch.Tensor:
+        check_scores(pos_score, neg_score, neg_mask, neg_log_q)
         if pos_score.dtype in LOW_PRECISION or neg_score.dtype in LOW_PRECISION:
             pos_score, neg_score = pos_score.float(), neg_score.float()
         if neg_mask is None:
@@ -155,12 +168,12 @@ class CROLoss(nn.Module):
             if not bool(n_rows):
                 raise ValueError("no row of neg_mask has a valid negative; the loss is undefined")
             n_valid = n_valid_int.clamp(min=1).to(pos_score.dtype)
-        log_r = self.log_rank(self.kernel, pos_score, neg_score, neg_mask, n_valid)
+        log_r = self.log_rank(self.kernel, pos_score, neg_score, neg_mask, n_valid, neg_log_q)
         if self.lambda_kernel is None:
             per_row = self.weight.scaled_cdf(log_r)
         else:
             with torch.no_grad():
-                log_r1 = self.log_rank(self.lambda_kernel, pos_score, neg_score, neg_mask, n_valid)
+                log_r1 = self.log_rank(self.lambda_kernel, pos_score, neg_score, neg_mask, n_valid, neg_log_q)
             per_row = torch.exp(self.weight.log_scaled_density(log_r1) + log_r)
         if rows is not None:
             per_row = per_row.masked_fill(~rows, 0.0)
@@ -168,13 +181,21 @@ class CROLoss(nn.Module):
         # One scalar read per call (RecBole reads the loss per batch anyway): a non-finite loss
         # is never returned, it is explained.
         if not bool(torch.isfinite(loss)):
-            raise self._non_finite(float(loss.detach()), pos_score.detach(), neg_score.detach(), neg_mask)
+            raise self._non_finite(float(loss.detach()), pos_score.detach(), neg_score.detach(), neg_mask, neg_log_q)
         return loss
 
-    def _non_finite(self, value: float, pos_score, neg_score, neg_mask) -> ArithmeticError | ValueError:
+    def _non_finite(self, value: float, pos_score, neg_score, neg_mask, neg_log_q=None) -> ArithmeticError | ValueError:
         """The error that explains a non-finite loss ``value``: :class:`NonFiniteScoreError`
-        naming the scores that are not finite, :class:`LossOverflowError` when finite scores
-        overflow it, or :class:`NonFiniteLossError` (a kernel gave NaN). Each carries ``loss``."""
+        naming the scores (or log q) that are not finite, :class:`LossOverflowError` when finite
+        scores overflow it, or :class:`NonFiniteLossError` (a kernel gave NaN). Each carries ``loss``."""
+        if neg_log_q is not None:
+            bad_q = ~torch.isfinite(neg_log_q.expand_as(neg_score))
+            bad_q = bad_q if neg_mask is None else bad_q & neg_mask
+            if bool(bad_q.any()):
+                return _with_loss(value, NonFiniteScoreError(
+                    f"CROLoss got neg_log_q that is NaN or infinite for {int(bad_q.sum())} valid negatives: "
+                    "a negative drawn with probability 0 (log q = -inf) cannot be weighted by 1/q; the "
+                    "sampler's proposal must give every negative it draws a probability > 0"))
         bad_pos = ~torch.isfinite(pos_score)
         bad_neg = ~torch.isfinite(neg_score) if neg_mask is None else ~torch.isfinite(neg_score) & neg_mask
         if bool(bad_pos.any()) or bool(bad_neg.any()):
@@ -213,7 +234,7 @@ def hard_rank_percentile(pos_score: torch.Tensor, neg_score: torch.Tensor,
     ``100 * mean_b (sum_j mask_bj [t_bj >= s_b]) / M_b`` over rows with a valid negative:
     0 when every positive outscores all its negatives, 50 for random scores.
     """
-    _check_scores(pos_score, neg_score, neg_mask)
+    check_scores(pos_score, neg_score, neg_mask)
     above = neg_score >= pos_score.unsqueeze(1)
     if neg_mask is None:
         return above.float().mean() * 100.0

@@ -14,6 +14,20 @@ floor. ``unbiased`` never falls below 1.
 
 ``M`` counts the valid negatives of each row (``neg_mask``), so padding and accidental hits do
 not shift the estimate.
+
+**Importance weights.** Negatives drawn from a proposal other than uniform come with ``log q_bj``
+(``[M]`` or ``[B, M]``): the probability of negative j under the distribution row b's valid
+negatives were drawn from, over the row's other items. Each term is then weighted by
+``1 / (M q_bj)`` in place of the uniform ``(|I| - 1) / M``:
+
+- ``unbiased``: ``R_hat = 1 + (1 / M) sum_j phi(g_j) / q_j``, unbiased for
+  ``1 + sum_{i != pos} phi(g_i)`` whatever the proposal (so long as q > 0 wherever phi is);
+- ``paper``: ``R_hat = |I| / M + (1 / M) sum_j phi(g_j) / q_j``, eq. 24 with its sum re-weighted.
+
+With q uniform over the other items (``log q = -log(|I| - 1)``) the first is exactly the uniform
+``unbiased``; with q = 1 / |I| (eq. 24's view: draws over all |I| items) the second is exactly
+``paper``. :meth:`RankEstimator.log_weights` gives ``log a`` and the per-term ``log w`` of
+``R_hat = a + sum_j w_bj phi(g_bj)``, so the kernels sum in log space.
 """
 from __future__ import annotations
 
@@ -28,6 +42,14 @@ class RankEstimator:
     def coefficients(self, n_items: int, n_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(a, b)`` per row, each ``[B]``, from the number of valid negatives ``n_valid`` ``[B]``."""
         raise NotImplementedError  # pragma: no cover
+
+    def log_weights(self, n_items: int, n_valid: torch.Tensor,
+                    neg_log_q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log a [B], log w [B, M])`` with ``w_bj = 1 / (M_b q_bj)``, from ``n_valid [B]`` and
+        ``neg_log_q`` (``[M]`` or ``[B, M]``); ``a`` as :meth:`coefficients` gives it."""
+        a, _ = self.coefficients(n_items, n_valid)
+        log_m = n_valid.log().unsqueeze(1)
+        return a.log(), -(log_m + neg_log_q.to(n_valid.dtype))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

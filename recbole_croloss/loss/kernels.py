@@ -3,8 +3,9 @@ r"""Comparison kernels phi(g): smooth stand-ins for the unit step of the rank (p
 A kernel maps the gap of a negative, ``g = S(u, v_neg) - S(u, v_pos)``, to its contribution to
 the rank estimate ``R = a + b * sum_j phi(g_j)`` (see :mod:`.estimators` for ``a`` and ``b``).
 Every kernel offers :meth:`Kernel.log_affine_sum`, which returns ``log(a + b * sum_j phi(g_j))``
-over the valid negatives of each row; the exponential kernel overrides it with log-sum-exp so
-that scores of any magnitude give a finite log-rank.
+over the valid negatives of each row, and :meth:`Kernel.log_weighted_sum`, the same with a
+weight per term (importance weights, ``log w [B, M]``); the exponential kernel overrides both
+with log-sum-exp so that scores of any magnitude give a finite log-rank.
 
 Shapes: ``pos [B]``, ``neg`` and ``mask`` ``[B, M]`` (mask bool, True = the negative counts, or
 ``None``); ``a > 0`` and ``b >= 0`` are ``[B]`` tensors; the result is ``[B]``.
@@ -48,6 +49,27 @@ class Kernel:
         if mask is not None:
             x.masked_fill_(~mask, float("-inf"))  # x is a fresh tensor: fill it in place
         return torch.log(a + b * self.shifted(x).sum(dim=1))
+
+    def log_weighted_sum(self, pos, neg, mask, log_a, log_w):
+        r"""``log(e^{log_a_b} + sum_j mask_bj * phi(t_bj - s_b) * e^{log_w_bj})`` per row.
+
+        ``log_a [B]``, ``log_w [B, M]`` (or ``[1, M]``) -> ``[B]``. The weights are scaled by
+        their row maximum c_b (``e^{log_w - c_b} <= 1``) and ``log a`` joined by ``logaddexp``,
+        so neither a weight of e^200 nor one of e^-200 leaves the float range; a row whose terms
+        are all 0 is ``log a`` with a zero gradient.
+        """
+        x = neg + (self.offset - pos).unsqueeze(1)
+        log_w = log_w.expand_as(x)
+        if mask is not None:
+            x = x.masked_fill(~mask, float("-inf"))
+            log_w = log_w.masked_fill(~mask, float("-inf"))
+        top = log_w.detach().amax(dim=1, keepdim=True)
+        top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))  # a row with no valid term
+        total = (self.shifted(x) * torch.exp(log_w - top)).sum(dim=1)
+        positive = total > 0
+        log_total = torch.where(positive, torch.log(torch.where(positive, total, torch.ones_like(total))),
+                                torch.full_like(total, float("-inf")))
+        return torch.logaddexp(log_a, top.squeeze(1) + log_total)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.options)
@@ -103,6 +125,14 @@ class Exponential(Kernel):
         logits = torch.cat([first.unsqueeze(1), neg], dim=1)
         target = torch.zeros(pos.shape[0], dtype=torch.long, device=pos.device)
         return log_a + F.cross_entropy(logits, target, reduction="none")
+
+    def log_weighted_sum(self, pos, neg, mask, log_a, log_w):
+        # log(a + sum_j w_j e^{t_j - s}) = logsumexp([log a, t_j - s + log w_j]): the sampled
+        # softmax with its logits corrected by log w = -log(M q); column 0 is finite.
+        logits = neg - pos.unsqueeze(1) + log_w
+        if mask is not None:
+            logits = logits.masked_fill(~mask, float("-inf"))
+        return torch.logsumexp(torch.cat([log_a.unsqueeze(1), logits], dim=1), dim=1)
 
 
 def check_margin(margin) -> float:

@@ -40,15 +40,21 @@ def check_alpha(alpha) -> float:
     return value
 
 
+def check_n_items(n_items) -> int:
+    """The catalogue size |I|: an integer from 2 to 2**53, else :class:`ConfigError`."""
+    if isinstance(n_items, bool) or not isinstance(n_items, int) or not 2 <= n_items <= MAX_ITEMS:
+        raise ConfigError("n_items", n_items, "n_items must be an integer >= 2 (a catalogue of one item "
+                          "has nothing to rank) and at most 2**53 (a float64 holds every count up to "
+                          "there exactly)")
+    return n_items
+
+
 class PowerRankWeight:
     """``w_alpha`` for a catalogue of ``n_items`` items. Larger alpha favours small N."""
 
     def __init__(self, alpha: float, n_items: int):
         alpha = check_alpha(alpha)
-        if isinstance(n_items, bool) or not isinstance(n_items, int) or not 2 <= n_items <= MAX_ITEMS:
-            raise ConfigError("n_items", n_items, "n_items must be an integer >= 2 (a catalogue of one item "
-                              "has nothing to rank) and at most 2**53 (a float64 holds every count up to "
-                              "there exactly)")
+        check_n_items(n_items)
         self.alpha, self.n_items = alpha, n_items
         self.log_catalogue = math.log(n_items + 1.0)  # L
         t = (1.0 - alpha) * self.log_catalogue

@@ -39,9 +39,9 @@ def test_unsupported_model_is_refused_before_data(tiny, model):
 def test_padding_never_a_uniform_negative_and_hits_masked(tiny):
     prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "neg_per_pos": 50})
     pos = torch.randint(1, prepared.adapter.model.n_items, (256,))
-    neg, mask = prepared.adapter.sampler(pos)
+    neg, mask, log_q = prepared.adapter.sampler(pos)
     assert neg.shape == (50 * 256,) and neg.min() >= 1 and neg.max() < prepared.adapter.model.n_items
-    assert torch.equal(mask, neg[None, :] != pos[:, None])
+    assert torch.equal(mask, neg[None, :] != pos[:, None]) and log_q is None
     assert (~mask).any()  # with 12800 draws over ~1000 items some hit the positive
     assert prepared.adapter.loss.n_items == prepared.adapter.model.n_items - 1  # |I| excludes the padding item
 
@@ -77,3 +77,24 @@ def test_a_model_s_own_loss_terms_are_added_to_whatever_loss_trains_it(tiny, los
     user = adapter.retrieval.user_vectors(interaction)
     assert float(with_terms) == pytest.approx(float(plain) + 0.25 + float(user.pow(2).mean()), rel=1e-6)
     assert seen == [(len(interaction), user.shape[1])]  # called once, with the batch's user vectors
+
+
+def test_the_sampler_s_log_q_reaches_the_loss_and_memory_negatives_are_scored_as_they_are_now(tiny):
+    prepared = prepare_run("TwoTower", "ml-100k", config_dict={**tiny, "negatives": "in_batch", "neg_memory": 1})
+    adapter = prepared.adapter
+    batches = iter(prepared.train_data)
+    first, second = next(batches), next(batches)
+    user = adapter.retrieval.user_vectors(first)
+    adapter.loss_inputs(first, user)  # the memory now holds the first batch's positives
+    with torch.no_grad():
+        adapter.model.item_embedding.weight.mul_(-2.0)  # the table moves between the steps
+    user = adapter.retrieval.user_vectors(second)
+    pos_score, neg_score, mask, log_q = adapter.loss_inputs(second, user)
+    kept = torch.unique(first[adapter.model.POS_ITEM_ID])
+    assert neg_score.shape[1] == len(torch.unique(second[adapter.model.POS_ITEM_ID])) + len(kept)
+    retrieval, key = adapter.retrieval, adapter.retrieval.score.key
+    query = retrieval.training_query(user, key(retrieval.item_vectors(second[adapter.model.POS_ITEM_ID])))
+    torch.testing.assert_close(neg_score[:, -len(kept):], query @ key(retrieval.item_vectors(kept)).T)  # today's
+    assert log_q.shape == neg_score.shape and bool(torch.isfinite(log_q[mask]).all())
+    expected = adapter.loss(pos_score, neg_score, mask, log_q)
+    assert float(expected) != pytest.approx(float(adapter.loss(pos_score, neg_score, mask)))  # log q matters

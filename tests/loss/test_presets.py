@@ -12,7 +12,7 @@ from recbole_croloss.loss import (LOSS_OPTIONS, PRESETS, CROLoss, Exponential, H
 
 
 def test_preset_names():
-    assert sorted(PRESETS) == ["bpr", "croloss", "croloss_lambda", "sampled_softmax", "triplet"]
+    assert sorted(PRESETS) == ["bce", "bpr", "croloss", "croloss_lambda", "gbce", "sampled_softmax", "triplet"]
 
 
 @pytest.mark.parametrize("name,kernel,alpha,lambda_kernel", [
@@ -67,7 +67,7 @@ def test_unknown_option():
 
 @pytest.mark.parametrize("bad", ["softmax", "", None, "CROLoss"])
 def test_unknown_preset(bad):
-    match = rf"loss={bad!r} is not valid; choose one of: bpr, croloss, croloss_lambda, sampled_softmax, triplet"
+    match = rf"loss={bad!r} is not valid; choose one of: bce, bpr, croloss, croloss_lambda, gbce, sampled_softmax, triplet"
     with pytest.raises(ValueError, match=match):
         get_preset(bad)
     with pytest.raises(ValueError, match=match):

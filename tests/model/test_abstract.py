@@ -69,7 +69,7 @@ def test_adapter_and_model_read_out_and_rank_alike(build_model, name, settings):
     net, model = prepared.adapter, prepared.adapter.model
     interaction = first_batch(prepared, "train_data")
     torch.manual_seed(3)
-    pos, neg, _ = net.loss_inputs(interaction, net.retrieval.user_vectors(interaction))
+    pos, neg, _, _ = net.loss_inputs(interaction, net.retrieval.user_vectors(interaction))
     torch.manual_seed(3)
     users = model.user_vectors(interaction)
     pos_vectors = model.item_vectors(interaction[model.POS_ITEM_ID])

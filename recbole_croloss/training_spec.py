@@ -1,0 +1,191 @@
+"""How a run trains: the loss and the negatives it trains on, every key parsed and checked once,
+before any data is loaded (part of :class:`~recbole_croloss.spec.RunSpec`).
+
+- the loss (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
+  ``margin``, ``rank_estimator`` (resolved into a CROLoss preset's settings), ``gbce_t`` (gBCE's),
+  ``score``, ``scale``;
+- the negatives (:class:`NegativesSpec`): ``negatives`` and the settings its sampler reads
+  (``neg_per_pos``, ``mask_accidental_hits``, ``in_batch_uniform``, ``neg_popularity_power``,
+  ``neg_mix``), ``neg_memory``, ``gather_negatives``, and ``logq_correction`` (whether the loss
+  weighs a weighted sampler's negatives by their log q).
+
+A key the chosen loss or sampler never reads is refused when the user sets it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import distributed
+from .errors import ConfigError, check_bool, check_int
+from .glue import CROLossAdapter, check_model_class, is_plugin_model, training_item_counts
+from .loss import LOSS_OPTIONS, PRESETS, BinaryLossSettings, LossSettings, get_preset, loss_keys
+from .sampler import (NEGATIVES, CrossBatchMemory, FullNegatives, NegativeSampler, build_sampler, check_sampler_name,
+                      check_sampler_settings)
+from .scoring import Score, get_score
+from .settings_checks import refuse_unread
+
+#: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.
+MODEL_LOSS = "ce"
+#: -log of float32's smallest normal number: a weight x^-alpha below e^-87.3 is 0 or denormal.
+FLOAT32_LOG_TINY = 87.3
+#: The largest alpha whose weight at rank 2 is still a float32 number.
+MAX_ALPHA = 1 + FLOAT32_LOG_TINY / math.log(2)
+#: Keys of the negatives that no sampler's ``options`` hold.
+NEGATIVES_KEYS = ("negatives", "neg_memory", "gather_negatives", "logq_correction")
+
+
+def check_croloss_settings(settings: LossSettings, options: dict, loss: str) -> None:
+    """The rules a CROLoss preset's settings obey beyond their own checks."""
+    kernels = [k.name for k in (settings.kernel, settings.lambda_kernel) if k is not None]
+    if settings.alpha > MAX_ALPHA:
+        raise ConfigError("alpha", options["alpha"], f"at most {MAX_ALPHA:g}: the weight of a "
+                          "positive at rank 2 is 2^-alpha, below float32's smallest number, so "
+                          "no positive but the first would get a gradient")
+    if options["margin"] is not None and "hinge" not in kernels:
+        raise ConfigError("margin", options["margin"], f"only the hinge kernel has a margin, and "
+                          f"loss={loss!r} uses {' and '.join(kernels)}; unset margin or use kernel=hinge")
+
+
+def loss_names() -> tuple[str, ...]:
+    """What the key ``loss`` can name: the model's own loss, then every registered preset."""
+    return (MODEL_LOSS, *PRESETS)
+
+
+def sampler_options() -> tuple[str, ...]:
+    """The settings some negative sampler reads (``neg_per_pos``, ``mask_accidental_hits``, ...)."""
+    return tuple(sorted({option for cls in NEGATIVES.values() for option in cls.options}))
+
+
+@dataclass(frozen=True)
+class NegativesSpec:
+    """The sampler ``name`` with the settings it reads (checked), kept for ``memory`` batches
+    (``neg_memory``, 0: none) and shared by every rank (``gather``)."""
+
+    name: str
+    settings: tuple  # ((key, value), ...)
+    memory: int = 0
+    gather: bool = False
+    log_q: bool = False
+
+    @classmethod
+    def from_config(cls, config, loss_reads_log_q: bool = True) -> "NegativesSpec":
+        sampler = check_sampler_name(config["negatives"])
+        settings = check_sampler_settings(sampler, {key: config[key] for key in sampler.options})
+        refuse_unread(config, [o for o in sampler_options() if o not in sampler.options],
+                      f"negatives={sampler.name!r} {sampler.description}")
+        memory = check_int("neg_memory", config["neg_memory"], 0)
+        gather = check_bool("gather_negatives", config["gather_negatives"])
+        if sampler.name == FullNegatives.name:
+            for key, value in (("gather_negatives", gather), ("neg_memory", memory)):
+                if value:
+                    raise ConfigError(key, value, "negatives='full' already scores every item on every "
+                                      f"rank and every step; unset {key} or draw negatives")
+        log_q = False
+        if not loss_reads_log_q:
+            refuse_unread(config, ("logq_correction",), f"loss={config['loss']!r} weighs every negative alike")
+        elif sampler.weighted:
+            log_q = check_bool("logq_correction", config["logq_correction"])
+        else:
+            refuse_unread(config, ("logq_correction",), f"negatives={sampler.name!r} {sampler.description} "
+                          "(no log q to correct: the estimators' uniform weights are exact)")
+        return cls(sampler.name, tuple(settings.items()), memory, gather, log_q)
+
+    @property
+    def sampler_class(self) -> type[NegativeSampler]:
+        return NEGATIVES[self.name]
+
+    def setting(self, key: str):
+        return dict(self.settings).get(key)
+
+    def build(self, n_items: int, train_dataset=None):
+        """The sampler over ``n_items`` item ids (the frequency-based ones count the items of
+        ``train_dataset``, the training split), wrapped as the settings say."""
+        counts = training_item_counts(train_dataset) if self.sampler_class.needs_item_counts else None
+        sampler = build_sampler(self.name, n_items, counts, **dict(self.settings))
+        if self.gather:
+            sampler = distributed.GatheredNegatives(sampler)
+        return CrossBatchMemory(sampler, self.memory) if self.memory else sampler
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How the model is trained: ``loss_settings`` None is the model's own loss (``ce``), which
+    draws no ``negatives`` (None)."""
+
+    loss: str
+    loss_settings: LossSettings | BinaryLossSettings | None
+    negatives: NegativesSpec | None
+    score: Score
+
+    @classmethod
+    def from_config(cls, config, overrides: dict | None = None) -> "TrainingSpec":
+        """``overrides``: loss options over the config's (an ``alpha: auto`` candidate's)."""
+        loss = config["loss"]
+        if loss not in loss_names():
+            raise ConfigError("loss", loss, loss_names())
+        score = get_score(config["score"], config["scale"])
+        options = {**{key: config[key] for key in LOSS_OPTIONS}, **(overrides or {})}
+        if loss == MODEL_LOSS:  # no sampler, no rank estimate: what the user set for them is unused
+            refuse_unread(config, (*NEGATIVES_KEYS, *sampler_options(), "rank_estimator",
+                                   *(k for k in loss_keys() if k not in LOSS_OPTIONS)),
+                          "loss='ce' is the model's own cross-entropy over every item")
+            for key in ("kernel", "alpha", "lambda_kernel", "margin"):
+                if options[key] is not None:
+                    raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
+                                      f"and takes no {key}; use loss='croloss' or unset {key}")
+            return cls(loss, None, None, score)
+        preset = get_preset(loss)
+        refuse_unread(config, [key for key in loss_keys() if key not in preset.reads],
+                      f"loss={loss!r} ({preset.description})")
+        settings = preset.resolve(**{key: config[key] for key in preset.reads})
+        if isinstance(settings, LossSettings):
+            check_croloss_settings(settings, options, loss)
+        negatives = NegativesSpec.from_config(config, settings.reads_log_q)
+        return cls(loss, settings, negatives, score)
+
+    def catalogue_warnings(self, n_items: int) -> list[str]:
+        """What to tell the user once the catalogue size is known: an alpha so large that a
+        positive at the median rank gets a weight below float32's range (no gradient at first)."""
+        if not isinstance(self.loss_settings, LossSettings) or n_items < 4:
+            return []
+        alpha = self.loss_settings.alpha
+        if (alpha - 1) * math.log(n_items / 2) <= FLOAT32_LOG_TINY:
+            return []
+        return [f"alpha={alpha:g} over {n_items} items: a positive ranked in the middle of the "
+                f"catalogue gets a weight below float32's range, so at initialisation most positives "
+                f"get no gradient (alpha <= {1 + FLOAT32_LOG_TINY / math.log(n_items / 2):.1f} avoids it)"]
+
+    def rank_floor_note(self, catalogue_size: int, batch_size: int) -> str | None:
+        """A line for the log where the paper estimator's floor ``|I| / M`` is below 1 (more
+        shared uniform negatives than items): the loss can then be negative (its gradient is the
+        paper's); ``None`` otherwise."""
+        settings = self.loss_settings
+        if not isinstance(settings, LossSettings) or settings.rank_estimator.name != "paper" or \
+                self.negatives.name != "uniform":
+            return None
+        n_negatives = self.negatives.setting("neg_per_pos") * batch_size * (1 + self.negatives.memory)
+        if n_negatives <= catalogue_size:
+            return None
+        return (f"M = {n_negatives} shared negatives over {catalogue_size} items: the paper's rank "
+                f"estimate is at least |I|/M = {catalogue_size / n_negatives:.3f} < 1, so the loss can be "
+                "negative; its gradient is eq. 24's (rank_estimator: unbiased stays >= 1)")
+
+    def check_model(self, model_class) -> None:
+        """Refuse a model the adapter cannot train, or a score a model's own loss ignores
+        (RecBole's models rank by their dot product; the plugin's models by ``score``)."""
+        if self.loss_settings is not None:
+            check_model_class(model_class)
+        elif (self.score.name, self.score.scale) != ("dot", 1.0) and not is_plugin_model(model_class):
+            raise ConfigError("score", f"{self.score.name} (scale {self.score.scale})",
+                              f"loss='ce' trains {model_class.__name__} with its own dot product; "
+                              "use score=dot, scale=1, or loss='sampled_softmax' with negatives=full")
+
+    def adapter(self, model, train_dataset=None) -> CROLossAdapter:
+        """The adapter that trains ``model`` (a RecBole sequential model) as this spec says;
+        ``train_dataset`` (the training split) for the samplers that draw by item frequency."""
+        if self.loss_settings is None:
+            return CROLossAdapter(model, self.score)
+        sampler = self.negatives.build(model.n_items, train_dataset)
+        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size), sampler,
+                              use_log_q=self.negatives.log_q)
