@@ -171,16 +171,23 @@ class AlphaSearchSpec:
                               f"{config['eval_step']}: each rung ends on a validation")
 
 
+def _alpha_is_free(preset) -> bool:
+    """The preset reads alpha and does not fix it (bce and gbce have no alpha at all)."""
+    return "alpha" in preset.reads and "alpha" not in getattr(preset, "fixed", {})
+
+
 def searchable_preset(loss):
     """The loss preset ``loss`` names, if alpha is free in it."""
-    free = ", ".join(name for name, p in PRESETS.items() if "alpha" not in p.fixed)
+    free = ", ".join(name for name, p in PRESETS.items() if _alpha_is_free(p))
     if loss == "ce":  # the model's own loss
         raise ConfigError("alpha", AUTO, f"loss='ce' is the model's own cross-entropy and has no alpha; "
                           f"alpha: auto searches the alpha of {free}")
     preset = get_preset(loss)
-    if "alpha" in preset.fixed:
-        raise ConfigError("alpha", AUTO, f"loss={loss!r} fixes alpha={preset.fixed['alpha']!r} "
-                          f"({preset.description}); alpha: auto searches the alpha of {free}")
+    if not _alpha_is_free(preset):
+        fixed = getattr(preset, "fixed", {})
+        what = f"fixes alpha={fixed['alpha']!r}" if "alpha" in fixed else "has no alpha"
+        raise ConfigError("alpha", AUTO, f"loss={loss!r} {what} ({preset.description}); "
+                          f"alpha: auto searches the alpha of {free}")
     return preset
 
 

@@ -138,7 +138,7 @@ class TrainingSpec:
         preset = get_preset(loss)
         refuse_unread(config, [key for key in loss_keys() if key not in preset.reads],
                       f"loss={loss!r} ({preset.description})")
-        settings = preset.resolve(**{key: config[key] for key in preset.reads})
+        settings = preset.resolve(**{key: options[key] if key in options else config[key] for key in preset.reads})
         if isinstance(settings, LossSettings):
             check_croloss_settings(settings, options, loss)
         negatives = NegativesSpec.from_config(config, settings.reads_log_q)

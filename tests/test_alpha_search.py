@@ -76,6 +76,7 @@ def test_a_fixed_alpha_run_has_no_search():
     ({**AUTO, "target_n": 0}, "target_n", "integer >= 1"),
     ({**AUTO, "target_n": 2.5}, "target_n", "integer >= 1"),
     ({**AUTO, "loss": "bpr"}, "alpha", "fixes alpha"),
+    ({**AUTO, "loss": "gbce"}, "alpha", "has no alpha"),
     ({**AUTO, "loss": "sampled_softmax"}, "alpha", "croloss, croloss_lambda"),
     ({**AUTO, "loss": "ce"}, "alpha", "has no alpha"),
     ({"target_n": 100}, "target_n", "fixed alpha"),
