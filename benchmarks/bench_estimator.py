@@ -22,8 +22,8 @@ row an estimate. Reported: the relative bias ``mean(R_hat / R) - 1`` and the rel
 (the mean over rows of the standard deviation of ``R_hat / R`` over the draws), in percent, for
 the importance-weighted ``unbiased`` and ``paper`` estimators and, for the weighted samplers,
 the same draws weighed as if uniform (``logq_correction: false``). Then the step time of each
-sampler: one training step (loss, backward, Adam) of the ml-100k TwoTower, median of
-``--steps`` steps, and a sampler call alone at Taobao's catalogue (1,708,530 items).
+sampler: one training step (loss, backward, Adam) of the ml-100k TwoTower, median of ``--steps``
+interleaved rounds, and a sampler call alone at Taobao's catalogue (1,708,530 items, Zipf counts).
 """
 from __future__ import annotations
 
@@ -84,10 +84,10 @@ def trained_catalogue(n_users: int, epochs: int):
             positives.append(targets)
             if sum(len(p) for p in positives) >= n_users:
                 break
-        items = retrieval.score.key(retrieval.item_vectors(torch.arange(model.n_items)))
+        items = retrieval.ranking_keys()  # S(u, v_i) = S.query(u) . keys[i] (cosine x 10 for TwoTower)
     counts = training_item_counts(prepared.train_data._dataset)
-    return (torch.cat(users)[:n_users].double(), items.double(), torch.cat(positives)[:n_users],
-            counts, prepared)
+    queries = retrieval.score.query(torch.cat(users)[:n_users])
+    return queries.double(), items.double(), torch.cat(positives)[:n_users], counts, prepared
 
 
 def exact_ranks(kernel, scores: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
@@ -158,44 +158,54 @@ def report(title: str, scores, positives, counts, n_trials: int) -> None:
                     print(f"{name:<12}{estimator:<10}{label:<7}" + "".join(f"{c:>18}" for c in cells))
 
 
+#: The samplers timed, with their settings: M = 2,560 columns but for pure in-batch negatives.
+TIMED = (("uniform", {"neg_per_pos": 10}), ("popularity", {"neg_per_pos": 10}), ("mixed", {"neg_per_pos": 10}),
+         ("in_batch", {"in_batch_uniform": 0}), ("in_batch", {"in_batch_uniform": 9}))
+
+
 def step_times(prepared, n_steps: int) -> None:
-    """One training step per sampler, on the same batches of the trained ml-100k run."""
+    """One training step per sampler on the same batches of the trained ml-100k run, interleaved:
+    each round steps every sampler once, in an order rotated from round to round, so that load
+    from other work on the machine hits them alike; then a sampler call alone at Taobao's size."""
     from recbole_croloss.glue import CROLossAdapter, training_item_counts
     from recbole_croloss.loss import build_loss
 
     model = prepared.adapter.model
     model.train()
     counts = training_item_counts(prepared.train_data._dataset)
-    batches = [b for _, b in zip(range(n_steps), iter(prepared.train_data))]
-    print(f"\n## step time, ml-100k TwoTower, batch {len(batches[0])}, median of {len(batches)} steps "
+    batches = [b for _, b in zip(range(n_steps + 2), iter(prepared.train_data))]
+    adapters = []
+    for name, options in TIMED:
+        sampler = build_sampler(name, model.n_items, counts, **options)
+        adapters.append(CROLossAdapter(model, prepared.adapter.retrieval.score,
+                                       build_loss("croloss", sampler.catalogue_size), sampler))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    times = [[] for _ in TIMED]
+    for step, batch in enumerate(batches):
+        for k in range(len(TIMED)):
+            at = (k + step) % len(TIMED)
+            start = time.perf_counter()
+            optimizer.zero_grad()
+            adapters[at].calculate_loss(batch).backward()
+            optimizer.step()
+            if step >= 2:  # two warm-up rounds
+                times[at].append(time.perf_counter() - start)
+    print(f"\n## step time, ml-100k TwoTower, batch {len(batches[0])}, median of {n_steps} interleaved rounds "
           "(CROLoss softplus, alpha 1; Adam)")
     print(f"{'sampler':<26}{'M (columns)':>12}{'step ms':>10}{f'call ms at {TAOBAO_ITEMS:,} items':>32}")
     taobao_counts = (1e6 / (torch.arange(TAOBAO_ITEMS).double() + 1)).ceil().long()
-    for name, options in [("uniform", {"neg_per_pos": 10}), ("popularity", {"neg_per_pos": 10}),
-                          ("mixed", {"neg_per_pos": 10}), ("in_batch", {"in_batch_uniform": 0}),
-                          ("in_batch", {"in_batch_uniform": 9})]:
-        sampler = build_sampler(name, model.n_items, counts, **options)
-        adapter = CROLossAdapter(model, prepared.adapter.retrieval.score,
-                                 build_loss("croloss", sampler.catalogue_size), sampler)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        times, columns = [], []
-        for batch in batches:
-            start = time.perf_counter()
-            optimizer.zero_grad()
-            loss = adapter.calculate_loss(batch)
-            loss.backward()
-            optimizer.step()
-            times.append(time.perf_counter() - start)
-            columns.append(len(sampler(batch[model.POS_ITEM_ID]).items))
+    for (name, options), adapter, measured in zip(TIMED, adapters, times):
+        columns = statistics.median(len(adapter.sampler(b[model.POS_ITEM_ID]).items) for b in batches)
         big = build_sampler(name, TAOBAO_ITEMS, taobao_counts, **options)
         pos = torch.randint(1, TAOBAO_ITEMS, (len(batches[0]),))
+        big(pos)
         call = []
         for _ in range(10):
             start = time.perf_counter()
             big(pos)
             call.append(time.perf_counter() - start)
         label = name + ("" if name != "in_batch" else f" (+{options['in_batch_uniform']} uniform)")
-        print(f"{label:<26}{statistics.median(columns):>12.0f}{1e3 * statistics.median(times):>10.1f}"
+        print(f"{label:<26}{columns:>12.0f}{1e3 * statistics.median(measured):>10.1f}"
               f"{1e3 * statistics.median(call):>32.2f}")
 
 
@@ -203,8 +213,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=64)
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--trained-epochs", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--trained-epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-trained", action="store_true")
