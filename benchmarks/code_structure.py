@@ -29,6 +29,7 @@ LAYERS = {
     # 3: the run flow; the package's own entry also covers every module without a prefix of its own
     "recbole_croloss.spec": 3, "recbole_croloss.settings_checks": 3, "recbole_croloss.config": 3, "recbole_croloss.quick_start": 3,
     "recbole_croloss.serving": 3, "recbole_croloss.benchmark": 3, "recbole_croloss.__main__": 3,
+    "recbole_croloss.loading": 3, "recbole_croloss.recommender": 3, "recbole_croloss.recommend": 3,
     "recbole_croloss": 3,
 }
 # Models and everything below them may subclass RecBole's model base, nothing more.

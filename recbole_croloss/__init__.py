@@ -1,2 +1,20 @@
-"""recbole-croloss: train RecBole sequential retrieval models with CROLoss (CIKM 2022)."""
+"""recbole-croloss: train RecBole sequential retrieval models with CROLoss (CIKM 2022).
+
+``recbole_croloss.load`` (a run reloaded from its checkpoint, :mod:`.loading`) and
+``recbole_croloss.Recommender`` (:mod:`.recommender`) are imported on first use, so importing
+the package loads neither torch nor RecBole.
+"""
 __version__ = "0.1.0"
+
+#: Names the package gives on first use -> the module that defines them.
+_LAZY = {"load": "loading", "LoadedRun": "loading", "Recommender": "recommender"}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
