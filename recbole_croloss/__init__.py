@@ -1,15 +1,17 @@
 """recbole-croloss: train RecBole sequential retrieval models with CROLoss (CIKM 2022).
 
-``recbole_croloss.run`` and ``recbole_croloss.objective_function`` are RecBole's quick-start
-contract (:mod:`recbole_croloss.recbole_contract`); they are imported when first used, so that
-importing the package loads neither torch nor RecBole.
+``recbole_croloss.run`` and ``recbole_croloss.objective_function`` (RecBole's quick-start
+contract, :mod:`.recbole_contract`), ``recbole_croloss.load`` (a run reloaded from its
+checkpoint, :mod:`.loading`) and ``recbole_croloss.Recommender`` (:mod:`.recommender`) are
+imported on first use, so importing the package loads neither torch nor RecBole.
 """
 import importlib
 
 __version__ = "0.1.0"
 
-#: Names the package offers, and the module each is imported from when first used.
-_LAZY = {"run": "recbole_contract", "objective_function": "recbole_contract"}
+#: Names the package gives on first use -> the module that defines them.
+_LAZY = {"run": "recbole_contract", "objective_function": "recbole_contract",
+         "load": "loading", "LoadedRun": "loading", "Recommender": "recommender"}
 
 __all__ = ["__version__", *_LAZY]
 

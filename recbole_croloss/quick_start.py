@@ -74,14 +74,7 @@ def load_data(config: PluginConfig, spec: RunSpec) -> tuple:
     log_dataset_settings(config, spec)
     logger.info(config)
 
-    data = load_dataset(config, spec)
-    logger.info(data)
-    spec.evaluation.check_catalogue(data.item_num)  # a budget too small stops the run before training
-    for line in spec.training.catalogue_warnings(data.item_num):
-        logger.warning(line)
-    train_data, valid_data, test_data = spec.protocol.prepare(config, data)
-    spec.evaluation.check_splits(config, valid_data, test_data)
-    train_data = spec.schedule.train_loader(train_data, config)
+    data, train_data, valid_data, test_data = load_splits(config, spec)
     if spec.schedule.scheduled:
         logger.info(spec.schedule.describe())
     return train_data, valid_data, test_data
@@ -89,18 +82,39 @@ def load_data(config: PluginConfig, spec: RunSpec) -> tuple:
 
 def build_trainer(config: PluginConfig, spec: RunSpec, train_data) -> tuple[CROLossAdapter, CROLossTrainer]:
     """The model (seeded as every run seeds it), wrapped by the spec's adapter, and its trainer."""
-    from recbole.utils import init_seed
-
     logger = getLogger()
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]),
-                                     train_data._dataset)
+    adapter = build_adapter(config, spec, train_data)
     logger.info(adapter)
     if adapter.sampler is not None:
         note = spec.training.rank_floor_note(adapter.sampler.catalogue_size, config["train_batch_size"])
         if note:
             logger.info(note)
     return adapter, CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
+
+
+def load_splits(config: PluginConfig, spec: RunSpec):
+    """``(dataset, train_data, valid_data, test_data)``: the dataset and the loaders the run
+    trains, validates and tests on (checked: the catalogue against ``topk`` and the memory
+    budget, no split without users)."""
+    logger = getLogger()
+    data = load_dataset(config, spec)
+    logger.info(data)
+    spec.evaluation.check_catalogue(data.item_num)  # a budget too small stops the run before training
+    for line in spec.training.catalogue_warnings(data.item_num):
+        logger.warning(line)
+    train_data, valid_data, test_data = spec.protocol.prepare(config, data)
+    spec.evaluation.check_splits(config, valid_data, test_data)
+    return data, spec.schedule.train_loader(train_data, config), valid_data, test_data
+
+
+def build_adapter(config: PluginConfig, spec: RunSpec, train_data) -> CROLossAdapter:
+    """The model, built on the training split's dataset and wrapped by the adapter that trains
+    and ranks it as the spec says (seeded as RecBole seeds its model)."""
+    from recbole.utils import init_seed
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    dataset = train_data._dataset
+    return spec.training.adapter(spec.model_class(config, dataset).to(config["device"]), dataset)
 
 
 def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
@@ -111,6 +125,8 @@ def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
         passed = f" ({spec.passed_over} with other settings passed over)" if spec.passed_over else ""
         getLogger().info(f"resume=auto: no resume checkpoint to continue from in "
                          f"{os.path.abspath(config['checkpoint_dir'])}{passed}; training from epoch 0")
+
+
 def load_dataset(config: PluginConfig, spec: RunSpec):
     """RecBole's dataset for the run: a sequential model's histories as windows (unless
     ``history_windows: false``), a file without a time field ordered by line."""

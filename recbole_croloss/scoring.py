@@ -120,7 +120,8 @@ class ScoredRetrieval:
     r"""The scoring protocol: three operations and a score; everything a trainer, an evaluator
     or a loss needs from a retrieval model follows from them.
 
-    - ``user_vectors(interaction) -> [B, d]`` (``[B, K, d]`` for K interests);
+    - ``user_vectors(interaction) -> [B, d]`` (``[B, K, d]`` for K interests), reading the
+      interaction's fields ``input_fields()``;
     - ``item_vectors(items=None) -> [n_items, d]`` for the catalogue, ``[..., d]`` for ids;
     - ``readout(query [B, K, d], key [B, d]) -> [B, d]``: a multi-interest user's training-time
       vector for each sample, chosen with the sample's positive key;
@@ -137,6 +138,10 @@ class ScoredRetrieval:
         raise NotImplementedError
 
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def input_fields(self) -> tuple[str, ...]:  # pragma: no cover - abstract
+        """The interaction fields :meth:`user_vectors` reads (a recommender builds exactly these)."""
         raise NotImplementedError
 
     def item_table(self):

@@ -51,3 +51,28 @@ def synthetic(synthetic_data, tmp_path, monkeypatch):
     """SYNTHETIC with ``syn``'s data_path; RecBole's log/ and saved/ folders go to tmp_path."""
     monkeypatch.chdir(tmp_path)
     return {**SYNTHETIC, "data_path": synthetic_data, "checkpoint_dir": str(tmp_path / "saved")}
+
+
+#: TINY on the users with at most 25 interactions and histories of 25: every user's input
+#: sequence is its whole history. Each run exports a flat faiss index of its items.
+WHOLE_HISTORY = {**TINY, "user_inter_num_interval": "[0,25]", "MAX_ITEM_LIST_LENGTH": 25, "faiss_index": "flat"}
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """``trained_run(model)``: the record of a one-epoch WHOLE_HISTORY run of ``model``, trained
+    once per session in a folder of its own (its checkpoint in ``saved/``, its index in ``index/``)."""
+    from recbole_croloss.quick_start import run
+
+    records = {}
+
+    def train(model: str) -> dict:
+        if model not in records:
+            folder = tmp_path_factory.mktemp(model)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.chdir(folder)
+                records[model] = run(model, "ml-100k", config_dict={
+                    **WHOLE_HISTORY, "checkpoint_dir": str(folder / "saved"), "faiss_export": str(folder / "index")})
+        return records[model]
+
+    return train

@@ -2,15 +2,19 @@ r"""Checkpoints of tensors and plain values, which ``torch.load(path, weights_on
 
 Two files per run, side by side in ``checkpoint_dir``:
 
-- ``<model>-<time>.pth``, RecBole's best-model file: the weights of the best validation epoch,
-  the optimizer, the counters and the run's full config (:func:`plain_config`);
+- ``<model>-<time>.pth``, RecBole's best-model file (:func:`best_state`): the keys RecBole's
+  ``load_data_and_model`` reads (``config``, ``state_dict`` in the model's own parameter names,
+  ``other_parameter``) and the rest of what RecBole saves (``epoch``, ``cur_step``,
+  ``best_valid_score``, ``optimizer``), plus ``run_settings``
+  (:func:`run_settings`: the settings the run was given, from which
+  :func:`recbole_croloss.load` rebuilds its config);
 - ``<model>-<time>-last.pth``, the resume checkpoint, rewritten after every epoch
   (:func:`resume_state`): model, optimizer (and scheduler, if the trainer has one), the last
   finished epoch, RecBole's early-stopping counter ``cur_step``, the best validation score and
   result, the training-loss and validation history (:class:`~.history.TrainingHistory`), the steps
   done, every random-number state that drives training (Python,
   numpy, torch CPU and CUDA, the train loader's shuffling generator), the best-model file's
-  name and the full config.
+  name, the full config and the run's settings.
 
 Every file is written to a temporary file in its folder and moved into place, so a run killed
 at any moment leaves the previous file whole. A resume checkpoint is compatible with a run
@@ -28,6 +32,7 @@ import numpy as np
 import torch
 
 from ..io import atomic_write
+from .adapter import CROLossAdapter
 
 #: Marks a resume checkpoint (a best-model file has no ``resume_format``); 2 adds the
 #: validation history and the step count.
@@ -74,6 +79,68 @@ def plain(value):
 def plain_config(config) -> dict:
     """Every key of the run's config (``final_config_dict``), as plain values."""
     return {str(k): plain(v) for k, v in config.final_config_dict.items()}
+
+
+#: Settings that name the run rather than configure it: :func:`recbole_croloss.load` passes them
+#: on their own.
+RUN_NAME_KEYS = ("model", "dataset")
+
+
+def run_settings(config) -> dict:
+    """The settings the user gave the run (``user_settings``: files, ``config_dict``, command
+    line) with the values the run resolved them to, as plain values: the config of a run
+    rebuilt from them is the run's. ``data_path`` is kept as an absolute path (RecBole's final
+    ``data_path`` has the dataset's folder joined to it)."""
+    given = getattr(config, "user_settings", {})
+    settings = {str(k): plain(config.final_config_dict.get(k)) for k in given if k not in RUN_NAME_KEYS}
+    if "data_path" in given:
+        settings["data_path"] = os.path.abspath(str(given["data_path"]))
+    return settings
+
+
+def model_weights(model) -> dict:
+    """The weights of the model a trainer holds, in the model's own parameter names (those of
+    the RecBole model the adapter wraps: what RecBole's ``load_state_dict`` expects)."""
+    return _wrapped(model).state_dict()
+
+
+def load_model_weights(model, state_dict: dict) -> None:
+    """Put ``state_dict`` into the model a trainer holds. It is in the wrapped model's names
+    (:func:`model_weights`) or, in files written before those names, in the adapter's
+    (``model.`` + name); other names or sizes are refused naming what differs."""
+    inner = _wrapped(model)
+    keys = set(state_dict)
+    for target in (inner, model):
+        own = target.state_dict()
+        if keys == set(own):
+            resized = [f"{k} {list(v.shape)} in the checkpoint, {list(own[k].shape)} built"
+                       for k, v in state_dict.items() if v.shape != own[k].shape]
+            if resized:
+                raise ValueError(f"the checkpoint's weights are not those of {type(inner).__name__} "
+                                 f"built from its config: {'; '.join(resized[:3])}")
+            target.load_state_dict(state_dict)
+            return
+    expected = set(inner.state_dict())
+    raise ValueError(f"the checkpoint's weights are not those of {type(inner).__name__} built from "
+                     f"its config: missing {sorted(expected - keys)[:5]}, unexpected {sorted(keys - expected)[:5]}")
+
+
+def _wrapped(model):
+    return model.model if isinstance(model, CROLossAdapter) else model
+
+
+def best_state(trainer, epoch: int) -> dict:
+    """RecBole's best-model file of ``trainer`` after ``epoch``, in tensors and plain values."""
+    return {
+        "config": plain_config(trainer.config),
+        "run_settings": run_settings(trainer.config),
+        "epoch": int(epoch),
+        "cur_step": int(trainer.cur_step),
+        "best_valid_score": float(trainer.best_valid_score),
+        "state_dict": model_weights(trainer.model),
+        "other_parameter": trainer.model.other_parameter(),
+        "optimizer": trainer.optimizer.state_dict(),
+    }
 
 
 def save_atomic(state: dict, path: str) -> None:
@@ -123,6 +190,7 @@ def resume_state(trainer, epoch: int, generator, best_file: str) -> dict:
     return {
         "resume_format": RESUME_FORMAT,
         "config": plain_config(trainer.config),
+        "run_settings": run_settings(trainer.config),
         "epoch": int(epoch),
         "cur_step": int(trainer.cur_step),
         "best_valid_score": float(trainer.best_valid_score),
@@ -132,7 +200,7 @@ def resume_state(trainer, epoch: int, generator, best_file: str) -> dict:
         "steps": int(trainer.steps),
         "best_model_file": os.path.basename(best_file),
         "best_model_saved": os.path.isfile(best_file),
-        "state_dict": trainer.model.state_dict(),
+        "state_dict": model_weights(trainer.model),
         "other_parameter": trainer.model.other_parameter(),
         "optimizer": trainer.optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),

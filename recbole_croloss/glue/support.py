@@ -141,6 +141,10 @@ class RecBoleRetrieval(ScoredRetrieval):
         """``u [B, d]`` from the model's own forward."""
         return self.model.forward(*(interaction[field] for field in self._inputs))
 
+    def input_fields(self) -> tuple[str, ...]:
+        """The fields ``forward`` takes, in its order (:data:`FORWARD_INPUTS`)."""
+        return tuple(self._inputs)
+
     def item_vectors(self, items: torch.Tensor | None = None) -> torch.Tensor:
         """The item table's rows: ``[n_items, d]`` (extra rows, e.g. a mask token, are not
         candidates), or ``[..., d]`` for ``items [...]``."""

@@ -110,15 +110,7 @@ class CROLossTrainer(Trainer):
         if not distributed.is_main(self.config):
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        state = {
-            "config": checkpoint.plain_config(self.config),
-            "epoch": int(epoch),
-            "cur_step": int(self.cur_step),
-            "best_valid_score": float(self.best_valid_score),
-            "state_dict": self.model.state_dict(),
-            "other_parameter": self.model.other_parameter(),
-            "optimizer": self.optimizer.state_dict(),
-        }
+        state = checkpoint.best_state(self, epoch)
         checkpoint.save_atomic(state, saved_model_file)
         if verbose:
             self.logger.info(f"Saving current: {saved_model_file}")
@@ -140,7 +132,7 @@ class CROLossTrainer(Trainer):
         optimizer, counters, best result and loss history now, its random states when
         :meth:`fit` starts (the data and the model are built in between, and draw from them)."""
         state = checkpoint.load(resume_file, self.device)
-        self.model.load_state_dict(state["state_dict"])
+        checkpoint.load_model_weights(self.model, state["state_dict"])
         self.model.load_other_parameter(state.get("other_parameter"))
         self.optimizer.load_state_dict(state["optimizer"])
         if getattr(self, "scheduler", None) is not None and state["scheduler"] is not None:
@@ -263,9 +255,9 @@ class CROLossTrainer(Trainer):
     def load_checkpoint(self, checkpoint_file: str) -> None:
         """The weights of ``checkpoint_file`` on every rank (rank 0 reads, the others receive)."""
         def load():
-            checkpoint = torch.load(checkpoint_file, map_location=self.device)
-            self.model.load_state_dict(checkpoint["state_dict"])
-            self.model.load_other_parameter(checkpoint.get("other_parameter"))
+            state = checkpoint.load(checkpoint_file, self.device)
+            checkpoint.load_model_weights(self.model, state["state_dict"])
+            self.model.load_other_parameter(state.get("other_parameter"))
 
         distributed.load_and_broadcast(self.model, load)
         self.logger.info(f"Loading model structure and parameters from {checkpoint_file}")

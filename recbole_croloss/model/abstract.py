@@ -58,7 +58,10 @@ class PluginSequentialModel(ScoredRetrieval, SequentialRecommender):
         return self.item_embedding
 
     def user_vectors(self, interaction) -> torch.Tensor:
-        return self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return self.forward(*(interaction[field] for field in self.input_fields()))
+
+    def input_fields(self) -> tuple[str, ...]:
+        return self.ITEM_SEQ, self.ITEM_SEQ_LEN
 
     def calculate_loss(self, interaction):
         """The full softmax over the catalogue (``loss: ce``), plus the model's ``loss_terms``."""

@@ -3,6 +3,7 @@ import json
 
 import torch
 
+from recbole_croloss.glue import checkpoint
 from recbole_croloss.quick_start import prepare_run
 from tests.conftest import TINY
 
@@ -19,5 +20,9 @@ def test_checkpoint_reloads_with_torch_safe_load(tmp_path, monkeypatch):
         assert set(state["config"]) == set(prepared.config.final_config_dict)
         assert state["config"]["device"] == "cpu" and state["config"]["MODEL_TYPE"] == "ModelType.SEQUENTIAL"
         json.dumps(state["config"])
+        # In the RecBole model's own names; a file of the adapter's names (written before) loads too.
+        assert set(state["state_dict"]) == set(prepared.adapter.model.state_dict())
+        checkpoint.load_model_weights(prepared.adapter, {"model." + k: v for k, v in state["state_dict"].items()})
+        assert set(state["run_settings"]) == set(TINY) | {"checkpoint_dir"}
     assert prepared.trainer.resume_file == prepared.trainer.saved_model_file[:-len(".pth")] + "-last.pth"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]

@@ -1,0 +1,132 @@
+r"""A trained run reloaded from its checkpoint: the plugin's twin of RecBole's
+``recbole.quick_start.load_data_and_model``.
+
+::
+
+    config, model, dataset, train_data, valid_data, test_data = recbole_croloss.load(path)
+
+returns the six values RecBole's function returns, in its order, so code written for it works
+with the import changed. :func:`load` reads a best-model file (or a resume checkpoint) with
+``torch.load(weights_only=True)``, rebuilds the run's config from the settings the run was
+given (``run_settings``, :func:`~recbole_croloss.glue.checkpoint.run_settings`), loads the
+dataset and its splits as the run did (the data protocol, windowed histories), builds the model
+(the plugin's own models are found, as ``--model`` finds them) wrapped by the adapter with the
+run's loss and score, and loads the checkpoint's weights. ``model`` is that adapter, in eval
+mode: its ``full_sort_predict`` and ``predict`` rank by the score the run ranked by, and
+``model.model`` is the RecBole model itself. :func:`trainer_for` gives the trainer that
+evaluates it as the run did: ``trainer_for(config, model).evaluate(test_data,
+load_best_model=False)`` is the run's test result (``test_weights: best``, the default).
+
+Why RecBole's own function cannot read it: it takes ``checkpoint["config"]`` for a pickled
+``Config`` (its logger reads ``config.final_config_dict``, ``create_dataset`` compares
+``config["MODEL_TYPE"]`` with an enum), which a safe load never returns: torch >= 2.6's
+default ``torch.load`` refuses RecBole's own checkpoints for the same reason. Its
+``get_model`` knows only RecBole's models. The checkpoint still holds every key it reads
+(``config``, ``state_dict`` in the RecBole model's own parameter names, ``other_parameter``),
+so a RecBole model built from the config loads ``state_dict`` as it is.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import NamedTuple
+
+from .glue import checkpoint, get_model
+from .glue.trainer import CROLossTrainer
+from .errors import ConfigError
+from .model.timirec import FROM_SCRATCH
+from .quick_start import build_adapter, configure, load_splits, log_dataset_settings
+from .spec import EvaluationSpec
+
+#: Settings a reloaded run leaves out: it runs in one process and neither resumes, trains on
+#: other ranks' negatives nor serves an index (none of them changes the model or its ranking).
+NOT_RELOADED = ("resume", "nproc", "world_size", "ip", "port", "offset", "local_rank", "dist_backend",
+                "dist_timeout", "gather_negatives", "faiss_index", "faiss_nprobe", "faiss_export")
+
+
+class LoadedRun(NamedTuple):
+    """What :func:`load` returns: RecBole's six values, in the order of ``load_data_and_model``."""
+
+    config: object
+    model: object
+    dataset: object
+    train_data: object
+    valid_data: object
+    test_data: object
+
+
+def read_checkpoint(model_file: str) -> dict:
+    """The checkpoint at ``model_file``, read safely, or a :class:`ConfigError` on
+    ``checkpoint`` saying why it cannot be reloaded."""
+    if not os.path.isfile(model_file):
+        raise ConfigError("checkpoint", model_file, f"no such file ({os.path.abspath(model_file)}); give "
+                          "a run's best-model file, <checkpoint_dir>/<model>-<time>.pth")
+    try:
+        state = checkpoint.load(model_file)
+    except Exception as err:  # not a torch file, truncated, or a pickle a safe load refuses
+        raise ConfigError("checkpoint", model_file, "a checkpoint of tensors and plain values that "
+                          "torch.load(weights_only=True) reads (RecBole's own trainer pickles its "
+                          f"Config, which it refuses): {type(err).__name__}: {str(err)[:200]}") from None
+    missing = [k for k in ("config", "state_dict") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise ConfigError("checkpoint", model_file, f"a best-model file of a run (it has no {missing})")
+    if "run_settings" not in state:
+        raise ConfigError("checkpoint", model_file, "a checkpoint that holds the run's settings "
+                          "(run_settings); this one was written before recbole-croloss saved them")
+    return state
+
+
+def reload_settings(state: dict, model_class, config_dict=None) -> dict:
+    """The settings to rebuild the run with: the run's, less :data:`NOT_RELOADED`, a staged
+    model's ``pre_model_path`` not read again (every weight is in the checkpoint), then
+    ``config_dict``."""
+    settings = {k: v for k, v in state["run_settings"].items() if k not in NOT_RELOADED}
+    if getattr(model_class, "TRAIN_STAGES", None) and "pre_model_path" in settings:
+        settings["pre_model_path"] = FROM_SCRATCH
+    return {**settings, **dict(config_dict or {})}
+
+
+def rebuilt_differences(state: dict, settings: dict, rebuilt: dict) -> list[str]:
+    """``key: saved -> rebuilt`` for each key of the rebuilt config (``rebuilt``, plain) that
+    differs from the run's, leaving out :data:`NOT_RELOADED` and the settings changed on purpose."""
+    given = state["run_settings"]
+    changed = set(NOT_RELOADED) | {k for k, v in settings.items() if k not in given or given[k] != v}
+
+    def kept(config):
+        return {k: v for k, v in config.items() if k not in changed}
+
+    return checkpoint.config_differences(kept(state["config"]), kept(rebuilt))
+
+
+def load(model_file: str, config_dict: dict | None = None) -> LoadedRun:
+    """Reload the run that wrote ``model_file``: ``(config, model, dataset, train_data,
+    valid_data, test_data)`` as RecBole's ``load_data_and_model`` returns them (see the module
+    docstring). ``config_dict`` replaces saved settings, e.g. ``{"data_path": ...}`` for data
+    that moved, ``{"use_gpu": False}`` to load on the CPU. A setting whose rebuilt value differs
+    from the run's (a default changed since) is named in a :class:`RuntimeWarning`."""
+    from recbole.utils import init_seed
+
+    state = read_checkpoint(model_file)
+    saved = state["config"]
+    model_class = get_model(saved["model"])
+    settings = reload_settings(state, model_class, config_dict)
+    config, spec = configure(saved["model"], saved["dataset"], config_dict=settings)
+    differences = rebuilt_differences(state, settings, checkpoint.plain_config(config))
+    if differences:
+        warnings.warn(f"{model_file}: the rebuilt config differs from the run's: " + "; ".join(differences),
+                      RuntimeWarning, stacklevel=2)
+    init_seed(config["seed"], config["reproducibility"])
+    log_dataset_settings(config, spec)
+    dataset, train_data, valid_data, test_data = load_splits(config, spec)
+    model = build_adapter(config, spec, train_data)
+    checkpoint.load_model_weights(model, state["state_dict"])
+    model.load_other_parameter(state.get("other_parameter"))
+    model.eval()
+    return LoadedRun(config, model, dataset, train_data, valid_data, test_data)
+
+
+def trainer_for(config, model) -> CROLossTrainer:
+    """The trainer that evaluates ``model`` (from :func:`load`) as its run did: the run's
+    evaluator (``eval_engine``, ``eval_memory_budget``, ``metrics``, ``topk``) and mask."""
+    evaluation = EvaluationSpec.from_config(config)
+    return CROLossTrainer(config, model, evaluation.evaluator, evaluation.mask)

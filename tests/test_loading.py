@@ -1,0 +1,70 @@
+"""recbole_croloss.load: a run reloaded from its best-model file reproduces the run."""
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+
+import recbole_croloss
+from recbole_croloss.errors import ConfigError
+from recbole_croloss.glue import CROLossAdapter, get_model
+from recbole_croloss.loading import load, trainer_for
+
+#: Every key RecBole's trainer writes into its best-model file (``Trainer._save_checkpoint``).
+RECBOLE_KEYS = {"config", "epoch", "cur_step", "best_valid_score", "state_dict", "other_parameter", "optimizer"}
+
+
+@pytest.mark.parametrize("model", ["GRU4Rec", "ComiRec"])  # a RecBole model and a plugin one
+def test_a_reloaded_run_reproduces_its_test_metrics_exactly(trained_run, tiny, model):
+    record = trained_run(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the rebuilt config is the run's
+        config, adapter, dataset, train_data, valid_data, test_data = recbole_croloss.load(record["files"]["model"])
+    assert isinstance(adapter, CROLossAdapter) and type(adapter.model).__name__ == model
+    assert not adapter.training and adapter.loss is not None  # trained and ranked as the run was
+    assert config["loss"] == record["loss"] == "croloss" and config["MAX_ITEM_LIST_LENGTH"] == 25
+    assert config["faiss_index"] == "none"  # a reloaded run serves nothing by itself
+    assert trainer_for(config, adapter).evaluate(test_data, load_best_model=False) == record["test_result"]
+    assert len(train_data) and len(valid_data) and dataset.item_num == test_data._dataset.item_num
+
+
+def test_the_best_model_file_is_what_recbole_reads(trained_run, tiny):
+    record = trained_run("GRU4Rec")
+    state = torch.load(record["files"]["model"], weights_only=True)
+    assert RECBOLE_KEYS <= set(state) and state["config"]["model"] == "GRU4Rec"
+    assert state["best_valid_score"] == record["best_valid_score"]
+    config, adapter, _, train_data, _, test_data = load(record["files"]["model"])
+    # RecBole's own GRU4Rec, built as load_data_and_model builds it, takes the state dict as is.
+    recbole_model = get_model("GRU4Rec")(config, train_data._dataset)
+    recbole_model.load_state_dict(state["state_dict"])
+    recbole_model.eval()
+    interaction = next(iter(test_data))[0]
+    with torch.no_grad():
+        torch.testing.assert_close(recbole_model.full_sort_predict(interaction),
+                                   adapter.full_sort_predict(interaction), rtol=0, atol=0)
+
+
+def test_a_setting_the_rebuilt_config_reads_otherwise_is_named(trained_run, tiny, tmp_path):
+    state = torch.load(trained_run("GRU4Rec")["files"]["model"], weights_only=True)
+    del state["run_settings"]["embedding_size"]  # as if the default had been the run's
+    torch.save(state, tmp_path / "changed.pth")
+    with pytest.warns(RuntimeWarning, match="embedding_size: 16 in the checkpoint, 64 now"):
+        with pytest.raises(ValueError, match="not those of GRU4Rec"):
+            load(str(tmp_path / "changed.pth"))
+
+
+def test_a_file_that_is_no_run_checkpoint_is_refused(tmp_path):
+    (tmp_path / "text.pth").write_text("not a checkpoint")
+    torch.save({"config": {}, "state_dict": {}}, tmp_path / "old.pth")
+    torch.save({"config": ConfigError("k", 1, "x")}, tmp_path / "pickled.pth")  # an object a safe load refuses
+    for name, message in (("missing.pth", "no such file"), ("text.pth", "weights_only=True"),
+                          ("pickled.pth", "pickles its Config"), ("old.pth", "run_settings")):
+        with pytest.raises(ConfigError, match=message):
+            load(str(tmp_path / name))
+
+
+def test_importing_the_package_loads_neither_torch_nor_recbole():
+    code = "import sys, recbole_croloss; heavy = [m for m in ('torch', 'recbole') if m in sys.modules]; assert not heavy, heavy"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert recbole_croloss.load is load and recbole_croloss.Recommender.__module__ == "recbole_croloss.recommender"
