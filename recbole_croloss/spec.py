@@ -4,7 +4,7 @@
 and every rule between them, and names the key, the value and the choices when one is wrong:
 
 - training (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
-  ``margin``, ``rank_estimator`` (resolved into the loss's settings), ``negatives``,
+  ``margin``, ``rank_estimator`` (resolved into the loss's settings), ``loss_engine``, ``negatives``,
   ``neg_per_pos``, ``mask_accidental_hits``, ``score``, ``scale``, ``gather_negatives``;
 - evaluation (:class:`EvaluationSpec`): ``eval_engine``, ``eval_memory_budget``, ``eval_mask``,
   ``recall_targets``
@@ -38,7 +38,7 @@ from .errors import ConfigError, DatasetFileError, check_bool, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
 from .glue import EVAL_MASKS, SUPPORTED, CROLossAdapter, EvalMask, check_model_class, is_plugin_model
 from .glue import checkpoint
-from .loss import LOSS_OPTIONS, PRESETS, LossSettings, get_preset
+from .loss import ENGINES, LOSS_OPTIONS, PRESETS, LossSettings, get_preset
 from .schedule import ScheduleSpec
 from .sampler import NEGATIVES, NegativeSampler, UniformNegatives, build_sampler, check_sampler_name
 from .scoring import Score, get_score
@@ -78,12 +78,16 @@ class TrainingSpec:
     mask_accidental_hits: bool
     score: Score
     gather_negatives: bool = False
+    loss_engine: str = "eager"
 
     @classmethod
     def from_config(cls, config) -> "TrainingSpec":
         loss = config["loss"]
         if loss not in loss_names():
             raise ConfigError("loss", loss, loss_names())
+        engine = config["loss_engine"]
+        if engine not in ENGINES:
+            raise ConfigError("loss_engine", engine, ENGINES)
         negatives = config["negatives"]
         sampler = check_sampler_name(negatives)
         neg_per_pos = check_int("neg_per_pos", config["neg_per_pos"], 1)
@@ -95,7 +99,7 @@ class TrainingSpec:
                               "every item on every rank; gather only uniform negatives")
         options = {key: config[key] for key in LOSS_OPTIONS}
         if loss == MODEL_LOSS:  # no sampler, no rank estimate: what the user set for them is unused
-            refuse_unread(config, ("negatives", *sampler_options(), "rank_estimator"),
+            refuse_unread(config, ("negatives", *sampler_options(), "rank_estimator", "loss_engine"),
                           "loss='ce' is the model's own cross-entropy over every item")
         refuse_unread(config, [o for o in sampler_options() if o not in sampler.options],
                       f"negatives={negatives!r} scores every other item once, the row's positive left out")
@@ -109,7 +113,7 @@ class TrainingSpec:
             if options["margin"] is not None and "hinge" not in kernels:
                 raise ConfigError("margin", options["margin"], f"only the hinge kernel has a margin, and "
                                   f"loss={loss!r} uses {' and '.join(kernels)}; unset margin or use kernel=hinge")
-            return cls(loss, settings, negatives, neg_per_pos, mask_hits, score, gather)
+            return cls(loss, settings, negatives, neg_per_pos, mask_hits, score, gather, engine)
         for key in ("kernel", "alpha", "lambda_kernel", "margin"):
             if options[key] is not None:
                 raise ConfigError(key, options[key], "loss='ce' is the model's own cross-entropy "
@@ -165,7 +169,8 @@ class TrainingSpec:
         if self.loss_settings is None:
             return CROLossAdapter(model, self.score)
         sampler = self.sampler(model.n_items)
-        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size), sampler)
+        loss = self.loss_settings.build(sampler.catalogue_size, engine=self.loss_engine)
+        return CROLossAdapter(model, self.score, loss, sampler)
 
 
 #: ``eval_engine``: the plugin's memory-bounded evaluator, or RecBole's own full-sort evaluator.
