@@ -155,7 +155,7 @@ class CatalogueShape:
         return self.n_items
 
 
-def train_step_times(n_items, device, reps, batch=512, length=20):
+def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="eager"):
     from recbole.data.interaction import Interaction
 
     from recbole_croloss.config import PluginConfig
@@ -168,9 +168,10 @@ def train_step_times(n_items, device, reps, batch=512, length=20):
                          "item_id": torch.randint(1, n_items, (batch,), generator=gen)}).to(device)
     out = {}
     for loss in ("ce", "croloss"):
+        engine = {} if loss == "ce" else {"loss_engine": loss_engine}
         config = PluginConfig(get_model("TwoTower"), "ml-100k", config_dict={
             "loss": loss, "train_batch_size": batch, "MAX_ITEM_LIST_LENGTH": length,
-            "device": str(device), "use_gpu": device.type == "cuda"})
+            "device": str(device), "use_gpu": device.type == "cuda", **engine})
         config["device"] = device
         torch.manual_seed(0)
         net = TrainingSpec.from_config(config).adapter(
@@ -185,7 +186,7 @@ def train_step_times(n_items, device, reps, batch=512, length=20):
             backward()
             opt.step()
 
-        for _ in range(2):
+        for _ in range(2):  # loss_engine fused: compiles here
             step()
         times = [timed(step, device)[0] for _ in range(reps)]
         grads = [timed(backward, device)[0] for _ in range(reps)]
@@ -215,6 +216,8 @@ def main(argv=None):
     parser.add_argument("--nprobe", type=int, default=32)
     parser.add_argument("--train", action="store_true", help="also time TwoTower training steps")
     parser.add_argument("--train-reps", type=int, default=3)
+    parser.add_argument("--loss-engine", choices=("eager", "fused"), default="eager",
+                        help="--train: croloss's loss_engine")
     parser.add_argument("--eval", dest="eval", action="store_true", default=True)
     parser.add_argument("--no-eval", dest="eval", action="store_false")
     args = parser.parse_args(argv)
@@ -303,13 +306,14 @@ def run_faiss(cat, users, rate_rb, args, device, exact_metrics):
 
 
 def run_train(sizes, args, device):
-    print("\n## training step of TwoTower (d 32, batch 512, history 20, Adam): ce (full softmax) vs croloss (M = 5120)")
+    print("\n## training step of TwoTower (d 32, batch 512, history 20, Adam): ce (full softmax) vs croloss (M = 5120, "
+          f"loss_engine {args.loss_engine})")
     print("(step = forward + backward + Adam, as RecBole's trainer does it; fwd+bwd = without Adam)")
     print(f"{'items':>9} {'ce ms':>10} {'croloss ms':>11} {'ce/croloss':>10} {'fwd+bwd ce':>11} "
           f"{'fwd+bwd cro':>11} {'ratio':>7} {'ce peak':>10} {'croloss peak':>12}")
     for n_items in sizes:
         try:
-            res = train_step_times(n_items, device, args.train_reps)
+            res = train_step_times(n_items, device, args.train_reps, loss_engine=args.loss_engine)
         except (RuntimeError, MemoryError) as err:  # e.g. CUDA out of memory for ce's logits
             print(f"{n_items:>9} failed: {str(err).splitlines()[0][:120]}")
             continue

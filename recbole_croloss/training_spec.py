@@ -2,7 +2,8 @@
 before any data is loaded (part of :class:`~recbole_croloss.spec.RunSpec`).
 
 - the loss (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
-  ``margin``, ``rank_estimator`` (resolved into a CROLoss preset's settings), ``gbce_t`` (gBCE's),
+  ``margin``, ``rank_estimator`` (resolved into a CROLoss preset's settings), ``loss_engine``
+  (eager or fused, CROLoss's presets), ``gbce_t`` (gBCE's),
   ``score``, ``scale``;
 - the negatives (:class:`NegativesSpec`): ``negatives`` and the settings its sampler reads
   (``neg_per_pos``, ``mask_accidental_hits``, ``in_batch_uniform``, ``neg_popularity_power``,
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from . import distributed
 from .errors import ConfigError, check_bool, check_int
 from .glue import CROLossAdapter, check_model_class, is_plugin_model, training_item_counts
-from .loss import LOSS_OPTIONS, PRESETS, BinaryLossSettings, LossSettings, get_preset, loss_keys
+from .loss import ENGINES, LOSS_OPTIONS, PRESETS, BinaryLossSettings, LossSettings, get_preset, loss_keys
 from .sampler import (NEGATIVES, CrossBatchMemory, FullNegatives, NegativeSampler, build_sampler, check_sampler_name,
                       check_sampler_settings)
 from .scoring import Score, get_score
@@ -117,6 +118,7 @@ class TrainingSpec:
     loss_settings: LossSettings | BinaryLossSettings | None
     negatives: NegativesSpec | None
     score: Score
+    loss_engine: str = "eager"
 
     @classmethod
     def from_config(cls, config, overrides: dict | None = None) -> "TrainingSpec":
@@ -125,9 +127,12 @@ class TrainingSpec:
         if loss not in loss_names():
             raise ConfigError("loss", loss, loss_names())
         score = get_score(config["score"], config["scale"])
+        engine = config["loss_engine"]
+        if engine not in ENGINES:
+            raise ConfigError("loss_engine", engine, ENGINES)
         options = {**{key: config[key] for key in LOSS_OPTIONS}, **(overrides or {})}
         if loss == MODEL_LOSS:  # no sampler, no rank estimate: what the user set for them is unused
-            refuse_unread(config, (*NEGATIVES_KEYS, *sampler_options(), "rank_estimator",
+            refuse_unread(config, (*NEGATIVES_KEYS, *sampler_options(), "rank_estimator", "loss_engine",
                                    *(k for k in loss_keys() if k not in LOSS_OPTIONS)),
                           "loss='ce' is the model's own cross-entropy over every item")
             for key in ("kernel", "alpha", "lambda_kernel", "margin"):
@@ -141,8 +146,14 @@ class TrainingSpec:
         settings = preset.resolve(**{key: options[key] if key in options else config[key] for key in preset.reads})
         if isinstance(settings, LossSettings):
             check_croloss_settings(settings, options, loss)
+        else:
+            refuse_unread(config, ("loss_engine",), f"loss={loss!r} ({preset.description}) has one engine")
         negatives = NegativesSpec.from_config(config, settings.reads_log_q)
-        return cls(loss, settings, negatives, score)
+        if engine == "fused" and negatives.log_q:
+            raise ConfigError("loss_engine", engine, f"the fused pass sums uniformly weighted negatives; "
+                              f"negatives={negatives.name!r} with logq_correction weighs each by 1/q, which "
+                              "the eager engine computes: use loss_engine='eager' or logq_correction=false")
+        return cls(loss, settings, negatives, score, engine)
 
     def catalogue_warnings(self, n_items: int) -> list[str]:
         """What to tell the user once the catalogue size is known: an alpha so large that a
@@ -187,5 +198,6 @@ class TrainingSpec:
         if self.loss_settings is None:
             return CROLossAdapter(model, self.score)
         sampler = self.negatives.build(model.n_items, train_dataset)
-        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size), sampler,
+        engine = {"engine": self.loss_engine} if isinstance(self.loss_settings, LossSettings) else {}
+        return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size, **engine), sampler,
                               use_log_q=self.negatives.log_q)

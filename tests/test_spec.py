@@ -39,6 +39,14 @@ def test_the_paper_estimator_floor_below_one_is_stated(settings, batch, expected
     assert (note is None) if expected is None else (expected in note)
 
 
+@pytest.mark.parametrize("settings, engine", [({}, "eager"), ({"loss_engine": "fused"}, "fused"),
+                                               ({"loss": "croloss_lambda", "loss_engine": "fused"}, "fused")])
+def test_the_loss_engine_reaches_the_loss(settings, engine):
+    training = spec_of(**settings).training
+    assert training.loss_engine == engine
+    assert training.loss_settings.build(100, engine=training.loss_engine).engine == engine
+
+
 def test_ce_has_no_loss_settings():
     assert spec_of(loss="ce").training.loss_settings is None
 
@@ -53,6 +61,8 @@ def test_ce_has_no_loss_settings():
     ({"kernel": "sigmod"}, "kernel='sigmod' is not valid"),
     ({"alpha": -1}, "alpha=-1 is not valid"),
     ({"negatives": "popular"}, "negatives='popular' is not valid"),
+    ({"loss_engine": "compiled"}, "loss_engine='compiled' is not valid; choose one of: eager, fused"),
+    ({"loss": "ce", "loss_engine": "fused"}, "loss_engine='fused' is not valid; loss='ce'"),
 ])
 def test_cross_key_rules_are_refused_by_the_spec(settings, fragment):
     with pytest.raises(ConfigError, match=fragment.replace("(", r"\(").replace(")", r"\)")):

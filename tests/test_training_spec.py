@@ -9,6 +9,7 @@ import pytest
 
 from recbole_croloss.benchmark import load_grid
 from recbole_croloss.config import PluginConfig
+from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue import get_model
 from recbole_croloss.loss import BinaryLossSettings, GeneralisedBCE
 from recbole_croloss.quick_start import main, prepare_run, train_and_test
@@ -41,6 +42,22 @@ def test_each_sampler_reads_its_own_settings_only():
     assert isinstance(training(loss="gbce", gbce_t=0.9).loss_settings, BinaryLossSettings)
     assert training(loss="gbce", gbce_t=0.9).loss_settings.t == 0.9
     assert training(loss="gbce").loss_settings.t == 0.75 and training(loss="bce").loss_settings.t == 0.0
+
+
+@pytest.mark.parametrize("settings, fragment", [
+    ({"loss": "bce", "loss_engine": "fused"}, "loss='bce'"),
+    ({"negatives": "popularity", "loss_engine": "fused"}, "logq_correction weighs each by 1/q"),
+])
+def test_the_fused_engine_is_refused_where_it_cannot_compute_the_loss(settings, fragment):
+    with pytest.raises(ConfigError, match=re.escape(fragment)) as caught:
+        training(**settings)
+    assert caught.value.key == "loss_engine"
+
+
+def test_the_fused_engine_trains_popularity_negatives_without_log_q():
+    spec = training(negatives="popularity", logq_correction=False, loss_engine="fused")
+    assert spec.loss_engine == "fused" and not spec.negatives.log_q
+    assert spec.loss_settings.build(100, engine=spec.loss_engine).engine == "fused"
 
 
 def readme_command() -> list[str]:

@@ -7,7 +7,7 @@ Imports torch only (no RecBole), so it can be used in any training loop::
     loss_fn = CROLoss(kernel="softplus", alpha=1.2, n_items=313966)
     loss = loss_fn(pos_score, neg_score)          # [B], [B, M] -> scalar
 """
-from .croloss import CROLoss, LossOverflowError, check_scores, NonFiniteLossError, NonFiniteScoreError, hard_rank_percentile, resolve_kernels
+from .croloss import ENGINES, CROLoss, LossOverflowError, check_scores, NonFiniteLossError, NonFiniteScoreError, hard_rank_percentile, resolve_kernels
 from .estimators import ESTIMATORS, PaperEstimator, RankEstimator, UnbiasedEstimator, get_rank_estimator
 from .kernels import KERNELS, Exponential, Hinge, Kernel, Sigmoid, Softplus, Step, get_kernel, register_kernel
 from .binary import GeneralisedBCE, check_t
@@ -16,7 +16,7 @@ from .presets import (LOSS_OPTIONS, PRESETS, BinaryLossSettings, BinaryPreset, L
 from .weights import PowerRankWeight, check_alpha
 
 __all__ = [
-    "CROLoss", "LossOverflowError", "check_scores", "NonFiniteLossError", "NonFiniteScoreError", "hard_rank_percentile", "resolve_kernels",
+    "ENGINES", "CROLoss", "LossOverflowError", "check_scores", "NonFiniteLossError", "NonFiniteScoreError", "hard_rank_percentile", "resolve_kernels",
     "ESTIMATORS", "RankEstimator", "PaperEstimator", "UnbiasedEstimator", "get_rank_estimator",
     "KERNELS", "Kernel", "Sigmoid", "Softplus", "Exponential", "Hinge", "Step", "get_kernel", "register_kernel",
     "GeneralisedBCE", "check_t",

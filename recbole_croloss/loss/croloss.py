@@ -25,6 +25,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .estimators import RankEstimator, get_rank_estimator
+from .fused import FusedLoss, log_affine, row_sums
 from .kernels import Kernel, check_margin, get_kernel
 from .weights import PowerRankWeight
 
@@ -39,6 +40,10 @@ class NonFiniteScoreError(ValueError):
 
 class NonFiniteLossError(FloatingPointError):
     """The loss is NaN although every score is finite (a kernel returned NaN)."""
+
+
+#: ``engine`` (the key ``loss_engine``): plain autograd, or the compiled one-pass kernels.
+ENGINES = ("eager", "fused")
 
 
 def _with_loss(value: float, error: Exception) -> Exception:
@@ -116,6 +121,9 @@ class CROLoss(nn.Module):
         lambda_kernel: phi_1 of the Lambda method (``step`` allowed); ``None`` for plain CROLoss.
         margin: m of the hinge kernel.
         rank_estimator: ``paper`` (eq. 24) or ``unbiased``.
+        engine: ``eager`` (plain autograd, the reference) or ``fused`` (one compiled pass over
+            ``[B, M]`` forward and one backward, :mod:`.fused`; same values and gradients; the
+            eager engine computes kernels without :meth:`Kernel.terms`, importance-weighted (``neg_log_q``) losses and wherever compiling fails).
 
     ``forward(pos_score [B], neg_score [B, M], neg_mask bool [B, M] | None,
     neg_log_q [M] | [B, M] | None) -> scalar``; ``neg_log_q`` is the log-probability of each
@@ -124,11 +132,17 @@ class CROLoss(nn.Module):
 
     def __init__(self, kernel: str | Kernel = "softplus", alpha: float = 1.0, n_items: int | None = None,
                  lambda_kernel: str | Kernel | None = None, margin: float = 5.0,
-                 rank_estimator: str | RankEstimator = "paper"):
+                 rank_estimator: str | RankEstimator = "paper", engine: str = "eager"):
         super().__init__()
         self.kernel, self.lambda_kernel = resolve_kernels(kernel, lambda_kernel, margin)
         self.weight = PowerRankWeight(alpha, n_items)
         self.estimator = get_rank_estimator(rank_estimator)
+        if engine not in ENGINES:
+            raise ConfigError("loss_engine", engine, ENGINES)
+        self.engine = engine
+        kernels = [k for k in (self.kernel, self.lambda_kernel) if k is not None]
+        self._fused = FusedLoss(type(self)._fused_body, self) if (
+            engine == "fused" and all(k.fusable for k in kernels)) else None
         # Only these settings can push the loss past the float range; the check costs a sync.
         if self.lambda_kernel is None:
             self._may_overflow = self.kernel.exponential and self.alpha < 1
@@ -158,31 +172,64 @@ class CROLoss(nn.Module):
         check_scores(pos_score, neg_score, neg_mask, neg_log_q)
         if pos_score.dtype in LOW_PRECISION or neg_score.dtype in LOW_PRECISION:
             pos_score, neg_score = pos_score.float(), neg_score.float()
+        outputs = None
+        # The fused pass sums uniform draws only; importance weights (log q) take the eager path.
+        if neg_log_q is None and self._fused is not None and self._fused.available:
+            outputs = self._fused(pos_score, neg_score, neg_mask)  # None: it failed to compile
+        if outputs is None:
+            outputs = self._eager_loss(pos_score, neg_score, neg_mask, neg_log_q)
+        loss, n_rows = outputs[:2]  # the fused engine's kept slopes (outputs[2]) go with `outputs`
+        # One scalar read per call (RecBole reads the loss per batch anyway): a non-finite loss
+        # is never returned, it is explained.
+        if not bool(torch.isfinite(loss)):
+            if n_rows is not None and not bool(n_rows):
+                raise ValueError("no row of neg_mask has a valid negative; the loss is undefined")
+            raise self._non_finite(float(loss.detach()), pos_score.detach(), neg_score.detach(), neg_mask, neg_log_q)
+        return loss
+
+    def _reduce(self, log_r, log_r1, rows, n_rows) -> torch.Tensor:
+        """The loss from ``log R`` of phi (and of phi_1, Lambda method) over the valid ``rows``
+        (None: every row), both engines alike."""
+        if self.lambda_kernel is None:
+            per_row = self.weight.scaled_cdf(log_r)
+        else:
+            per_row = torch.exp(self.weight.log_scaled_density(log_r1) + log_r)
+        if rows is not None:
+            per_row = per_row.masked_fill(~rows, 0.0)
+        return per_row.sum() / (log_r.shape[0] if n_rows is None else n_rows)
+
+    def _eager_loss(self, pos_score, neg_score, neg_mask, neg_log_q=None):
+        """``(loss, number of valid rows or None without a mask)`` by plain autograd."""
+        rows = n_rows = None
         if neg_mask is None:
             n_valid = torch.full_like(pos_score, neg_score.shape[1])
-            rows, n_rows = None, pos_score.shape[0]
         else:
             n_valid_int = neg_mask.sum(dim=1)
             rows = n_valid_int > 0
             n_rows = rows.sum()
-            if not bool(n_rows):
-                raise ValueError("no row of neg_mask has a valid negative; the loss is undefined")
             n_valid = n_valid_int.clamp(min=1).to(pos_score.dtype)
         log_r = self.log_rank(self.kernel, pos_score, neg_score, neg_mask, n_valid, neg_log_q)
-        if self.lambda_kernel is None:
-            per_row = self.weight.scaled_cdf(log_r)
-        else:
+        log_r1 = None
+        if self.lambda_kernel is not None:
             with torch.no_grad():
                 log_r1 = self.log_rank(self.lambda_kernel, pos_score, neg_score, neg_mask, n_valid, neg_log_q)
-            per_row = torch.exp(self.weight.log_scaled_density(log_r1) + log_r)
-        if rows is not None:
-            per_row = per_row.masked_fill(~rows, 0.0)
-        loss = per_row.sum() / n_rows
-        # One scalar read per call (RecBole reads the loss per batch anyway): a non-finite loss
-        # is never returned, it is explained.
-        if not bool(torch.isfinite(loss)):
-            raise self._non_finite(float(loss.detach()), pos_score.detach(), neg_score.detach(), neg_mask, neg_log_q)
-        return loss
+        return self._reduce(log_r, log_r1, rows, n_rows), n_rows
+
+    def _fused_body(self, pos_score, neg_score, neg_mask):
+        """:meth:`_eager_loss` from the fused row sums (compiled by :class:`FusedLoss`), and the
+        kept slopes."""
+        sums = row_sums(pos_score, neg_score, neg_mask, self.kernel, self.lambda_kernel)
+        rows = n_rows = None
+        if sums["count"] is None:
+            n_valid = torch.full_like(pos_score, neg_score.shape[1])
+        else:
+            rows = sums["count"] > 0
+            n_rows = rows.sum()
+            n_valid = sums["count"].clamp(min=1).to(pos_score.dtype)
+        a, b = self.estimator.coefficients(self.n_items, n_valid)
+        log_r = log_affine(a, b, sums["total"], sums["shift"])
+        log_r1 = None if self.lambda_kernel is None else log_affine(a, b, sums["total_1"], sums["shift_1"])
+        return self._reduce(log_r, log_r1, rows, n_rows), n_rows, sums["slope"]
 
     def _non_finite(self, value: float, pos_score, neg_score, neg_mask, neg_log_q=None) -> ArithmeticError | ValueError:
         """The error that explains a non-finite loss ``value``: :class:`NonFiniteScoreError`
@@ -223,7 +270,7 @@ class CROLoss(nn.Module):
     def extra_repr(self) -> str:
         lam = "" if self.lambda_kernel is None else f", lambda_kernel={self.lambda_kernel!r}"
         return (f"kernel={self.kernel!r}, alpha={self.alpha}, n_items={self.n_items}{lam}, "
-                f"rank_estimator={self.estimator.name!r}")
+                f"rank_estimator={self.estimator.name!r}, engine={self.engine!r}")
 
 
 @torch.no_grad()

@@ -9,11 +9,16 @@ with log-sum-exp so that scores of any magnitude give a finite log-rank.
 
 Shapes: ``pos [B]``, ``neg`` and ``mask`` ``[B, M]`` (mask bool, True = the negative counts, or
 ``None``); ``a > 0`` and ``b >= 0`` are ``[B]`` tensors; the result is ``[B]``.
+
+:meth:`Kernel.terms` gives ``phi`` and its slope ``phi'`` of each element in one expression, for
+the fused engine (:mod:`.fused`), which sums the one and saves the other in a single pass.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.polynomial import Chebyshev, Polynomial
 
 from ..errors import ConfigError
 
@@ -36,6 +41,24 @@ class Kernel:
 
     def __call__(self, gaps: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def terms(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        r"""``(phi(x - offset), phi'(x - offset))`` elementwise, ``[B, M] -> [B, M], [B, M]``.
+
+        ``x`` is the shifted gap (``-inf`` where masked: both are 0 there). Written in plain
+        elementwise ops, so that the fused engine compiles them into one loop; a kernel without
+        it (the default) is computed by the eager engine. ``None`` slope: no gradient (step).
+        """
+        raise NotImplementedError
+
+    @property
+    def fusable(self) -> bool:
+        """True when the kernel has :meth:`terms` for its own phi, i.e. the fused engine can
+        compute it: a subclass that redefines ``__call__`` or ``shifted`` but not ``terms`` is not."""
+        def owner(name):
+            return next(cls for cls in type(self).__mro__ if name in cls.__dict__)
+        terms = owner("terms")
+        return terms is not Kernel and all(issubclass(terms, owner(name)) for name in ("__call__", "shifted"))
 
     def log_affine_sum(self, pos, neg, mask, a, b):
         r"""``log(a + b * sum_j mask_bj * phi(t_bj - s_b))`` per row, from the scores.
@@ -91,6 +114,37 @@ class Sigmoid(Kernel):
     def __call__(self, gaps):
         return torch.sigmoid(gaps)
 
+    def terms(self, x):
+        # From e = exp(-|x|) in (0, 1]: no overflow, and the expressions the softplus kernel
+        # uses, so that a Lambda pair of the two computes them once.
+        e = torch.exp(-x.abs())
+        r = 1.0 / (1.0 + e)
+        return torch.where(x >= 0, r, e * r), e * r * r  # sigmoid, e^-|x| / (1 + e^-|x|)^2
+
+
+def _log1p_over_x(e: np.ndarray) -> np.ndarray:
+    safe = np.where(e > 0, e, 1.0)
+    return np.where(e > 0, np.log1p(safe) / safe, 1.0)
+
+
+#: ``log1p(e) ~= e * sum_k C_k e^k`` on ``[0, 1]``: the Chebyshev interpolant of degree 9 of
+#: ``log1p(e) / e``, within about 1.6e-7 relative in float32 arithmetic (torch.log1p's float32:
+#: about 1.9e-7), and cheaper in a compiled loop (the fused softplus forward at B=512, M=5120:
+#: 3.4 ms against 5.6 ms with torch.log1p, one CPU thread).
+LOG1P_COEFFICIENTS = tuple(float(c) for c in Chebyshev.interpolate(
+    _log1p_over_x, 9, domain=[0, 1]).convert(kind=Polynomial).coef)
+
+
+def log1p_unit(e: torch.Tensor) -> torch.Tensor:
+    """``log1p(e)`` for ``e`` in ``[0, 1]``: :data:`LOG1P_COEFFICIENTS` in float32, and
+    ``torch.log1p`` in float64, whose 53 bits the polynomial does not reach."""
+    if e.dtype == torch.float64:
+        return torch.log1p(e)
+    total = LOG1P_COEFFICIENTS[-1]
+    for coefficient in LOG1P_COEFFICIENTS[-2::-1]:  # Horner
+        total = total * e + coefficient
+    return e * total
+
 
 class Softplus(Kernel):
     r"""phi(g) = log(1 + e^g); convex, grows linearly (the paper's best phi on Amazon Books)."""
@@ -99,6 +153,11 @@ class Softplus(Kernel):
 
     def __call__(self, gaps):
         return F.softplus(gaps)
+
+    def terms(self, x):
+        e = torch.exp(-x.abs())
+        r = 1.0 / (1.0 + e)
+        return torch.relu(x) + log1p_unit(e), torch.where(x >= 0, r, e * r)  # softplus, sigmoid
 
 
 class Exponential(Kernel):
@@ -113,6 +172,11 @@ class Exponential(Kernel):
 
     def __call__(self, gaps):
         return torch.exp(gaps)
+
+    def terms(self, x):
+        # The fused engine subtracts each row's largest gap (at least 0) first: no overflow.
+        e = torch.exp(x)
+        return e, e
 
     def log_affine_sum(self, pos, neg, mask, a, b):
         # log(a + b sum_j e^{t_j - s}) = log a + CE([s + log(a/b), t_1..t_M], target 0): the
@@ -165,6 +229,9 @@ class Hinge(Kernel):
     def shifted(self, x):
         return torch.relu(x)
 
+    def terms(self, x):
+        return torch.relu(x), (x > 0).to(x.dtype)  # relu's gradient: 0 at the kink
+
 
 class Step(Kernel):
     r"""psi(g) = 1 if g >= 0 else 0: the hard rank. No gradient: only for the Lambda method's
@@ -175,6 +242,9 @@ class Step(Kernel):
 
     def __call__(self, gaps):
         return (gaps >= 0).to(gaps.dtype)
+
+    def terms(self, x):
+        return (x >= 0).to(x.dtype), None
 
 
 #: Name -> kernel class: the kernels the key ``kernel`` (and ``lambda_kernel``) can name.

@@ -41,11 +41,11 @@ class LossSettings:
     #: The loss weighs negatives by the sampler's log q (the adapter passes it).
     reads_log_q = True
 
-    def build(self, n_items: int) -> CROLoss:
-        """The loss over a catalogue of ``n_items`` items."""
+    def build(self, n_items: int, engine: str = "eager") -> CROLoss:
+        """The loss over a catalogue of ``n_items`` items, computed by ``engine``."""
         return CROLoss(kernel=self.kernel, alpha=self.alpha, n_items=n_items,
                        lambda_kernel=self.lambda_kernel, margin=self.margin,
-                       rank_estimator=self.rank_estimator)
+                       rank_estimator=self.rank_estimator, engine=engine)
 
 
 @dataclass(frozen=True)
