@@ -11,6 +11,9 @@ Version bounds, chosen deliberately:
 - ``pandas>=1.3,<3``: pandas 3's copy-on-write makes RecBole's chained ``df[col].fillna(...,
   inplace=True)`` a silent no-op and breaks ``token_seq`` fields (``Series.agg(len)``); pandas 2.x
   runs RecBole as written (numpy 2 included).
+- ``pyarrow>=15``: the lean ``.inter`` reader (``recbole_croloss/data/lean_inter.py``) uses its
+  CSV reader with dictionary-encoded columns and ``ChunkedArray.unify_dictionaries``; tested
+  with 26.
 - ``ray`` extra: RecBole pins ``ray<=2.6.3`` (Python <= 3.11 only); its core runs on numpy 2
   but imports ``pkg_resources``, so the extra holds setuptools below 81 (README, "Ray").
 - ``tune`` extra: Optuna for ``python -m recbole_croloss.tune``. hyperopt (RecBole's own
@@ -31,6 +34,7 @@ install_requires = [
     "torch>=2.0",
     "pyyaml>=5.1",
     "pandas>=1.3,<3",
+    "pyarrow>=15",
     "tqdm>=4.48",
     "scipy>=1.6",
     "matplotlib>=3.5",

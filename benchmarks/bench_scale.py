@@ -1,16 +1,25 @@
 """The paper's scale end to end: data preparation (load, samples, split, loaders, model), peak
 resident memory, a fixed number of training steps (with the extrapolated epoch) and the full
-evaluation of the held-out users, with windowed histories against RecBole's materialised ones.
+evaluation of the held-out users, for the plugin's data path against RecBole's.
 
-    python -m recbole_croloss.data.synthetic --name books-synth --out dataset --users 459133 \\
+    python -m recbole_croloss.data.synthetic --name books-synth --out /work/data --users 459133 \\
         --items 313966 --mean-length 19.4 --seed 1
-    python benchmarks/bench_scale.py --dataset books-synth --data_path dataset --steps 50
+    python benchmarks/bench_scale.py --dataset books-synth --data_path /work/data --steps 50
 
 Each variant runs in its own process (so each peak RSS is its own), through the CLI's own code
 path (:func:`recbole_croloss.quick_start.configure` and ``prepare``) under ``protocol: paper``,
-TwoTower, history 20, batch 256, M = 2560. Variants: ``windows`` (the default) and
-``materialised`` (``history_windows: false``, RecBole's augmentation), the latter skipped with
-``--skip-materialised`` where it cannot fit. Stages are read from the run's own log times.
+TwoTower, batch 256, M = 2560 (history ``--history``, 20 by default; the paper's Taobao: 50).
+Variants (``--variants``, all by default):
+
+- ``lean``: the defaults: the lean ``.inter`` loader and windowed histories;
+- ``recbole_loader``: windowed histories, RecBole's own ``.inter`` loader
+  (``lean_inter_loader: false``);
+- ``recbole``: RecBole's loader and its materialised augmentation (``history_windows: false``
+  too), where it still fits.
+
+Every stage is timed in wall-clock seconds and in the process's CPU seconds (user + system, all
+its threads): on a machine shared with other jobs the wall time grows with the load, the CPU
+time much less, so both are printed.
 """
 from __future__ import annotations
 
@@ -24,50 +33,59 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = {"windows": {"history_windows": True}, "materialised": {"history_windows": False}}
+VARIANTS = {"lean": {}, "recbole_loader": {"lean_inter_loader": False},
+            "recbole": {"lean_inter_loader": False, "history_windows": False}}
 
 
-def measure(dataset: str, data_path: str, settings: dict, steps: int, evaluate: bool) -> dict:
+class Stopwatch:
+    """Wall and CPU seconds of each stage, in order."""
+
+    def __init__(self):
+        self.wall, self.cpu = {}, {}
+        self._marks = (time.perf_counter(), time.process_time())
+
+    def stage(self, name: str) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.wall[name], self.cpu[name] = wall - self._marks[0], cpu - self._marks[1]
+        self._marks = (wall, cpu)
+
+
+def measure(dataset: str, data_path: str, settings: dict, steps: int, evaluate: bool, history: int) -> dict:
     """One variant, in this process: seconds per stage, peak RSS, steps and evaluation."""
     import torch
     from recbole.data import data_preparation  # noqa: F401  (RecBole imported before timing)
+    from recbole.utils import init_seed
 
+    from recbole_croloss.glue.trainer import CROLossTrainer
     from recbole_croloss.quick_start import configure, load_dataset, log_dataset_settings
 
     work = tempfile.mkdtemp(prefix="bench-scale-")
     os.chdir(work)
-    config_dict = {"protocol": "paper", "MAX_ITEM_LIST_LENGTH": 20, "train_batch_size": 256,
+    config_dict = {"protocol": "paper", "MAX_ITEM_LIST_LENGTH": history, "train_batch_size": 256,
                    "eval_batch_size": 4096, "neg_per_pos": 10, "epochs": 1, "show_progress": False,
                    "state": "WARNING", "data_path": data_path, "checkpoint_dir": os.path.join(work, "saved"),
                    **settings}
-    times, start = {}, time.perf_counter()
+    watch = Stopwatch()
     config, spec = configure("TwoTower", dataset, config_dict=config_dict)
     log_dataset_settings(config, spec)
     data = load_dataset(config, spec)
-    times["load"] = time.perf_counter() - start
-    mark = time.perf_counter()
+    watch.stage("load")
     train_data, valid_data, test_data = spec.protocol.prepare(config, data)
-    times["samples_and_split"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    from recbole.utils import init_seed
-
-    from recbole_croloss.glue.trainer import CROLossTrainer
-
+    del data  # the splits hold what training and evaluation read
+    watch.stage("samples_and_split")
     init_seed(config["seed"], config["reproducibility"])  # the same model in every variant
-
     adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
     trainer = CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
-    times["model_and_trainer"] = time.perf_counter() - mark
-    times["preparation"] = time.perf_counter() - start
-    prepared_rss = peak_rss_gib()
-    out = {"samples": len(train_data._dataset), "steps_per_epoch": len(train_data), "seconds": times,
-           "peak_rss_gib_prepared": prepared_rss}
+    watch.stage("model_and_trainer")
+    out = {"samples": len(train_data._dataset), "steps_per_epoch": len(train_data),
+           "peak_rss_gib_prepared": peak_rss_gib()}
     adapter.train()
-    mark, done = time.perf_counter(), 0
+    done = 0
     for interaction in train_data:
         loss = adapter.calculate_loss(interaction.to(config["device"]))
         trainer.optimizer.zero_grad()
@@ -76,14 +94,17 @@ def measure(dataset: str, data_path: str, settings: dict, steps: int, evaluate: 
         done += 1
         if done == steps:
             break
-    step_seconds = (time.perf_counter() - mark) / max(done, 1)
-    out.update(step_s=step_seconds, epoch_s_extrapolated=step_seconds * len(train_data))
+    watch.stage("steps")
+    out.update(step_s=watch.wall["steps"] / max(done, 1), step_cpu_s=watch.cpu["steps"] / max(done, 1))
+    out.update(epoch_s_extrapolated=out["step_s"] * len(train_data))
     if evaluate:
-        mark = time.perf_counter()
         with torch.no_grad():
             result = trainer.evaluate(test_data, load_best_model=False)
-        out.update(eval_s=time.perf_counter() - mark, test_users=test_data.sample_size,
-                   test_recall_at_50=result.get("recall@50"))
+        watch.stage("evaluation")
+        out.update(test_users=test_data.sample_size, test_recall_at_50=result.get("recall@50"))
+    preparation = ("load", "samples_and_split", "model_and_trainer")
+    out["seconds"] = {**watch.wall, "preparation": sum(watch.wall[k] for k in preparation)}
+    out["cpu_seconds"] = {**watch.cpu, "preparation": sum(watch.cpu[k] for k in preparation)}
     out["peak_rss_gib"] = peak_rss_gib()
     return out
 
@@ -92,28 +113,51 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
 
 
+def guard_rss(limit_gib: float) -> None:
+    """End this process (exit 3, with a line on stderr) once its resident memory passes
+    ``limit_gib``: a variant that cannot fit stops before it crowds out the machine's other jobs."""
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def watch():
+        while True:
+            with open("/proc/self/statm") as handle:
+                rss = int(handle.read().split()[1]) * page / 2 ** 30
+            if rss > limit_gib:
+                print(f"resident memory {rss:.2f} GiB passed --rss-limit-gib {limit_gib}", file=sys.stderr, flush=True)
+                os._exit(3)
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--data_path", default="dataset")
     parser.add_argument("--steps", type=int, default=50, help="training steps timed per variant")
+    parser.add_argument("--history", type=int, default=20, help="MAX_ITEM_LIST_LENGTH")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-eval", action="store_true", help="skip the full evaluation")
-    parser.add_argument("--skip-materialised", action="store_true")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--rss-limit-gib", type=float, help="stop a variant whose resident memory passes it")
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)  # one child process
     args = parser.parse_args(argv)
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: {', '.join(unknown)} unknown; choose from {', '.join(VARIANTS)}")
     if args.variant:
         import torch
 
+        if args.rss_limit_gib:
+            guard_rss(args.rss_limit_gib)
         torch.set_num_threads(args.threads)
         print(json.dumps(measure(args.dataset, os.path.abspath(args.data_path), VARIANTS[args.variant],
-                                 args.steps, not args.no_eval)))
+                                 args.steps, not args.no_eval, args.history)))
         return 0
     results = {}
-    for name in VARIANTS:
-        if name == "materialised" and args.skip_materialised:
-            continue
-        given = sys.argv[1:] if argv is None else list(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    for name in names:
         command = [sys.executable, __file__, *given, "--variant", name]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads)}
         proc = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -121,32 +165,37 @@ def main(argv=None):
             results[name] = {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
             continue
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    report(args, results)
+    report(args, given, results)
     return 0
 
 
-def report(args, results: dict) -> None:
+STAGES = ("load", "samples_and_split", "model_and_trainer", "preparation", "steps", "evaluation")
+FIGURES = (("peak_rss_gib_prepared", "peak RSS after preparation (GiB)"), ("peak_rss_gib", "peak RSS overall (GiB)"),
+           ("step_s", "training step (s)"), ("step_cpu_s", "training step, CPU (s)"),
+           ("epoch_s_extrapolated", "epoch, extrapolated (s)"))
+
+
+def report(args, given, results: dict) -> None:
     print(f"# bench_scale: {args.dataset} ({datetime.date.today()}, {platform.node()}, "
-          f"{os.cpu_count()} CPUs, {args.threads} threads)")
-    print(f"command: python benchmarks/bench_scale.py {shlex.join(sys.argv[1:])}")
-    rows = ["load", "samples_and_split", "model_and_trainer", "preparation"]
-    names = list(results)
-    print("| figure | " + " | ".join(names) + (" | materialised / windows |" if len(names) == 2 else " |"))
-    print("|---|" + "---|" * (len(names) + (len(names) == 2)))
+          f"{os.cpu_count()} CPUs, {args.threads} threads, load average {os.getloadavg()[0]:.1f} at the end)")
+    print(f"command: python benchmarks/bench_scale.py {shlex.join(given)}")
+    good = [n for n in results if "error" not in results[n]]
+    others = good[1:]
+    print("| figure | " + " | ".join(good) + "".join(f" | {n} / {good[0]}" for n in others) + " |")
+    print("|---|" + "---|" * (len(good) + len(others)))
 
     def line(label, values):
-        ratio = f" {values[1] / values[0]:.2f}x |" if len(values) == 2 and values[0] else ""
-        print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + " |" + ratio)
+        ratios = "".join(f" {v / values[0]:.2f}x |" if values[0] else " - |" for v in values[1:])
+        print(f"| {label} | " + " | ".join(f"{v:.2f}" for v in values) + " |" + ratios)
 
-    good = [n for n in names if "error" not in results[n]]
-    for stage in rows:
-        line(f"{stage} (s)", [results[n]["seconds"][stage] for n in good])
-    for key, label in (("peak_rss_gib_prepared", "peak RSS after preparation (GiB)"),
-                       ("peak_rss_gib", "peak RSS overall (GiB)"), ("step_s", "training step (s)"),
-                       ("epoch_s_extrapolated", "epoch, extrapolated (s)"), ("eval_s", "full test evaluation (s)")):
+    for stage in STAGES:
+        for key, unit in (("seconds", "s"), ("cpu_seconds", "CPU s")):
+            if all(stage in results[n][key] for n in good):
+                line(f"{stage} ({unit})", [results[n][key][stage] for n in good])
+    for key, label in FIGURES:
         if all(key in results[n] for n in good):
             line(label, [results[n][key] for n in good])
-    for n in names:
+    for n in results:
         print(f"{n}: " + json.dumps(results[n]))
 
 

@@ -14,7 +14,9 @@ it trains, and which weights the test evaluates (part of the run spec, checked b
   Adam (:mod:`recbole_croloss.glue.sparse`);
 - ``history_windows``: keep each user's sequence once and cut the training histories per batch
   (:mod:`recbole_croloss.data.windows`; the default), or materialise them as RecBole does
-  (``false``; always for a model that reads them from the dataset itself).
+  (``false``; always for a model that reads them from the dataset itself);
+- ``lean_inter_loader``: read the ``.inter`` file with pyarrow, tokens as integer codes
+  (:mod:`recbole_croloss.data.lean_inter`; the default), or with RecBole's own reader (``false``).
 
 With every key at its default, training is RecBole's own loop over RecBole's loader.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .data.train_sampling import check_train_sampling
-from .errors import ConfigError, check_int
+from .errors import ConfigError, check_bool, check_int
 from .glue.support import READS_STORED_HISTORIES
 from .glue.train_loader import scheduled_loader
 
@@ -65,6 +67,7 @@ class ScheduleSpec:
     test_weights: str = "best"
     windows: bool = True
     sparse_item_updates: bool = False
+    lean_inter: bool = True
 
     @classmethod
     def from_config(cls, config, model_class=None) -> "ScheduleSpec":
@@ -89,7 +92,7 @@ class ScheduleSpec:
             raise ConfigError("history_windows", windows, "true or false")
         windows = windows and getattr(model_class, "__name__", "") not in READS_STORED_HISTORIES
         return cls(sampling, min_history or 1, every, _optional_int(config, "max_steps", 1), test_weights,
-                   windows, check_sparse_item_updates(config))
+                   windows, check_sparse_item_updates(config), check_bool("lean_inter_loader", config["lean_inter_loader"]))
 
     @property
     def scheduled(self) -> bool:
@@ -108,12 +111,15 @@ class ScheduleSpec:
         time field)."""
         from recbole.data.dataset import SequentialDataset
 
+        from .data.lean_inter import LEAN_CLASSES
         from .data.line_order import LineOrderDataset, LineOrderMaterialisedDataset
         from .data.windows import WindowedSequentialDataset
 
         if line_order:
-            return LineOrderDataset if self.windows else LineOrderMaterialisedDataset
-        return WindowedSequentialDataset if self.windows else SequentialDataset
+            base = LineOrderDataset if self.windows else LineOrderMaterialisedDataset
+        else:
+            base = WindowedSequentialDataset if self.windows else SequentialDataset
+        return LEAN_CLASSES[base] if self.lean_inter else base
 
     def describe(self) -> str:
         every = "every epoch" if self.eval_every_steps is None else f"every {self.eval_every_steps} steps"

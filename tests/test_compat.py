@@ -60,3 +60,36 @@ def test_recbole_s_exhaustive_search_draws_from_a_generator_after_the_fix():
          algo=partial(hyper_tuning.exhaustive_search, nbMaxSucessiveFailures=1000), max_evals=3,
          trials=Trials(), show_progressbar=False)
     assert sorted(seen) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("n, num_samples", [(1000, None), (70_000, None), (10, 25)])
+def test_the_lazy_shuffle_yields_torch_s_indices(n, num_samples):
+    """Two epochs from the same generator: the same indices in the same order as torch's."""
+    theirs = torch.utils.data.RandomSampler(range(n), num_samples=num_samples,
+                                            generator=torch.Generator().manual_seed(3))
+    ours = compat.LazyRandomSampler(range(n), num_samples=num_samples, generator=torch.Generator().manual_seed(3))
+    for _ in range(2):
+        assert list(ours) == list(theirs)
+
+
+def test_loaders_built_with_lean_indices_batch_as_recbole_s(tiny):
+    """RecBole's training loader built inside ``lean_loader_indices``: indices as a range, the
+    lazy shuffle, the same batches epoch after epoch; both names put back after."""
+    from recbole.data.dataloader import abstract_dataloader
+    from recbole.data.dataloader.general_dataloader import TrainDataLoader
+    from recbole.data.dataset import SequentialDataset
+    from torch.utils.data import dataloader
+
+    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.glue import get_model
+
+    config = PluginConfig(get_model("TwoTower"), "ml-100k", config_dict=tiny)
+    train = SequentialDataset(config).build()[0]
+    theirs = TrainDataLoader(config, train, None, shuffle=True)
+    with compat.lean_loader_indices():
+        ours = TrainDataLoader(config, train, None, shuffle=True)
+    assert "list" not in vars(abstract_dataloader) and dataloader.RandomSampler is torch.utils.data.RandomSampler
+    assert isinstance(vars(ours)["dataset"], range) and isinstance(ours.sampler, compat.LazyRandomSampler)
+    for _ in range(2):
+        for a, b in zip(theirs, ours, strict=True):
+            assert torch.equal(a["item_id"], b["item_id"]) and torch.equal(a["item_id_list"], b["item_id_list"])

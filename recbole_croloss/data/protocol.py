@@ -25,8 +25,10 @@ from logging import getLogger
 import numpy as np
 import torch
 
+from ..compat import lean_loader_indices
 from ..errors import ConfigError, check_int
 from .sampled_protocol import SampledProtocol
+from .windows import move_rows, take_rows
 
 #: The user field that carries a given split (written by the ComiRec importer).
 SPLIT_FIELD = "comirec_split"
@@ -64,7 +66,7 @@ class MultiTargetEvalLoader:
         for b, lo in enumerate(range(0, self.sample_size, self.batch_size)):
             hi = min(lo + self.batch_size, self.sample_size)
             t_lo, t_hi = int(bounds[b]), int(bounds[b + 1])
-            yield (self.interaction[torch.arange(lo, hi)], None,
+            yield (take_rows(self.interaction, torch.arange(lo, hi)), None,
                    self.target_rows[t_lo:t_hi] - lo, self.target_items[t_lo:t_hi])
 
 
@@ -115,7 +117,7 @@ def held_out_rows(uids: np.ndarray, prefix_len: np.ndarray, target_ids: np.ndarr
     """
     in_users = np.isin(uids, users)
     lengths = np.bincount(uids, minlength=int(uids.max()) + 1) + 1      # L = rows + 1 per user
-    k = (0.8 * lengths).astype(np.int64)                                 # int(0.8 L), as ComiRec
+    k = (0.8 * lengths).astype(prefix_len.dtype)                         # int(0.8 L), as ComiRec
     row_k = k[uids]
     keep = in_users & (row_k >= 1)
     eval_mask = keep & (prefix_len == row_k)
@@ -130,52 +132,69 @@ def held_out_rows(uids: np.ndarray, prefix_len: np.ndarray, target_ids: np.ndarr
 
 
 def _prefix_lengths(uids: np.ndarray) -> np.ndarray:
-    """1, 2, 3, ... within each user's run of rows (rows sorted by user, then time)."""
-    starts = np.r_[0, np.flatnonzero(np.diff(uids)) + 1]
-    counts = np.diff(np.r_[starts, len(uids)])
-    return np.arange(len(uids)) - np.repeat(starts, counts) + 1
+    """1, 2, 3, ... within each user's run of rows (rows sorted by user, then time); int32
+    where the row numbers fit."""
+    index = np.int32 if len(uids) < 2 ** 31 else np.int64
+    starts = np.flatnonzero(np.r_[True, uids[1:] != uids[:-1]]).astype(index) if len(uids) else \
+        np.zeros(0, dtype=index)
+    prefix = np.arange(1, len(uids) + 1, dtype=index)
+    prefix -= np.repeat(starts, np.diff(np.r_[starts, len(uids)]).astype(index))
+    return prefix
 
 
 def paper_data_preparation(config, dataset, ratio, seed: int):
     """``(train_data, valid_data, test_data)`` of the paper's protocol for a RecBole
-    ``SequentialDataset`` (see the module docstring)."""
+    ``SequentialDataset`` (see the module docstring).
+
+    The samples move into the splits, so that they are never held twice: the held-out users'
+    rows are copied into the evaluation loaders, then ``dataset.inter_feat`` becomes the
+    training samples, field by field (Taobao's: 68M of 84M)."""
     from recbole.data.utils import get_dataloader
 
-    logger = getLogger()
     dataset._change_feat_format()  # RecBole's augmentation: every prefix predicts the next item
     split = given = given_split(dataset)   # (user_feat is an Interaction from here on)
     source = "the dataset's comirec_split field (ComiRec's split, as given)"
-    inter = dataset.inter_feat
-    uids = inter[dataset.uid_field].numpy()
-    if len(uids) and np.any(np.diff(uids) < 0):
+    uids = dataset.inter_feat[dataset.uid_field].numpy()
+    if len(uids) and np.any(uids[1:] < uids[:-1]):
         raise ValueError("augmented rows are not grouped by user")
+    users = uids[np.r_[True, uids[1:] != uids[:-1]]] if len(uids) else uids  # rows grouped by user
     if split is None:
-        split = split_users(uids, ratio, seed)
+        split = split_users(users, ratio, seed)  # np.unique(uids) is users
         source = f"random user split {ratio[0]:.2f}:{ratio[1]:.2f}:{ratio[2]:.2f}, seed {seed}"
-    prefix = _prefix_lengths(uids)
-    targets = inter[dataset.iid_field].numpy()
-
-    train_ds = dataset.copy(inter[torch.from_numpy(np.flatnonzero(np.isin(uids, split["train"])))])
-    train_data = get_dataloader(config, "train")(config, train_ds, None, shuffle=config["shuffle"])
-    loaders, counts = [], {"train": len(np.unique(uids[np.isin(uids, split["train"])]))}
-    for name in ("valid", "test"):
-        rows, t_rows, t_items, skipped = held_out_rows(uids, prefix, targets, split[name])
-        counts[name] = len(rows)
-        if skipped:
-            logger.info(f"protocol paper: {skipped} {name} users have fewer than 2 behaviours and are left out")
-        index = torch.from_numpy(rows)
-        # dataset[...] (not inter_feat[...]): a windowed dataset cuts the rows' histories there
-        loaders.append(MultiTargetEvalLoader(
-            dataset.copy(inter[index]), dataset.__getitem__(index, join=False),
-            torch.from_numpy(t_rows), torch.from_numpy(t_items), config["eval_batch_size"]))
-    logger.info(f"protocol paper ({source}): users train {counts['train']}, valid {counts['valid']} "
-                f"({loaders[0].n_targets} targets), test {counts['test']} ({loaders[1].n_targets} targets)")
+    loaders, counts = held_out_loaders(config, dataset, uids, split)
+    counts = {"train": int(np.isin(users, split["train"]).sum()), **counts}
+    getLogger().info(f"protocol paper ({source}): users train {counts['train']}, valid {counts['valid']} "
+                     f"({loaders[0].n_targets} targets), test {counts['test']} ({loaders[1].n_targets} targets)")
     empty = [name for name, count in counts.items() if count == 0]
     if empty:  # training would run, then validate or test on nobody
         raise ConfigError("paper_split_ratio", list(ratio) if given is None else "comirec_split",
                           f"the {source} leaves no {' and no '.join(empty)} user with 2 or more "
                           f"behaviours ({counts}); give every split users")
+    train_rows = np.flatnonzero(np.isin(uids, split["train"]))
+    del uids  # a view of the user ids: moving them frees them only once it is gone
+    dataset.inter_feat = move_rows(dataset.inter_feat, train_rows)
+    train_ds = dataset.copy(dataset.inter_feat)
+    train_data = get_dataloader(config, "train")(config, train_ds, None, shuffle=config["shuffle"])
     return train_data, loaders[0], loaders[1], given is not None
+
+
+def held_out_loaders(config, dataset, uids: np.ndarray, split) -> tuple[list, dict[str, int]]:
+    """The valid and test loaders (one row per held-out user with its targets) and their user
+    counts; ``uids [R]``: the user of each sample."""
+    prefix = _prefix_lengths(uids)
+    targets = dataset.inter_feat[dataset.iid_field].numpy()
+    loaders, counts = [], {}
+    for name in ("valid", "test"):
+        rows, t_rows, t_items, skipped = held_out_rows(uids, prefix, targets, split[name])
+        counts[name] = len(rows)
+        if skipped:
+            getLogger().info(f"protocol paper: {skipped} {name} users have fewer than 2 behaviours and are left out")
+        index = torch.from_numpy(rows)
+        # dataset[...] (not inter_feat[...]): a windowed dataset cuts the rows' histories there
+        loaders.append(MultiTargetEvalLoader(
+            dataset.copy(take_rows(dataset.inter_feat, index)), dataset.__getitem__(index, join=False),
+            torch.from_numpy(t_rows), torch.from_numpy(t_items), config["eval_batch_size"]))
+    return loaders, counts
 
 
 class LeaveOneOut:
@@ -193,7 +212,8 @@ class LeaveOneOut:
     def prepare(self, config, dataset):
         from recbole.data import data_preparation
 
-        return data_preparation(config, dataset)
+        with lean_loader_indices():
+            return data_preparation(config, dataset)
 
 
 class PaperProtocol:
@@ -221,7 +241,8 @@ class PaperProtocol:
         return f"paper: {users}, a held-out user's first 80% predict the rest"
 
     def prepare(self, config, dataset):
-        *loaders, self.uses_given_split = paper_data_preparation(config, dataset, self.ratio, self.seed)
+        with lean_loader_indices():
+            *loaders, self.uses_given_split = paper_data_preparation(config, dataset, self.ratio, self.seed)
         return tuple(loaders)
 
 

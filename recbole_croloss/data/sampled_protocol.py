@@ -20,6 +20,7 @@ import os
 import numpy as np
 import torch
 
+from ..compat import lean_loader_indices
 from ..errors import ConfigError, check_int
 from .import_parsing import MalformedInputError, Report
 from .rechorus import NEG_COLUMN, parse_neg_items, read_header, read_split
@@ -184,7 +185,8 @@ class SampledProtocol:
 
         feat = dataset.inter_feat  # every interaction, before the split
         users, items = feat[dataset.uid_field].to_numpy(), feat[dataset.iid_field].to_numpy()
-        train, valid, test = data_preparation(config, dataset)
+        with lean_loader_indices():
+            train, valid, test = data_preparation(config, dataset)
         loaders = []
         for offset, loader in enumerate((valid, test)):
             if self.negatives_dir is not None:

@@ -6,8 +6,9 @@ stores, for each of the ``S`` samples (every prefix ``u, <i_1 .. i_k> -> i_{k+1}
 ``[MAX_ITEM_LIST_LENGTH]`` copy of its history for every field: ``S x L`` values per field
 (27 GB of item ids alone at Taobao's size). :class:`WindowedSequentialDataset` keeps the sorted
 interactions once (CSR-style: the values of each field, int32 where the ids fit) and, per
-sample, only where its window starts and how long it is; ``dataset[index]`` (what every RecBole
-loader's collate reads) cuts the ``*_list`` fields of those rows, vectorised. The samples, their
+sample, only where its window starts and how long it is (int32 where they fit; a batch has
+RecBole's int64 lengths); ``dataset[index]`` (what every RecBole loader's collate reads) cuts
+the ``*_list`` fields of those rows, vectorised. The samples, their
 order and every field equal RecBole's: ``dataset[index]`` gives the same values as RecBole's
 augmented dataset (tested on ml-100k), so loaders, splits, trainer and models are RecBole's.
 
@@ -28,15 +29,49 @@ WINDOW_START = "history_window_start"
 def window_bounds(user_ids: np.ndarray, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For interactions sorted by user (then time): ``(targets, starts, lengths)`` of the
     samples, one per interaction after a user's first, each with the up to ``max_length``
-    interactions before it (RecBole's augmentation, vectorised)."""
+    interactions before it (RecBole's augmentation, vectorised); int32 where the positions fit
+    (4 B a sample each, not 8)."""
     n = len(user_ids)
-    first = np.ones(n, dtype=bool)
-    first[1:] = user_ids[1:] != user_ids[:-1]
-    user_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
-    position = np.arange(n) - user_start
-    targets = np.flatnonzero(position >= 1)
-    lengths = np.minimum(position[targets], max_length)
+    index = np.int32 if n < 2 ** 31 else np.int64
+    user_start = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]]) if n else np.zeros(0, np.int64)
+    position = np.arange(n, dtype=index)
+    position -= np.repeat(user_start.astype(index), np.diff(np.r_[user_start, n]))  # within the user
+    targets = np.arange(n, dtype=index)[position >= 1]
+    lengths = np.minimum(position[targets], index(max_length))
     return targets, targets - lengths, lengths
+
+
+def take_rows(interaction: Interaction, index) -> Interaction:
+    """``interaction[index]`` for an index tensor or array ``[R]``, the same rows as RecBole's
+    ``Interaction.__getitem__`` gives, without its ``index.tolist()`` (a Python int per row:
+    seconds per million rows, and the dominant cost of the splits at Books' size)."""
+    if isinstance(index, np.ndarray):
+        index = torch.from_numpy(index)
+    if not isinstance(index, torch.Tensor):
+        return interaction[index]
+    return Interaction({field: values[index] for field, values in interaction.interaction.items()})
+
+
+def move_rows(interaction: Interaction, index) -> Interaction:
+    """:func:`take_rows`, emptying ``interaction`` field by field as it goes, so that the rows
+    and all of ``interaction`` are never held at once (at most one field of each extra)."""
+    index = torch.from_numpy(index) if isinstance(index, np.ndarray) else index
+    fields = list(interaction.interaction)
+    rows = {}
+    for field in fields:
+        rows[field] = interaction.interaction.pop(field)[index]
+    return Interaction(rows)
+
+
+def sort_by_user_then_time(interaction: Interaction, user_field: str, time_field: str) -> Interaction:
+    """The rows in RecBole's ``sort(by=[user, time])`` order (two stable sorts: by user, ties
+    by time, then by file order), as one stable ``lexsort``; rows already in order (a file
+    grouped by user in time order) are kept as they are, after an O(n) check."""
+    users, times = interaction[user_field].numpy(), interaction[time_field].numpy()
+    same_user = users[1:] == users[:-1]
+    if np.all((users[1:] > users[:-1]) | (same_user & (times[1:] >= times[:-1]))):
+        return interaction
+    return take_rows(interaction, np.lexsort((times, users)))
 
 
 def _compact(values: torch.Tensor) -> torch.Tensor:
@@ -53,13 +88,16 @@ class WindowedSequentialDataset(SequentialDataset):
         self.logger.debug("data_augmentation (windows)")
         self._aug_presets()
         self._check_field("uid_field", "time_field")
-        self.sort(by=[self.uid_field, self.time_field], ascending=True)
-        uids = self.inter_feat[self.uid_field].numpy()
-        targets, starts, lengths = window_bounds(uids, self.config["MAX_ITEM_LIST_LENGTH"])
+        self.inter_feat = sort_by_user_then_time(self.inter_feat, self.uid_field, self.time_field)
+        targets, starts, lengths = window_bounds(self.inter_feat[self.uid_field].numpy(),
+                                                 self.config["MAX_ITEM_LIST_LENGTH"])
         # The sorted interactions, once: the values every window reads.
         self.sequence_values = {self.item_list_field_of(f): _compact(self.inter_feat[f])
                                 for f in self.inter_feat if f != self.uid_field}
-        samples = self.inter_feat[torch.from_numpy(targets)]
+        samples = move_rows(self.inter_feat, targets)
+        del targets
+        # item_length and the window starts are stored as window_bounds gives them (int32
+        # where they fit); a batch has RecBole's int64 lengths (__getitem__)
         samples.update(Interaction({self.item_list_length_field: torch.from_numpy(lengths),
                                     WINDOW_START: torch.from_numpy(starts)}))
         self.set_field_property(WINDOW_START, FeatureType.FLOAT, FeatureSource.INTERACTION, 1)
@@ -69,8 +107,10 @@ class WindowedSequentialDataset(SequentialDataset):
         return getattr(self, f"{field}_list_field")
 
     def __getitem__(self, index, join=True):
-        rows = self.inter_feat[index]
-        rows.update(Interaction(self.windows(rows[WINDOW_START], rows[self.item_list_length_field])))
+        rows = take_rows(self.inter_feat, index)
+        lengths = rows[self.item_list_length_field].long()
+        rows.update(Interaction({self.item_list_length_field: lengths,
+                                 **self.windows(rows[WINDOW_START], lengths)}))
         return self.join(rows) if join else rows
 
     def windows(self, starts: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -40,15 +40,15 @@ RESUME_FORMAT = 2
 RESUME_SUFFIX = "-last.pth"
 
 #: Keys a resumed run may change: how long it trains and when it stops, where files and logs go
-#: and what they show, the device, and work sizes that leave every result unchanged. Any other
-#: key (loss, kernel, alpha, seed, learning rate, the model's and the data's settings, ...)
-#: must match the checkpoint's.
+#: and what they show, the device, and work sizes and readers that leave every result
+#: unchanged. Any other key (loss, kernel, alpha, seed, learning rate, the model's and the
+#: data's settings, ...) must match the checkpoint's.
 FREE_KEYS = frozenset({
     "resume", "epochs", "max_steps", "stopping_step", "checkpoint_dir", "show_progress", "state",
     "log_wandb", "wandb_project", "loss_decimal_place", "device", "gpu_id", "use_gpu",
     "worker", "eval_batch_size", "eval_memory_budget", "faiss_index", "faiss_nprobe",
     "faiss_export", "save_dataset", "save_dataloaders", "dataset_save_path",
-    "dataloaders_save_path",
+    "dataloaders_save_path", "lean_inter_loader",
 })
 
 

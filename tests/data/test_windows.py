@@ -6,7 +6,10 @@ import torch
 from recbole.data.dataset import SequentialDataset
 
 from recbole_croloss.config import PluginConfig
-from recbole_croloss.data.windows import WINDOW_START, WindowedSequentialDataset, window_bounds
+from recbole.data.interaction import Interaction
+
+from recbole_croloss.data.windows import (WINDOW_START, WindowedSequentialDataset, sort_by_user_then_time,
+                                         take_rows, window_bounds)
 from recbole_croloss.glue import get_model
 from recbole_croloss.quick_start import run
 
@@ -29,6 +32,31 @@ def test_window_bounds_are_recbole_s_loop(max_length):
     user_ids = np.sort(np.random.default_rng(0).integers(0, 30, 400))
     assert [list(a) for a in window_bounds(user_ids, max_length)] == \
         [list(b) for b in reference_bounds(user_ids, max_length)]
+
+
+def rows_of(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return Interaction({"user_id": torch.from_numpy(rng.integers(0, 9, n)),
+                        "timestamp": torch.from_numpy(rng.integers(0, 5, n).astype(np.float32)),
+                        "item_id_list": torch.from_numpy(rng.integers(0, 99, (n, 3)))})
+
+
+@pytest.mark.parametrize("index", [torch.tensor([4, 0, 4, 7]), np.array([3, 1]), torch.tensor([2], dtype=torch.int32)])
+def test_take_rows_is_recbole_s_indexing(index):
+    rows = rows_of(10)
+    ours, theirs = take_rows(rows, index), rows[index]
+    assert set(ours.interaction) == set(theirs.interaction) and len(ours) == len(theirs)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs.interaction)
+
+
+@pytest.mark.parametrize("presorted", [False, True])
+def test_sort_by_user_then_time_is_recbole_s_sort(presorted):
+    rows = rows_of(200, seed=1)  # many ties in (user, time): the file order breaks them
+    if presorted:
+        rows.sort(by=["user_id", "timestamp"])
+    ours = sort_by_user_then_time(rows, "user_id", "timestamp")
+    rows.sort(by=["user_id", "timestamp"])
+    assert all(torch.equal(ours[k], rows[k]) for k in rows.interaction)
 
 
 @pytest.mark.parametrize("max_length", [5, 20])
