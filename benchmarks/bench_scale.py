@@ -7,7 +7,8 @@ evaluation of the held-out users, for the plugin's data path against RecBole's.
     python benchmarks/bench_scale.py --dataset books-synth --data_path /work/data --steps 50
 
 Each variant runs in its own process (so each peak RSS is its own), through the CLI's own code
-path (:func:`recbole_croloss.quick_start.configure` and ``prepare``) under ``protocol: paper``,
+path (:mod:`recbole_croloss.quick_start`'s ``configure``, ``load_dataset``, the protocol's
+split and ``build_adapter``, each stage timed apart) under ``protocol: paper``,
 TwoTower, batch 256, M = 2560 (history ``--history``, 20 by default; the paper's Taobao: 50).
 Variants (``--variants``, all by default):
 
@@ -59,10 +60,8 @@ def measure(dataset: str, data_path: str, settings: dict, steps: int, evaluate: 
     """One variant, in this process: seconds per stage, peak RSS, steps and evaluation."""
     import torch
     from recbole.data import data_preparation  # noqa: F401  (RecBole imported before timing)
-    from recbole.utils import init_seed
-
     from recbole_croloss.glue.trainer import CROLossTrainer
-    from recbole_croloss.quick_start import configure, load_dataset, log_dataset_settings
+    from recbole_croloss.quick_start import build_adapter, configure, load_dataset, log_dataset_settings
 
     work = tempfile.mkdtemp(prefix="bench-scale-")
     os.chdir(work)
@@ -78,8 +77,7 @@ def measure(dataset: str, data_path: str, settings: dict, steps: int, evaluate: 
     train_data, valid_data, test_data = spec.protocol.prepare(config, data)
     del data  # the splits hold what training and evaluation read
     watch.stage("samples_and_split")
-    init_seed(config["seed"], config["reproducibility"])  # the same model in every variant
-    adapter = spec.training.adapter(spec.model_class(config, train_data._dataset).to(config["device"]))
+    adapter = build_adapter(config, spec, train_data)  # seeded: the same model in every variant
     trainer = CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
     watch.stage("model_and_trainer")
     out = {"samples": len(train_data._dataset), "steps_per_epoch": len(train_data),

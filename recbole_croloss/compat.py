@@ -1,7 +1,10 @@
 """The fixes RecBole 1.2.1 needs on today's numpy, pandas and torch, all in this one module.
 
 Each fix says what it repairs. Global state is touched only where RecBole itself requires it
-(numpy aliases its own code uses) or to undo a global switch RecBole flips at import time.
+(numpy aliases its own code uses), to undo a global switch RecBole flips at import time, to give
+RecBole's exhaustive search a numpy whose ``RandomState`` hyperopt can draw from (that module
+only), and, while RecBole's loaders are built, to keep its index list a ``range`` and shuffle it
+lazily (:func:`lean_loader_indices`, restored on leaving).
 
 What is *not* here, because it is avoided rather than patched:
 

@@ -6,7 +6,8 @@ r"""A trained run reloaded from its checkpoint: the plugin's twin of RecBole's
     config, model, dataset, train_data, valid_data, test_data = recbole_croloss.load(path)
 
 returns the six values RecBole's function returns, in its order, so code written for it works
-with the import changed. :func:`load` reads a best-model file (or a resume checkpoint) with
+with the import changed (under ``protocol: paper`` the dataset's ``inter_feat`` holds the
+training split only: the splits move the interactions rather than copy them). :func:`load` reads a best-model file (or a resume checkpoint) with
 ``torch.load(weights_only=True)``, rebuilds the run's config from the settings the run was
 given (``run_settings``, :func:`~recbole_croloss.glue.checkpoint.run_settings`), loads the
 dataset and its splits as the run did (the data protocol, windowed histories), builds the model
@@ -31,12 +32,16 @@ import os
 import warnings
 from typing import NamedTuple
 
+from .alpha_search import SEARCH_KEYS
 from .glue import checkpoint, get_model
 from .glue.trainer import CROLossTrainer
 from .errors import ConfigError
 from .model.timirec import FROM_SCRATCH
 from .quick_start import build_adapter, configure, load_splits, log_dataset_settings
 from .spec import EvaluationSpec
+
+#: What an ``alpha: auto`` run's search set in its config, which a reload takes from there.
+SEARCHED_CONFIG = ("alpha", "kernel", "topk", "valid_metric")
 
 #: Settings a reloaded run leaves out: it runs in one process and neither resumes, trains on
 #: other ranks' negatives nor serves an index (none of them changes the model or its ranking).
@@ -81,16 +86,29 @@ def reload_settings(state: dict, model_class, config_dict=None) -> dict:
     model's ``pre_model_path`` not read again (every weight is in the checkpoint), then
     ``config_dict``."""
     settings = {k: v for k, v in state["run_settings"].items() if k not in NOT_RELOADED}
+    if any(key in settings for key in SEARCH_KEYS):
+        settings = searched_settings(settings, state["config"])
     if getattr(model_class, "TRAIN_STAGES", None) and "pre_model_path" in settings:
         settings["pre_model_path"] = FROM_SCRATCH
     return {**settings, **dict(config_dict or {})}
 
 
+def searched_settings(settings: dict, saved_config: dict) -> dict:
+    """An ``alpha: auto`` run's settings as a plain run with what the search chose: its winner's
+    checkpoint was trained with the chosen alpha (and kernel) and judged on ``valid_metric``
+    Recall@target_n with target_n in ``topk``, all in the saved config; the search keys go."""
+    plain_run = {k: v for k, v in settings.items() if k not in SEARCH_KEYS}
+    chosen = {key: saved_config[key] for key in SEARCHED_CONFIG if saved_config.get(key) is not None}
+    return {**plain_run, **chosen}
+
+
 def rebuilt_differences(state: dict, settings: dict, rebuilt: dict) -> list[str]:
     """``key: saved -> rebuilt`` for each key of the rebuilt config (``rebuilt``, plain) that
-    differs from the run's, leaving out :data:`NOT_RELOADED` and the settings changed on purpose."""
+    differs from the run's, leaving out :data:`NOT_RELOADED` and the settings changed or dropped on
+    purpose."""
     given = state["run_settings"]
-    changed = set(NOT_RELOADED) | {k for k, v in settings.items() if k not in given or given[k] != v}
+    changed = set(NOT_RELOADED) | {k for k, v in settings.items() if k not in given or given[k] != v} | \
+        {k for k in given if k not in settings}  # dropped on purpose (an alpha: auto run's search keys)
 
     def kept(config):
         return {k: v for k, v in config.items() if k not in changed}

@@ -95,7 +95,9 @@ def build_trainer(config: PluginConfig, spec: RunSpec, train_data) -> tuple[CROL
 def load_splits(config: PluginConfig, spec: RunSpec):
     """``(dataset, train_data, valid_data, test_data)``: the dataset and the loaders the run
     trains, validates and tests on (checked: the catalogue against ``topk`` and the memory
-    budget, no split without users)."""
+    budget, no split without users). Under ``protocol: paper`` the splits take the
+    interactions out of the dataset (moved, not copied): its ``inter_feat`` is then the training
+    split's."""
     logger = getLogger()
     data = load_dataset(config, spec)
     logger.info(data)

@@ -29,6 +29,24 @@ def test_a_reloaded_run_reproduces_its_test_metrics_exactly(trained_run, tiny, m
     assert len(train_data) and len(valid_data) and dataset.item_num == test_data._dataset.item_num
 
 
+def test_an_alpha_auto_run_reloads_as_the_plain_run_its_search_chose(tiny, tmp_path, monkeypatch):
+    """The winner's checkpoint rebuilds as a run with the chosen alpha and kernel, judged and
+    tested on the topk and valid_metric the search set, and reproduces the run's test metrics."""
+    from recbole_croloss.quick_start import run
+
+    monkeypatch.chdir(tmp_path)
+    record = run("TwoTower", "ml-100k", config_dict={
+        **tiny, "alpha": "auto", "target_n": 20, "alpha_grid": [0.8, 1.2], "alpha_search_kernels": ["sigmoid", "exp"],
+        "alpha_search_epochs": 1, "topk": [10, 50], "checkpoint_dir": str(tmp_path / "saved")})
+    chosen = record["alpha_search"]["chosen"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the rebuilt config is the run's
+        config, adapter, _, _, _, test_data = load(record["files"]["model"])
+    assert (config["alpha"], config["kernel"]) == (chosen["alpha"], chosen["kernel"])
+    assert config["topk"] == [10, 20, 50] and config["valid_metric"] == "Recall@20" and config["target_n"] is None
+    assert trainer_for(config, adapter).evaluate(test_data, load_best_model=False) == record["test_result"]
+
+
 def test_the_best_model_file_is_what_recbole_reads(trained_run, tiny):
     record = trained_run("GRU4Rec")
     state = torch.load(record["files"]["model"], weights_only=True)
