@@ -155,11 +155,12 @@ class CatalogueShape:
         return self.n_items
 
 
-def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="eager"):
+def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="eager", sparse=False):
     from recbole.data.interaction import Interaction
 
     from recbole_croloss.config import PluginConfig
     from recbole_croloss.glue import get_model
+    from recbole_croloss.glue.sparse import SparseItemAdam
     from recbole_croloss.spec import TrainingSpec
 
     gen = torch.Generator().manual_seed(0)
@@ -167,7 +168,8 @@ def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="e
     inter = Interaction({"item_id_list": seq, "item_length": torch.full((batch,), length),
                          "item_id": torch.randint(1, n_items, (batch,), generator=gen)}).to(device)
     out = {}
-    for loss in ("ce", "croloss"):
+    for row in ("ce", "croloss", "croloss sparse")[:3 if sparse else 2]:
+        loss = row.split()[0]
         engine = {} if loss == "ce" else {"loss_engine": loss_engine}
         config = PluginConfig(get_model("TwoTower"), "ml-100k", config_dict={
             "loss": loss, "train_batch_size": batch, "MAX_ITEM_LIST_LENGTH": length,
@@ -176,7 +178,10 @@ def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="e
         torch.manual_seed(0)
         net = TrainingSpec.from_config(config).adapter(
             get_model("TwoTower")(config, CatalogueShape(n_items)).to(device))
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        if row.endswith("sparse"):  # sparse_item_updates: SparseAdam for the item table, Adam for the rest
+            opt = SparseItemAdam(net.retrieval.item_table(), net.parameters(), 1e-3, "TwoTower")
+        else:
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
 
         def backward():
             opt.zero_grad(set_to_none=True)
@@ -192,7 +197,7 @@ def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="e
         grads = [timed(backward, device)[0] for _ in range(reps)]
         with Peak(device) as peak:
             step()
-        out[loss] = (statistics.median(times), statistics.median(grads), peak.bytes)
+        out[row] = (statistics.median(times), statistics.median(grads), peak.bytes)
         del net, opt
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -218,6 +223,8 @@ def main(argv=None):
     parser.add_argument("--train-reps", type=int, default=3)
     parser.add_argument("--loss-engine", choices=("eager", "fused"), default="eager",
                         help="--train: croloss's loss_engine")
+    parser.add_argument("--sparse-item-updates", action="store_true",
+                        help="--train: also time croloss with sparse item-table updates (SparseAdam)")
     parser.add_argument("--eval", dest="eval", action="store_true", default=True)
     parser.add_argument("--no-eval", dest="eval", action="store_false")
     args = parser.parse_args(argv)
@@ -313,7 +320,8 @@ def run_train(sizes, args, device):
           f"{'fwd+bwd cro':>11} {'ratio':>7} {'ce peak':>10} {'croloss peak':>12}")
     for n_items in sizes:
         try:
-            res = train_step_times(n_items, device, args.train_reps, loss_engine=args.loss_engine)
+            res = train_step_times(n_items, device, args.train_reps, loss_engine=args.loss_engine,
+                                   sparse=args.sparse_item_updates)
         except (RuntimeError, MemoryError) as err:  # e.g. CUDA out of memory for ce's logits
             print(f"{n_items:>9} failed: {str(err).splitlines()[0][:120]}")
             continue
@@ -321,6 +329,10 @@ def run_train(sizes, args, device):
         print(f"{n_items:>9} {t_ce * 1e3:>10.1f} {t_cro * 1e3:>11.1f} {t_ce / t_cro:>10.1f} "
               f"{g_ce * 1e3:>11.1f} {g_cro * 1e3:>11.1f} {g_ce / g_cro:>7.1f} "
               f"{format_bytes(m_ce):>10} {format_bytes(m_cro):>12}")
+        if "croloss sparse" in res:
+            t_sp, g_sp, m_sp = res["croloss sparse"]
+            print(f"{'':>9} croloss with sparse_item_updates (SparseAdam on the item table): step {t_sp * 1e3:.1f} ms, "
+                  f"ce / it {t_ce / t_sp:.1f}x, fwd+bwd {g_sp * 1e3:.1f} ms, peak {format_bytes(m_sp)}")
 
 
 if __name__ == "__main__":
