@@ -167,9 +167,10 @@ def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="e
     seq = torch.randint(1, n_items, (batch, length), generator=gen)
     inter = Interaction({"item_id_list": seq, "item_length": torch.full((batch,), length),
                          "item_id": torch.randint(1, n_items, (batch,), generator=gen)}).to(device)
+    # (row, loss, sparse item-table updates): ce and croloss with Adam, croloss with SparseAdam
+    rows = [("ce", "ce", False), ("croloss", "croloss", False)] + [("croloss sparse", "croloss", True)] * sparse
     out = {}
-    for row in ("ce", "croloss", "croloss sparse")[:3 if sparse else 2]:
-        loss = row.split()[0]
+    for row, loss, sparse_table in rows:
         engine = {} if loss == "ce" else {"loss_engine": loss_engine}
         config = PluginConfig(get_model("TwoTower"), "ml-100k", config_dict={
             "loss": loss, "train_batch_size": batch, "MAX_ITEM_LIST_LENGTH": length,
@@ -178,7 +179,7 @@ def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="e
         torch.manual_seed(0)
         net = TrainingSpec.from_config(config).adapter(
             get_model("TwoTower")(config, CatalogueShape(n_items)).to(device))
-        if row.endswith("sparse"):  # sparse_item_updates: SparseAdam for the item table, Adam for the rest
+        if sparse_table:  # sparse_item_updates: SparseAdam for the item table, Adam for the rest
             opt = SparseItemAdam(net.retrieval.item_table(), net.parameters(), 1e-3, "TwoTower")
         else:
             opt = torch.optim.Adam(net.parameters(), lr=1e-3)

@@ -7,9 +7,10 @@ r"""A trained run reloaded from its checkpoint: the plugin's twin of RecBole's
 
 returns the six values RecBole's function returns, in its order, so code written for it works
 with the import changed (under ``protocol: paper`` the dataset's ``inter_feat`` holds the
-training split only: the splits move the interactions rather than copy them). :func:`load` reads a best-model file (or a resume checkpoint) with
-``torch.load(weights_only=True)``, rebuilds the run's config from the settings the run was
-given (``run_settings``, :func:`~recbole_croloss.glue.checkpoint.run_settings`), loads the
+training split only: the splits move the interactions rather than copy them). :func:`load`
+reads a best-model file (or a resume checkpoint) with ``torch.load(weights_only=True)``,
+rebuilds the run's config from the settings the run was given (``run_settings``,
+:func:`~recbole_croloss.glue.checkpoint.run_settings`), loads the
 dataset and its splits as the run did (the data protocol, windowed histories), builds the model
 (the plugin's own models are found, as ``--model`` finds them) wrapped by the adapter with the
 run's loss and score, and loads the checkpoint's weights. ``model`` is that adapter, in eval
