@@ -105,10 +105,12 @@ def searched_settings(settings: dict, saved_config: dict) -> dict:
 
 def rebuilt_differences(state: dict, settings: dict, rebuilt: dict) -> list[str]:
     """``key: saved -> rebuilt`` for each key of the rebuilt config (``rebuilt``, plain) that
-    differs from the run's, leaving out :data:`NOT_RELOADED` and the settings changed or dropped on
-    purpose."""
+    differs from the run's, leaving out :data:`NOT_RELOADED`, ``data_path`` and the settings
+    changed or dropped on purpose."""
     given = state["run_settings"]
-    changed = set(NOT_RELOADED) | {k for k, v in settings.items() if k not in given or given[k] != v} | \
+    # data_path: the saved config's is relative to the run's working directory; run_settings
+    # holds it absolute, so the rebuilt one is the run's folder (or the one config_dict gave).
+    changed = set(NOT_RELOADED) | {"data_path"} | {k for k, v in settings.items() if k not in given or given[k] != v} | \
         {k for k in given if k not in settings}  # dropped on purpose (an alpha: auto run's search keys)
 
     def kept(config):
@@ -130,12 +132,12 @@ def load(model_file: str, config_dict: dict | None = None) -> LoadedRun:
     model_class = get_model(saved["model"])
     settings = reload_settings(state, model_class, config_dict)
     config, spec = configure(saved["model"], saved["dataset"], config_dict=settings)
+    log_dataset_settings(config, spec)  # the settings the run applied before it saved its config
     differences = rebuilt_differences(state, settings, checkpoint.plain_config(config))
     if differences:
         warnings.warn(f"{model_file}: the rebuilt config differs from the run's: " + "; ".join(differences),
                       RuntimeWarning, stacklevel=2)
     init_seed(config["seed"], config["reproducibility"])
-    log_dataset_settings(config, spec)
     dataset, train_data, valid_data, test_data = load_splits(config, spec)
     model = build_adapter(config, spec, train_data)
     checkpoint.load_model_weights(model, state["state_dict"])

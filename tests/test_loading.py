@@ -47,6 +47,22 @@ def test_an_alpha_auto_run_reloads_as_the_plain_run_its_search_chose(tiny, tmp_p
     assert trainer_for(config, adapter).evaluate(test_data, load_best_model=False) == record["test_result"]
 
 
+def test_a_run_on_a_generated_dataset_with_a_relative_data_path_reloads_without_a_warning(synthetic, tmp_path):
+    """A user's own dataset (no dataset YAML: the run loads its time field itself) under a
+    relative data_path: the rebuilt config is the run's, and the test metrics are reproduced."""
+    import shutil
+
+    from recbole_croloss.quick_start import run
+
+    shutil.copytree(synthetic["data_path"], tmp_path / "DATA")
+    record = run("TwoTower", "syn", config_dict={**synthetic, "data_path": "DATA"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        config, adapter, _, _, _, test_data = load(record["files"]["model"])
+    assert config["TIME_FIELD"] in config["load_col"]["inter"]
+    assert trainer_for(config, adapter).evaluate(test_data, load_best_model=False) == record["test_result"]
+
+
 def test_the_best_model_file_is_what_recbole_reads(trained_run, tiny):
     record = trained_run("GRU4Rec")
     state = torch.load(record["files"]["model"], weights_only=True)
