@@ -215,8 +215,10 @@ class EvaluationSpec:
         (``n_items`` counts the padding item) or a memory budget too small for one user's row."""
         if self.evaluator is not None:
             if self.evaluator.n > n_items - 1:
+                fits = [k for k in self.evaluator.ks if k <= n_items - 1] or [min(10, n_items - 1)]
                 raise ConfigError("topk", list(self.evaluator.ks), f"at most the {n_items - 1} items of "
-                                  "the catalogue (the padding item is never recommended)")
+                                  "the catalogue (the padding item is never recommended); for this "
+                                  f"dataset e.g. --topk='{fits}'")
             self.evaluator.plan(n_items)
 
 

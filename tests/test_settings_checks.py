@@ -145,6 +145,7 @@ def test_topk_beyond_the_catalogue_stops_before_training(tiny, capsys):
     assert main(["--model=GRU4Rec", *args, "--topk=[50,2000]"]) == 2
     err = capsys.readouterr().err
     assert "topk=[50, 2000] is not valid; at most the 980 items of the catalogue" in err, err  # the slice's items
+    assert "for this dataset e.g. --topk='[50]'" in err, err  # the values that fit, as an argument
 
 
 def test_an_alpha_beyond_float32_is_refused_and_a_large_one_is_warned_about(tiny, capsys):

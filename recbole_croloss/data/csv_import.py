@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
 from .import_parsing import (INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out,
-                             previous_outputs, scan_inter)
+                             id_type, previous_outputs, scan_inter)
 
 
 def _first_fields(path: str, sep: str) -> tuple[int, list[str]]:
@@ -113,8 +113,9 @@ def _check_distinct(ui: int, ii: int, ti: int | None, user_col, item_col, time_c
                               f"{earlier[0]} too")
 
 
-def _check_arguments(src: str, sep: str, on_error: str) -> None:
+def _check_arguments(src: str, sep: str, on_error: str, ids: str) -> None:
     check_on_error(on_error)
+    id_type(ids)
     if not isinstance(sep, str) or len(sep) != 1 or sep in "\r\n":
         raise ConfigError("sep", sep, "a single character, e.g. ',' or '\\t'")
     if not os.path.isfile(src):
@@ -122,15 +123,18 @@ def _check_arguments(src: str, sep: str, on_error: str) -> None:
 
 
 def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, item_col=None,
-               time_col="auto", header: bool = True, on_error: str = "fail") -> dict:
+               time_col="auto", header: bool = True, on_error: str = "fail", ids: str = "int") -> dict:
     """Import a plain interactions CSV (see :mod:`recbole_croloss.data.importer`) as ``out/name/name.inter``.
 
-    Returns the summary (also written as ``NAME.import.json``): ``format, source, columns,
-    time_source, rows, users, items, malformed, on_error, outputs, elapsed_seconds``.
+    ``ids``: ``"int"`` (ids are non-negative integers, anything else is a malformed line) or
+    ``"token"`` (any token without whitespace or quotes, kept as it is: the dataset's raw ids,
+    as the recommend CLI takes them). Returns the summary (also written as ``NAME.import.json``):
+    ``format, source, columns, ids, time_source, rows, users, items, malformed, on_error,
+    outputs, elapsed_seconds``.
     Raises :class:`MalformedInputError` on malformed lines with ``on_error="fail"`` (nothing
     written) and :class:`~recbole_croloss.errors.ConfigError` for a column that does not exist.
     """
-    _check_arguments(src, sep, on_error)
+    _check_arguments(src, sep, on_error, ids)
     check_out(out)
     start = time.perf_counter()
     ncols, ui, ii, ti, first_line, time_source = _resolve_columns(src, sep, header, user_col, item_col, time_col)
@@ -138,16 +142,21 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
     report = Report()
     with AtomicOutputs(out, name) as outputs:
         writer = _CsvWriter(outputs.open("inter", INTER_HEADER), report, on_error)
-        rows = scan_inter(src, os.path.basename(src), sep, ncols, ui, ii, ti, first_line, report, writer.on_block)
+        reader = id_type(ids)
+        user_ids, item_ids = reader(), reader()
+        rows = scan_inter(src, os.path.basename(src), sep, ncols, ui, ii, ti, first_line, report, writer.on_block,
+                          user_ids=user_ids, item_ids=item_ids)
         summary = {
             "format": "csv", "source": {"path": os.path.abspath(src), "bytes": os.path.getsize(src), "rows": rows},
             "columns": {"fields": ncols, "user": ui, "item": ii, "time": ti, "header": header, "sep": sep},
-            "time_source": time_source, "rows": rows, "users": len(writer.users), "items": len(writer.items),
+            "ids": ids, "time_source": time_source, "rows": rows, "users": len(writer.users), "items": len(writer.items),
             "malformed": report.as_dict(), "on_error": on_error,
             "outputs": [f"{name}.inter", f"{name}.import.json"], "folder": outputs.folder,
         }
         if report.total and on_error == "fail":
-            raise MalformedInputError(f"{report.text()}\non_error=fail: nothing written "
+            ids_hint = user_ids.hint() or item_ids.hint()
+            hint_line = f"\n{ids_hint}" if ids_hint else ""
+            raise MalformedInputError(f"{report.text()}{hint_line}\non_error=fail: nothing written "
                                       f"(use --on-error skip to leave these lines out)", summary)
         if rows == 0:  # a dataset RecBole refuses: a header and no interactions
             why = " (every line was left out)" if report.total else ""

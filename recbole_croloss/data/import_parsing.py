@@ -10,6 +10,7 @@ import math
 import os
 
 import numpy as np
+from pandas._libs.parsers import STR_NA_VALUES  # the strings read_csv reads as missing
 
 from ..errors import ConfigError
 from ..io import AtomicOutputs, check_writable_dir
@@ -154,14 +155,17 @@ def previous_outputs(outputs: AtomicOutputs) -> list[str]:
 
 
 def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti: int | None,
-                first_line: int, report: Report, on_block) -> int:
+                first_line: int, report: Report, on_block, user_ids=None, item_ids=None) -> int:
     """Parse one interactions file from line ``first_line`` on; returns the rows accepted.
 
     Every ``BLOCK_LINES`` lines, ``on_block(users, items, lines, text)`` receives the accepted
-    rows as int64 arrays (user id, item id, 1-based line number) and their formatted ``.inter``
-    text. Malformed lines go to ``report``; empty lines count as malformed only when a data line
-    follows them.
+    rows as int64 arrays (user code, item code, 1-based line number) and their formatted
+    ``.inter`` text. ``user_ids`` / ``item_ids`` read the ids (:class:`IntegerIds`, the default,
+    or :class:`TokenIds`). Malformed lines go to ``report``; empty lines count as malformed only
+    when a data line follows them.
     """
+    user_ids = IntegerIds() if user_ids is None else user_ids
+    item_ids = IntegerIds() if item_ids is None else item_ids
     users, items, lines, text = [], [], [], []
     blanks: list[int] = []
     rows = 0
@@ -181,7 +185,7 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
             if blanks:
                 _flush_blanks(blanks, label, report)
             us, its = parts[ui].strip(), parts[ii].strip()
-            bad = _bad_id(us, "user") or _bad_id(its, "item")
+            bad = user_ids.refusal(us, "user") or item_ids.refusal(its, "item")
             if bad:
                 report.add(label, lineno, bad, line.rstrip("\r\n"))
                 continue
@@ -196,11 +200,10 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
                 if not ok:
                     report.add(label, lineno, "timestamp is not a finite number", line.rstrip("\r\n"))
                     continue
-            u, i = int(us), int(its)
-            users.append(u)
-            items.append(i)
+            users.append(user_ids.code(us))
+            items.append(item_ids.code(its))
             lines.append(lineno)
-            text.append(f"{u}\t{i}\t{ts}\n")
+            text.append(f"{user_ids.written(us)}\t{item_ids.written(its)}\t{ts}\n")
             rows += 1
             if len(text) >= BLOCK_LINES:
                 on_block(np.array(users, np.int64), np.array(items, np.int64), np.array(lines, np.int64),
@@ -211,14 +214,82 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
     return rows
 
 
-def _bad_id(text: str, kind: str) -> str | None:
-    """Why ``text`` is not an id (``None``: it is one): a non-negative integer that fits the
-    int64 the id tables hold."""
-    if not text.isdecimal():
-        return f"{kind} id is not a non-negative integer"
-    if len(text) >= 19 and int(text) > MAX_ID:
-        return f"{kind} id is larger than 2**63 - 1"
-    return None
+class IntegerIds:
+    """Ids that are non-negative integers below 2**63 (ComiRec's, MovieLens's), written in
+    decimal (``007`` is id 7); the id is its own code."""
+
+    name = "int"
+
+    def __init__(self):
+        self.not_integer = 0
+
+    def hint(self) -> str:
+        """Said once, under the report, when an id was not an integer."""
+        return "ids that are not integers (an ASIN, a hash) import with --ids token" if self.not_integer else ""
+
+    def refusal(self, text: str, kind: str) -> str | None:
+        """Why ``text`` is not an id (``None``: it is one)."""
+        if not text.isdecimal():
+            self.not_integer += 1
+            return f"{kind} id is not a non-negative integer"
+        if len(text) >= 19 and int(text) > MAX_ID:
+            return f"{kind} id is larger than 2**63 - 1"
+        return None
+
+    def code(self, text: str) -> int:
+        return int(text)
+
+    def written(self, text: str) -> str:
+        return str(int(text))
+
+
+class TokenIds:
+    """Ids that are any tokens (``A3R5OBKS7OM2IR``, ``0441172717``), written as they are.
+
+    A token has no whitespace (the ``.inter`` file is tab-separated and the recommend CLI's input
+    is space-separated), no quote (a quoted field is read without its quotes), and is none of the
+    strings pandas and pyarrow read as missing (``NA``, ``null``, ``nan``, ...) nor RecBole's
+    padding token ``[PAD]``. Codes are given in order of first appearance, one dict entry per
+    distinct token (about 100 B each)."""
+
+    name = "token"
+    #: The strings RecBole's pandas reader (and the lean pyarrow one) read as missing.
+    MISSING = frozenset(STR_NA_VALUES)
+    RESERVED = frozenset({"[PAD]"})
+
+    def __init__(self):
+        self.codes: dict[str, int] = {}
+
+    def hint(self) -> str:
+        return ""
+
+    def refusal(self, text: str, kind: str) -> str | None:
+        if text in self.codes:
+            return None
+        if text in self.MISSING:
+            return f"{kind} id {text!r} would be read as missing"
+        if text in self.RESERVED:
+            return f"{kind} id {text!r} is RecBole's padding token"
+        if any(c.isspace() or c in "\"'" for c in text):
+            return f"{kind} id has whitespace or a quote in it"
+        return None
+
+    def code(self, text: str) -> int:
+        return self.codes.setdefault(text, len(self.codes) + 1)
+
+    def written(self, text: str) -> str:
+        return text
+
+
+#: ``--ids`` choices: how the importers read user and item ids.
+ID_TYPES = {kind.name: kind for kind in (IntegerIds, TokenIds)}
+
+
+def id_type(value: str):
+    """The id reader class for ``ids``; a clear error naming the choices otherwise."""
+    if value not in ID_TYPES:
+        raise ConfigError("ids", value, tuple(ID_TYPES))
+    return ID_TYPES[value]
 
 
 def _flush_blanks(blanks: list[int], label: str, report: Report) -> None:

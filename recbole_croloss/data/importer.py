@@ -4,7 +4,7 @@ Usage::
 
     python -m recbole_croloss.data.importer --format comirec --src data/book_data --name amazon-books --out dataset
     python -m recbole_croloss.data.importer --format csv --src ratings.csv --name mydata --out dataset \\
-        [--sep ,] [--user-col user_id] [--item-col item_id] [--time-col timestamp|none] [--no-header]
+        [--sep ,] [--user-col user_id] [--item-col item_id] [--time-col timestamp|none] [--no-header] [--ids int|token]
     python -m recbole_croloss.data.importer --format rechorus --src data/Grocery --name grocery --out dataset
     (all: [--on-error fail|skip]; exit code 0 on success, 2 on bad input with the report on stderr)
 
@@ -32,7 +32,9 @@ Input formats:
   (``item_id,cate_id``) becomes ``NAME.item``. PREFIX defaults to the one prefix whose three
   files are in SRC (``book``, ``taobao``).
 - CSV: one interaction per line, ``--sep`` separated (no quoting), user and item ids
-  non-negative integers below 2**63, the timestamp any finite number. With a header (default)
+  non-negative integers below 2**63 (``--ids int``, default) or, with ``--ids token``, any tokens
+  without whitespace or quotes that RecBole would not read as missing (``NA``, ``null``, ...) or
+  as its padding (``[PAD]``), kept as they are; the timestamp any finite number. With a header (default)
   columns are found by name; with ``--no-header`` ``--user-col``/``--item-col``/``--time-col`` are 0-based
   positions (default 0, 1, 2). ``--time-col`` default ``auto``: the ``timestamp`` column (header)
   or the third column (no header) when present, else the line order; ``none``: the line order.
@@ -41,7 +43,7 @@ Input formats:
   [neg_items]``): the split and the fixed negatives are kept exactly; see
   :mod:`~recbole_croloss.data.rechorus`.
 
-Validation: a malformed line (wrong number of fields, an id that is not a non-negative integer,
+Validation: a malformed line (wrong number of fields, an id the chosen ``--ids`` refuses,
 a timestamp that is not a finite number, an empty line before the last data line) is counted and
 reported with file name and line number (the first 10 shown, then the total). Trailing empty
 lines are not data and are ignored. A CSV with no interaction left to import (only a header, or
@@ -63,7 +65,8 @@ number, packed) and one int64 per item id (seen), in arrays indexed by id up to 
 For Taobao (976,779 users, 1,708,530 items): 8 B x 976,779 = 7.8 MB of user map and 13.7 MB of
 item table (twice as much during a doubling of the array), plus the map files' tables when
 present (8 B per mapped id), plus one block of lines: well under 100 MB for 85M rows.
-Ids of 2**26 and above (not ComiRec's) are held in a dict instead (about 100 B each).
+Ids of 2**26 and above (not ComiRec's), and every ``--ids token`` id, are held in a dict instead
+(about 100 B each).
 
 Code: :mod:`~recbole_croloss.data.comirec_import`, :mod:`~recbole_croloss.data.csv_import` and
 the line scanners they share, :mod:`~recbole_croloss.data.import_parsing`; this module is the CLI.
@@ -79,7 +82,7 @@ from ..io import Interrupted, interrupt_signals
 from .comirec_import import find_prefix, import_comirec
 from .csv_import import import_csv
 from .rechorus import import_rechorus
-from .import_parsing import ON_ERROR, MalformedInputError, Report
+from .import_parsing import ID_TYPES, ON_ERROR, MalformedInputError, Report
 
 __all__ = ["MalformedInputError", "find_prefix", "import_comirec", "import_csv", "import_rechorus", "main",
            "summary_text"]
@@ -122,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--item-col", help="csv: item column name or position (default item_id / 1)")
     parser.add_argument("--time-col", default="auto",
                         help="csv: time column name or position; auto (timestamp / 2 if present); none: line order")
+    parser.add_argument("--ids", default="int", choices=tuple(ID_TYPES),
+                        help="csv: int (ids are non-negative integers; default) or token (any id without "
+                             "whitespace or quotes, e.g. Amazon's ASINs, kept as it is)")
     parser.add_argument("--header", action=argparse.BooleanOptionalAction, default=True,
                         help="csv: the first line names the columns (default: yes)")
     return parser
@@ -134,7 +140,8 @@ def _import(args) -> dict:
         return import_rechorus(args.src, args.name, args.out, on_error=args.on_error)
     sep = "\t" if args.sep in ("\\t", "tab") else args.sep
     return import_csv(args.src, args.name, args.out, sep=sep, user_col=args.user_col, item_col=args.item_col,
-                      time_col=args.time_col, header=args.header, on_error=args.on_error)
+                      time_col=args.time_col, header=args.header, on_error=args.on_error,
+                      ids=args.ids)
 
 
 def main(argv=None) -> int:

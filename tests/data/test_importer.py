@@ -331,6 +331,56 @@ def test_csv_without_header(tmp_path):
     assert summary["malformed"]["total"] == 2 and summary["time_source"] == "line order"
 
 
+ASIN_ROWS = "reviewerID,asin,unixReviewTime\nA3R5OBKS7OM2IR,0441172717,10\nAX1,B00ZV9PXP2,11\nA3R5OBKS7OM2IR,B00ZV9PXP2,12\n"
+
+
+def test_csv_with_token_ids_keeps_them_as_they_are(tmp_path):
+    src = tmp_path / "amz.csv"
+    src.write_text(ASIN_ROWS)
+    columns = {"user_col": "reviewerID", "item_col": "asin", "time_col": "unixReviewTime"}
+    with pytest.raises(MalformedInputError) as error:  # integer ids by default: one hint, not one per line
+        import_csv(str(src), "amz", str(tmp_path / "out"), **columns)
+    assert str(error.value).count("--ids token") == 1 and not (tmp_path / "out" / "amz").exists()
+    summary = import_csv(str(src), "amz", str(tmp_path / "out"), ids="token", **columns)
+    header, inter = read_atomic(tmp_path / "out" / "amz" / "amz.inter")
+    assert inter == [["A3R5OBKS7OM2IR", "0441172717", "10"], ["AX1", "B00ZV9PXP2", "11"],
+                     ["A3R5OBKS7OM2IR", "B00ZV9PXP2", "12"]]  # the leading zero is kept: a token
+    assert summary["ids"] == "token" and summary["users"] == 2 and summary["items"] == 2
+    with pytest.raises(ConfigError, match="ids='hex' is not valid; choose one of: int, token"):
+        import_csv(str(src), "amz2", str(tmp_path / "out"), ids="hex", **columns)
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("NA", "would be read as missing"), ("null", "would be read as missing"),
+    ("[PAD]", "RecBole's padding token"), ("a b", "whitespace or a quote"), ('"x"', "whitespace or a quote"),
+])
+def test_token_ids_recbole_would_misread_are_malformed_lines(tmp_path, bad, reason):
+    src = tmp_path / "t.csv"
+    src.write_text(f"user_id,item_id\nu1,i1\nu2,{bad}\n")
+    with pytest.raises(MalformedInputError, match=f"t.csv:3: item id .*{reason}".replace("[", r"\[")):
+        import_csv(str(src), "t", str(tmp_path / "out"), ids="token")
+    summary = import_csv(str(src), "t", str(tmp_path / "out"), ids="token", on_error="skip")
+    assert read_atomic(tmp_path / "out" / "t" / "t.inter")[1] == [["u1", "i1", "2"]]
+    assert summary["malformed"]["total"] == 1
+
+
+def test_a_token_id_csv_trains_and_its_tokens_are_recbole_s(tmp_path):
+    from recbole.data import create_dataset
+
+    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.glue import get_model
+
+    src = tmp_path / "amz.csv"
+    src.write_text(ASIN_ROWS)
+    import_csv(str(src), "amz", str(tmp_path / "out"), user_col="reviewerID", item_col="asin",
+               time_col="unixReviewTime", ids="token")
+    config = PluginConfig(get_model("GRU4Rec"), "amz", config_dict={
+        "data_path": str(tmp_path / "out"), "state": "WARNING", "show_progress": False})
+    dataset = create_dataset(config)
+    assert list(dataset.field2id_token["item_id"]) == ["[PAD]", "0441172717", "B00ZV9PXP2"]
+    assert list(dataset.field2id_token["user_id"]) == ["[PAD]", "A3R5OBKS7OM2IR", "AX1"]
+
+
 def test_bad_arguments(tmp_path):
     src = tmp_path / "e.csv"
     src.write_text("user_id,item_id\n1,2\n")
@@ -340,6 +390,8 @@ def test_bad_arguments(tmp_path):
         import_csv(str(src), "../e", str(tmp_path / "out"))
     with pytest.raises(ConfigError, match="user_col"):
         import_csv(str(src), "e", str(tmp_path / "out"), header=False, user_col=5)
+    with pytest.raises(ConfigError, match="ids"):
+        import_csv(str(src), "e", str(tmp_path / "out"), ids="string")
     assert not (tmp_path / "out").exists()
 
 
