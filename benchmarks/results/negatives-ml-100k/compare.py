@@ -1,10 +1,12 @@
 """Each sampler and loss of the negatives grid: test Recall@N per method (mean ± std over seeds),
 what an epoch costs (training and validation, seconds, from the record's history), when the best
 validation came, and each method's paired difference from CROLoss on uniform negatives (the
-paper's setting) with its seed-level 95% t-interval. Run from this folder."""
+paper's setting; or the method named as the argument) with its seed-level 95% t-interval. Run
+from this folder: ``python compare.py ["sampled_softmax, uniform"]``."""
 import glob
 import json
 import statistics
+import sys
 from collections import defaultdict
 
 from scipy import stats
@@ -49,9 +51,9 @@ def paired(cells: dict, reference: dict, n: int) -> str:
     return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
 
 
-def main():
+def main(reference_name: str = REFERENCE):
     by_method = methods()
-    reference = by_method[REFERENCE]
+    reference = by_method[reference_name]
     print("| method | seeds | " + " | ".join(f"R@{n}" for n in NS) + " | s / epoch | best epochs | stops |")
     print("|---" * (len(NS) + 5) + "|")
     for name, cells in sorted(by_method.items()):
@@ -61,12 +63,12 @@ def main():
         stops = sorted({cells[s]["stopped"] for s in seeds})
         print(f"| {name} | {len(seeds)} | " + " | ".join(recalls) + f" | {epoch_s:.1f} | "
               f"{', '.join(str(cells[s]['best_epoch']) for s in seeds)} | {', '.join(stops)} |")
-    print(f"\nPaired difference from {REFERENCE} (points), mean [95% t CI over seeds]:\n")
+    print(f"\nPaired difference from {reference_name} (points), mean [95% t CI over seeds]:\n")
     print("| method | " + " | ".join(f"R@{n}" for n in NS) + " |\n" + "|---" * (len(NS) + 1) + "|")
     for name, cells in sorted(by_method.items()):
-        if name != REFERENCE:
+        if name != reference_name:
             print(f"| {name} | " + " | ".join(paired(cells, reference, n) for n in NS) + " |")
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:])
