@@ -364,7 +364,7 @@ def test_token_ids_recbole_would_misread_are_malformed_lines(tmp_path, bad, reas
     assert summary["malformed"]["total"] == 1
 
 
-def test_a_token_id_csv_trains_and_its_tokens_are_recbole_s(tmp_path):
+def test_a_token_id_csv_loads_in_recbole_with_its_own_tokens(tmp_path):
     from recbole.data import create_dataset
 
     from recbole_croloss.config import PluginConfig
