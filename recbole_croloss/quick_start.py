@@ -101,7 +101,7 @@ def load_splits(config: PluginConfig, spec: RunSpec):
     logger = getLogger()
     data = load_dataset(config, spec)
     logger.info(data)
-    spec.evaluation.check_catalogue(data.item_num)  # a budget too small stops the run before training
+    spec.evaluation.check_catalogue(data.item_num, config["valid_metric"])  # stops the run before training
     for line in spec.training.catalogue_warnings(data.item_num):
         logger.warning(line)
     train_data, valid_data, test_data = spec.protocol.prepare(config, data)

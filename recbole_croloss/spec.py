@@ -210,15 +210,21 @@ class EvaluationSpec:
             key = "eval_args" if config["protocol"] == "loo" else "paper_split_ratio"
             raise ConfigError(key, split, f"it leaves no {' and no '.join(empty)} users; give every split users")
 
-    def check_catalogue(self, n_items: int) -> None:
+    def check_catalogue(self, n_items: int, valid_metric: str | None = None) -> None:
         """Refuse, once the data is loaded and before training, a ``topk`` beyond the catalogue
-        (``n_items`` counts the padding item) or a memory budget too small for one user's row."""
+        (``n_items`` counts the padding item) or a memory budget too small for one user's row.
+        The refusal suggests the ``topk`` that fits, and a ``valid_metric`` among it where the
+        run's cut-off does not fit."""
         if self.evaluator is not None:
             if self.evaluator.n > n_items - 1:
                 fits = [k for k in self.evaluator.ks if k <= n_items - 1] or [min(10, n_items - 1)]
+                advice = f"--topk='{fits}'"
+                metric, _, cut = str(valid_metric or "").partition("@")
+                if cut.isdecimal() and int(cut) not in fits:
+                    advice += f" --valid_metric={metric}@{max(fits)}"
                 raise ConfigError("topk", list(self.evaluator.ks), f"at most the {n_items - 1} items of "
                                   "the catalogue (the padding item is never recommended); for this "
-                                  f"dataset e.g. --topk='{fits}'")
+                                  f"dataset e.g. {advice}")
             self.evaluator.plan(n_items)
 
 

@@ -145,7 +145,10 @@ def test_topk_beyond_the_catalogue_stops_before_training(tiny, capsys):
     assert main(["--model=GRU4Rec", *args, "--topk=[50,2000]"]) == 2
     err = capsys.readouterr().err
     assert "topk=[50, 2000] is not valid; at most the 980 items of the catalogue" in err, err  # the slice's items
-    assert "for this dataset e.g. --topk='[50]'" in err, err  # the values that fit, as an argument
+    assert "for this dataset e.g. --topk='[50]'" in err and "--valid_metric" not in err, err  # Recall@50 fits
+    assert main(["--model=GRU4Rec", *args, "--topk=[50,2000]", "--valid_metric=Recall@2000"]) == 2
+    err = capsys.readouterr().err  # the advice is one that runs: a valid_metric among the topk that fit
+    assert "for this dataset e.g. --topk='[50]' --valid_metric=Recall@50" in err, err
 
 
 def test_an_alpha_beyond_float32_is_refused_and_a_large_one_is_warned_about(tiny, capsys):
