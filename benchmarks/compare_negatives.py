@@ -1,17 +1,19 @@
 """Each sampler and loss of the negatives grid: test Recall@N per method (mean ± std over seeds),
 what an epoch costs (training and validation, seconds, from the record's history), when the best
 validation came, and each method's paired difference from CROLoss on uniform negatives (the
-paper's setting; or the method named as the argument) with its seed-level 95% t-interval. Run
-from this folder: ``python compare.py ["sampled_softmax, uniform"]``."""
+paper's setting; or the method named as the second argument) with its seed-level 95% t-interval,
+from the cells of a negatives grid's result store:
+``python benchmarks/compare_negatives.py benchmarks/results/negatives-ml-100k ["sampled_softmax, uniform"]``."""
 import glob
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
 
 from scipy import stats
 
-NS = (10, 50, 100, 500)
+NS = (10, 50, 100, 200, 500)
 REFERENCE = "croloss, uniform"
 
 
@@ -24,9 +26,9 @@ def label(settings: dict) -> str:
     return name
 
 
-def methods() -> dict:
+def methods(store: str) -> dict:
     by_method = defaultdict(dict)
-    for path in glob.glob("cells/*.json"):
+    for path in glob.glob(os.path.join(glob.escape(store), "cells", "*.json")):
         record = json.load(open(path))
         run = record["run"]
         last = run["history"][-1]
@@ -51,8 +53,8 @@ def paired(cells: dict, reference: dict, n: int) -> str:
     return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
 
 
-def main(reference_name: str = REFERENCE):
-    by_method = methods()
+def main(store: str, reference_name: str = REFERENCE):
+    by_method = methods(store)
     reference = by_method[reference_name]
     print("| method | seeds | " + " | ".join(f"R@{n}" for n in NS) + " | s / epoch | best epochs | stops |")
     print("|---" * (len(NS) + 5) + "|")
@@ -71,4 +73,6 @@ def main(reference_name: str = REFERENCE):
 
 
 if __name__ == "__main__":
+    if not 2 <= len(sys.argv) <= 3:
+        sys.exit(__doc__)
     main(*sys.argv[1:])
