@@ -1,10 +1,14 @@
-"""alpha: auto on ml-100k against the full sweep's cells (benchmarks/results/ml-100k) and ce:
-``python benchmarks/results/alpha-auto-ml-100k/compare.py [SEED]``."""
+"""The alpha: auto searches in FOLDER (``targetN-seedSEED.json``, from ``alpha_auto_one.sh``)
+against the full sweep's TwoTower cells (CROLoss sigmoid and softplus x alpha 0.6-1.2) and ce
+in a grid's result store:
+``python benchmarks/compare_alpha_auto.py benchmarks/results/alpha-auto-ml-100k benchmarks/results/ml-100k [SEED]``."""
 import glob, json, os, sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CELLS = os.path.join(HERE, "..", "ml-100k", "cells")
-SEED = int(sys.argv[1]) if len(sys.argv) > 1 else 2020
+if not 3 <= len(sys.argv) <= 4:
+    sys.exit(__doc__)
+HERE = os.path.abspath(sys.argv[1])
+CELLS = os.path.join(os.path.abspath(sys.argv[2]), "cells")
+SEED = int(sys.argv[3]) if len(sys.argv) > 3 else 2020
 sweep, ce = {}, None
 for path in glob.glob(f"{CELLS}/*.json"):
     rec = json.load(open(path))
