@@ -1,14 +1,19 @@
 """The alpha: auto searches in FOLDER (``targetN-seedSEED.json``, from ``alpha_auto_one.sh``)
-against the full sweep's TwoTower cells (CROLoss sigmoid and softplus x alpha 0.6-1.2) and ce
-in a grid's result store:
+against the full sweep's TwoTower cells (CROLoss over the kernels and alphas the search draws from,
+FOLDER/config.yaml's alpha_search_kernels and alpha_grid) and ce in a grid's result store:
 ``python benchmarks/compare_alpha_auto.py benchmarks/results/alpha-auto-ml-100k benchmarks/results/ml-100k [SEED]``."""
 import glob, json, os, sys
+
+import yaml
 
 if not 3 <= len(sys.argv) <= 4:
     sys.exit(__doc__)
 HERE = os.path.abspath(sys.argv[1])
 CELLS = os.path.join(os.path.abspath(sys.argv[2]), "cells")
 SEED = int(sys.argv[3]) if len(sys.argv) > 3 else 2020
+with open(os.path.join(HERE, "config.yaml"), encoding="utf-8") as fh:
+    SEARCH = yaml.safe_load(fh)
+KERNELS, ALPHAS = SEARCH["alpha_search_kernels"], SEARCH["alpha_grid"]
 sweep, ce = {}, None
 for path in glob.glob(f"{CELLS}/*.json"):
     rec = json.load(open(path))
@@ -18,10 +23,10 @@ for path in glob.glob(f"{CELLS}/*.json"):
     m = cell["method_settings"]
     if m.get("loss") == "ce":
         ce = run
-    elif m.get("loss") == "croloss" and m.get("kernel") in ("sigmoid", "softplus") and m.get("alpha") in (0.6, 0.8, 1.0, 1.2):
+    elif m.get("loss") == "croloss" and m.get("kernel") in KERNELS and m.get("alpha") in ALPHAS:
         sweep[(m["kernel"], m["alpha"])] = run
-print(f"seed {SEED}: {len(sweep)} sweep cells (croloss sigmoid/softplus x alpha 0.6-1.2), ce: {ce is not None}")
-print("| N | auto: chosen | auto test R@N | best fixed on test (oracle) | best fixed on valid R@N | ce | search epochs (x one run of winner) | train s (x) | search epochs / 8-cell sweep epochs |")
+print(f"seed {SEED}: {len(sweep)} sweep cells (croloss {'/'.join(KERNELS)} x alpha {min(ALPHAS):g}-{max(ALPHAS):g}), ce: {ce is not None}")
+print(f"| N | auto: chosen | auto test R@N | best fixed on test (oracle) | best fixed on valid R@N | ce | search epochs (x one run of winner) | train s (x) | search epochs / {len(KERNELS) * len(ALPHAS)}-cell sweep epochs |")
 print("|---|---|---|---|---|---|---|---|---|")
 for n in (50, 100, 200, 500):
     path = os.path.join(HERE, f"target{n}-seed{SEED}.json")
