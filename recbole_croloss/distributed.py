@@ -203,9 +203,23 @@ def torchrun_settings(environ=None) -> dict | None:
             "ip": env.get("MASTER_ADDR", "localhost"), "port": int(env.get("MASTER_PORT", 29500))}
 
 
+def leave_process_group() -> None:
+    """Leave the process group this process joined, if any.
+
+    Called when a rank's run ends: a Gloo group still alive at interpreter shutdown can abort
+    the process (``terminate called without an active exception``, SIGABRT) while its worker
+    threads are torn down, turning a finished run into a failed one.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _spawned(local_rank, fn, args, result_queue):
     """Entry of a spawned rank: run ``fn(local_rank, *args)``; rank 0 sends its result back."""
-    result = fn(local_rank, *args)
+    try:
+        result = fn(local_rank, *args)
+    finally:
+        leave_process_group()
     if local_rank == 0 and result_queue is not None:
         # plain pickle: tensors by value (the queue's own pickler would share their memory with
         # a process that is about to exit)

@@ -374,8 +374,11 @@ def launch_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_lis
     check_record_file(record_file)
     ranks = distributed.torchrun_settings()
     if ranks is not None:
-        result = run(model, dataset, config_file_list=config_file_list, record_file=record_file,
-                     cmd_args={**cmd, **ranks})
+        try:
+            result = run(model, dataset, config_file_list=config_file_list, record_file=record_file,
+                         cmd_args={**cmd, **ranks})
+        finally:
+            distributed.leave_process_group()
         return result if ranks["local_rank"] + ranks["offset"] == 0 else None
     config, spec = configure(model, dataset, config_file_list, None, cmd)  # bad settings: an error
     if not spec.distributed.distributed:                                    # here, not in every rank

@@ -206,6 +206,27 @@ def test_a_rank_that_stops_answering_times_out():
     assert time.time() - start < 30
 
 
+def joins_alone(local_rank, port, fail):
+    distributed.init_process_group({"local_rank": 0, "offset": 0, "world_size": 1, "ip": "localhost",
+                                    "port": port, "gpu_id": "", "dist_backend": "auto", "dist_timeout": 30})
+    assert torch.distributed.is_initialized()
+    if fail:
+        raise RuntimeError("the run failed")
+    return "done"
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_spawned_rank_leaves_its_process_group_when_its_run_ends(fail):
+    # a Gloo group left alive at interpreter shutdown can abort a finished rank (SIGABRT)
+    if fail:
+        with pytest.raises(RuntimeError, match="the run failed"):
+            distributed._spawned(0, joins_alone, (free_port(), fail), None)
+    else:
+        distributed._spawned(0, joins_alone, (free_port(), fail), None)
+    assert not torch.distributed.is_initialized()
+    distributed.leave_process_group()  # outside a group: nothing to leave
+
+
 def test_torchrun_environment_becomes_rank_settings():
     env = {"LOCAL_RANK": "1", "RANK": "5", "WORLD_SIZE": "8", "LOCAL_WORLD_SIZE": "4",
            "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29400"}
