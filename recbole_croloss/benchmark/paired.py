@@ -116,8 +116,11 @@ class PairedDifference:
         return "inconclusive"
 
     def text(self) -> str:
-        out = (f"{100 * self.mean:+.2f} ± {100 * self.std:.2f} (wins {self.wins}/{self.n}; "
-               f"t 95% CI [{100 * self.low:+.2f}, {100 * self.high:+.2f}]")
+        # One seed has no seed-level spread: print neither a std nor a t interval for it.
+        parts = [f"wins {self.wins}/{self.n}"]
+        if self.n > 1:
+            parts.append(f"t 95% CI [{100 * self.low:+.2f}, {100 * self.high:+.2f}]")
         if self.bootstrapped:
-            out += f"; bootstrap 95% CI [{100 * self.boot_low:+.2f}, {100 * self.boot_high:+.2f}]"
-        return out + ")"
+            parts.append(f"bootstrap 95% CI [{100 * self.boot_low:+.2f}, {100 * self.boot_high:+.2f}]")
+        spread = f" ± {100 * self.std:.2f}" if self.n > 1 else ""
+        return f"{100 * self.mean:+.2f}{spread} ({'; '.join(parts)})"

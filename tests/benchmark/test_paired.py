@@ -56,3 +56,13 @@ def test_the_verdict_follows_the_bootstrap_interval_where_there_is_one():
     difference = PairedDifference.of(x, y, x_hits, y_hits, 10)
     assert difference.bootstrapped and difference.users == 20
     assert difference.verdict("X", "Y") == "inconclusive" and "bootstrap 95% CI" in difference.text()
+
+
+@pytest.mark.parametrize("seeds", [1, 2, 3])
+def test_the_text_prints_a_seed_spread_only_where_there_are_two_seeds_or_more(seeds):
+    x = {s: 0.30 + 0.01 * s for s in range(seeds)}
+    y = {s: 0.29 for s in range(seeds)}
+    text = PairedDifference.of(x, y).text()
+    assert "nan" not in text and text.startswith("+")
+    assert ("±" in text) == (seeds > 1) and ("t 95% CI" in text) == (seeds > 1)
+    assert f"wins {seeds}/{seeds}" in text
