@@ -18,6 +18,8 @@ if not 3 <= len(sys.argv) <= 4:
 HERE = os.path.abspath(sys.argv[1])
 CELLS = os.path.join(os.path.abspath(sys.argv[2]), "cells")
 SEED_ARG = sys.argv[3] if len(sys.argv) > 3 else "2020"
+if SEED_ARG != "all" and not SEED_ARG.isdigit():
+    sys.exit(f"SEED must be a seed (an integer, e.g. 2020) or 'all', not {SEED_ARG!r}")
 with open(os.path.join(HERE, "config.yaml"), encoding="utf-8") as fh:
     SEARCH = yaml.safe_load(fh)
 KERNELS, ALPHAS = SEARCH["alpha_search_kernels"], SEARCH["alpha_grid"]
