@@ -28,13 +28,17 @@ def cells_by_model_and_method(store: str) -> dict:
 
 
 def main(store: str) -> None:
+    if not os.path.isdir(os.path.join(store, "cells")):
+        sys.exit(f"store={store!r} holds no cells/ folder; give a result store's --out folder")
     cells = cells_by_model_and_method(store)
+    pairs = [(model, method) for model, method in cells
+             if model.endswith(SUFFIX) and (model[:-len(SUFFIX)], method) in cells]
+    if not pairs:
+        sys.exit(f"store={store!r} holds no model 'X{SUFFIX}' beside a model 'X' with the same loss")
     print("| model | loss | seeds | " + " | ".join(f"Δ R@{n}" for n in NS) + " |")
     print("|---|---|---|" + "---|" * len(NS))
-    for (model, method), cos in sorted(cells.items()):
-        if not model.endswith(SUFFIX) or (model[:-len(SUFFIX)], method) not in cells:
-            continue
-        dot = cells[model[:-len(SUFFIX)], method]
+    for model, method in sorted(pairs):
+        cos, dot = cells[model, method], cells[model[:-len(SUFFIX)], method]
         row = []
         for n in NS:
             diff = PairedDifference.of({s: r[n] for s, (r, _) in cos.items()}, {s: r[n] for s, (r, _) in dot.items()},
