@@ -64,12 +64,12 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
 
 def load_data(config: PluginConfig, spec: RunSpec) -> tuple:
     """The run's ``(train, valid, test)`` loaders (the logger started, the settings logged)."""
-    from recbole.utils import init_logger, init_seed
+    from recbole.utils import init_seed
 
     init_seed(config["seed"], config["reproducibility"])
     if not config["single_spec"]:
         make_run_dirs(config)
-    init_logger(config)
+    init_recbole_logger(config)
     logger = getLogger()
     log_dataset_settings(config, spec)
     logger.info(config)
@@ -332,6 +332,25 @@ def write_curves(record: dict, record_file: str | None) -> None:
 
     path = curves_file(record_file)
     record["files"]["curves"] = path if draw_validation_curves(record, path) else None
+
+
+def init_recbole_logger(config) -> None:
+    """RecBole's ``init_logger``, also under a host that configured the root logger first
+    (pytest, an application): RecBole's ``logging.basicConfig`` adds its console and file
+    handlers only to a root logger that has none, which would leave the run without a log file
+    and so without its record beside it. The host's handlers are set aside while RecBole adds
+    its own and put back after."""
+    from recbole.utils import init_logger
+
+    root = getLogger()
+    host_handlers = root.handlers[:]
+    for handler in host_handlers:
+        root.removeHandler(handler)
+    try:
+        init_logger(config)
+    finally:
+        for handler in host_handlers:
+            root.addHandler(handler)
 
 
 def close_log_handlers() -> None:

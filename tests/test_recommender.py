@@ -100,7 +100,11 @@ def test_the_runs_exported_index_serves_the_exact_top_k(served, model):
 def test_an_index_of_other_vectors_is_refused(served):
     s, other = served("ComiRec"), served("GRU4Rec")
     config, adapter, dataset = s.loaded[:3]
-    wrong_vectors = Recommender(config, adapter, dataset, index=ItemIndex.load(other.record["faiss"]["export"]))
+    with pytest.raises(ConfigError, match=r"score DotScore\(scale=1.0\) \(the model's is CosineScore\(scale=10.0\)\)"):
+        Recommender(config, adapter, dataset, index=ItemIndex.load(other.record["faiss"]["export"]))
+    own = ItemIndex.load(s.record["faiss"]["export"])
+    random_vectors = ItemIndex.build(torch.randn(own.n_items, own.dim), own.item_ids, score="cosine", scale=10.0)
+    wrong_vectors = Recommender(config, adapter, dataset, index=random_vectors)
     histories, _ = evaluator_lists(s, RecBoleMask(), 1)
     with pytest.raises(ConfigError, match="its vectors score otherwise than the model's items"):
         wrong_vectors.recommend(histories[:8], k=5)

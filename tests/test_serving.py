@@ -8,8 +8,9 @@ from recbole_croloss.quick_start import main, run
 from recbole_croloss.retrieval import ItemIndex
 
 
-@pytest.mark.parametrize("model,settings", [("GRU4Rec", {}), ("ComiRec", {"interest_extractor": "sa"})])
-def test_flat_index_serves_the_exact_top_n(tiny, tmp_path, model, settings):
+@pytest.mark.parametrize("model,settings,score", [("GRU4Rec", {}, "dot"),
+                                                  ("ComiRec", {"interest_extractor": "sa"}, "cosine")])
+def test_flat_index_serves_the_exact_top_n(tiny, tmp_path, model, settings, score):
     export = tmp_path / "index"
     result = run(model, "ml-100k", config_dict={**tiny, **settings, "loss": "croloss", "faiss_index": "flat",
                                                 "faiss_export": str(export), "metric_decimal_place": 12})
@@ -22,7 +23,7 @@ def test_flat_index_serves_the_exact_top_n(tiny, tmp_path, model, settings):
     ids = index.item_ids.tolist()
     assert index.kind == "flat" and 500 < index.n_items == len(set(ids))  # the slice's items, once
     assert all(1 <= int(t) <= 1682 for t in ids) and "[PAD]" not in ids  # ml-100k's item tokens
-    assert json.load(open(export / "meta.json"))["score"] == "dot"
+    assert json.load(open(export / "meta.json"))["score"] == score  # the model's own
 
 
 def test_exported_index_serves_like_the_model(tiny, tmp_path):

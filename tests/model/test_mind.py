@@ -34,7 +34,7 @@ def test_training_uses_label_aware_attention(build_model):
     loss = model.calculate_loss(interaction)
     torch.manual_seed(7)
     users = model.user_vectors(interaction)
-    items = model.item_vectors()
+    keys = model.score.key(model.item_vectors())  # MIND's default score: cosine x 10
     pos = interaction[model.POS_ITEM_ID]
-    u = label_aware_readout(users, items[pos], 2)
-    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(u @ items.T, pos))
+    u = label_aware_readout(model.score.query(users), keys[pos], 2)
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(u @ keys.T, pos))
