@@ -29,6 +29,9 @@ Where it differs:
   sampled losses come from the adapter;
 - the routing logits are random at evaluation too (as in both), so evaluation depends on the
   torch seed; RecBole seeds it before every run.
+- ``S`` is cosine x 10 by default, the score the CROLoss paper's code trains MIND on (the paper
+  and ComiRec's code use the dot product; ``score: dot``, ``scale: 1`` give it back). Measured on
+  ml-100k to convergence, cosine x 10 is 2-6 points of Recall@50-500 higher under every loss.
 """
 from __future__ import annotations
 
