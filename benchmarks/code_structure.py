@@ -30,7 +30,7 @@ LAYERS = {
     "recbole_croloss.spec": 3, "recbole_croloss.settings_checks": 3, "recbole_croloss.config": 3, "recbole_croloss.quick_start": 3,
     "recbole_croloss.serving": 3, "recbole_croloss.benchmark": 3, "recbole_croloss.__main__": 3,
     "recbole_croloss.recbole_contract": 3, "recbole_croloss.validation_curves": 3, "recbole_croloss.tune": 3,
-    "recbole_croloss.alpha_search": 3, "recbole_croloss.alpha_search_run": 3,
+    "recbole_croloss.alpha_search": 3, "recbole_croloss.alpha_search_run": 3, "recbole_croloss.run_log": 3,
     "recbole_croloss.loading": 3, "recbole_croloss.recommender": 3, "recbole_croloss.recommend": 3,
     "recbole_croloss": 3,
 }

@@ -11,7 +11,6 @@ project never imports). Usage::
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
 from .glue.trainer import CROLossTrainer
 from .io import atomic_write_json, per_user_hits_file, save_per_user_hits
+from .run_log import init_recbole_logger, log_file
 from .settings_checks import check_writable_dir, empty_dataset_error
 from .spec import DatasetNotFoundError, ResumeSpec, RunSpec
 
@@ -294,7 +294,7 @@ def run_record(prepared: PreparedRun, best_valid_score, best_valid_result, test_
         "test_result": dict(test_result),
         "test_weights": prepared.spec.schedule.test_weights if saved else "last",
         **(prepared.trainer.training_summary or {}),
-        "files": {"log": _log_file() if distributed.is_main(config) else None,
+        "files": {"log": log_file() if distributed.is_main(config) else None,
                   "model": prepared.trainer.saved_model_file if saved else None},
     }
 
@@ -332,44 +332,6 @@ def write_curves(record: dict, record_file: str | None) -> None:
 
     path = curves_file(record_file)
     record["files"]["curves"] = path if draw_validation_curves(record, path) else None
-
-
-def init_recbole_logger(config) -> None:
-    """RecBole's ``init_logger``, also under a host that configured the root logger first
-    (pytest, an application): RecBole's ``logging.basicConfig`` adds its console and file
-    handlers only to a root logger that has none, which would leave the run without a log file
-    and so without its record beside it. The host's handlers are set aside while RecBole adds
-    its own and put back after."""
-    from recbole.utils import init_logger
-
-    root = getLogger()
-    host_handlers = root.handlers[:]
-    for handler in host_handlers:
-        root.removeHandler(handler)
-    try:
-        init_logger(config)
-    finally:
-        for handler in host_handlers:
-            root.addHandler(handler)
-
-
-def close_log_handlers() -> None:
-    """Remove and close the root logger's handlers, so that the next run in this process gets a
-    log file (and a TensorBoard folder, named after it) of its own: RecBole's ``init_logger``
-    adds its handlers only to a root logger that has none."""
-    root = getLogger()
-    for handler in root.handlers[:]:
-        root.removeHandler(handler)
-        handler.close()
-
-
-def _log_file() -> str | None:
-    """RecBole's log file, where the record goes beside it; ``None`` for a log that is not a
-    regular file (``/dev/null``: ``/dev/null.json`` would be created in ``/dev``)."""
-    for handler in getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            return handler.baseFilename if os.path.isfile(handler.baseFilename) else None
-    return None
 
 
 def _rank_run(local_rank: int, model, dataset, files, cmd, processes, record_file):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from .compat import fix_exhaustive_search
 from .config import yaml_settings
 from .errors import ConfigError
-from .quick_start import close_log_handlers
+from .run_log import close_log_handlers
 from .quick_start import run as plugin_run
 
 fix_exhaustive_search()

@@ -167,15 +167,15 @@ def test_cli_bad_value_exits_with_clear_error(tmp_path):
 def test_a_log_that_is_not_a_regular_file_gets_no_record_beside_it(tmp_path):
     import logging
 
-    from recbole_croloss.quick_start import _log_file
+    from recbole_croloss.run_log import log_file
 
     root = logging.getLogger()
     saved = root.handlers[:]
     try:
         root.handlers = [logging.FileHandler(os.devnull)]
-        assert _log_file() is None  # else the record would be written to /dev/null.json
+        assert log_file() is None  # else the record would be written to /dev/null.json
         root.handlers = [logging.FileHandler(tmp_path / "run.log")]
-        assert _log_file() == str(tmp_path / "run.log")
+        assert log_file() == str(tmp_path / "run.log")
     finally:
         for handler in root.handlers:
             handler.close()

@@ -29,7 +29,8 @@ import yaml
 
 from ..errors import ConfigError, TrainingDiverged
 from ..io import atomic_write
-from ..quick_start import close_log_handlers, configure, prepare, stage_plan, train_and_test
+from ..quick_start import configure, prepare, stage_plan, train_and_test
+from ..run_log import close_log_handlers
 from .space import SearchSpace
 
 #: Seconds between a running trial's heartbeats, and without one before it counts as dead.

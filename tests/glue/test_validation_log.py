@@ -16,7 +16,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from recbole_croloss.errors import ConfigError
-from recbole_croloss.quick_start import close_log_handlers, configure, main
+from recbole_croloss.quick_start import configure, main
+from recbole_croloss.run_log import close_log_handlers
 from tests.conftest import SYNTHETIC
 from tests.readme_blocks import code_blocks
 
