@@ -72,3 +72,27 @@ def test_records_that_cannot_be_paired_are_refused_with_a_sentence(tmp_path, cap
     assert compare_records.main([*x, "--against", *y]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and words in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_readme_recipe_s_compare_command_reads_the_records_its_loop_writes(tmp_path, monkeypatch, capsys):
+    import glob
+    import re
+    import shlex
+
+    from tests.readme_blocks import code_blocks
+
+    (block,) = [b for b in code_blocks("Your own data", "bash") if "compare_records" in b]
+    seeds = re.search(r"for seed in ([\d ]+);", block).group(1).split()
+    written = re.findall(r"--record=(\S+)", block)
+    assert sorted(written) == ["runs/ce-$seed.json", "runs/croloss-$seed.json"]
+    (tmp_path / "runs").mkdir()
+    for seed in seeds:
+        write_run(tmp_path / "runs", "ce", int(seed), np.r_[np.zeros(300), np.ones(100)].astype(int))
+        write_run(tmp_path / "runs", "croloss", int(seed), np.r_[np.zeros(100), np.ones(300)].astype(int))
+    (command,) = [line for line in block.splitlines() if "compare_records" in line]
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", "recbole_croloss.benchmark.compare_records"]
+    monkeypatch.chdir(tmp_path)
+    args = [path for word in words[3:] for path in (sorted(glob.glob(word)) if "*" in word else [word])]
+    assert compare_records.main(args) == 0
+    assert f"wins {len(seeds)}/{len(seeds)}" in capsys.readouterr().out
