@@ -4,7 +4,8 @@ Each fix says what it repairs. Global state is touched only where RecBole itself
 (numpy aliases its own code uses), to undo a global switch RecBole flips at import time, to give
 RecBole's exhaustive search a numpy whose ``RandomState`` hyperopt can draw from (that module
 only), and, while RecBole's loaders are built, to keep its index list a ``range`` and shuffle it
-lazily (:func:`lean_loader_indices`, restored on leaving).
+lazily (:func:`lean_loader_indices`, restored on leaving), and to ignore the deprecation
+warnings RecBole's own modules trigger (:data:`RECBOLE_DEPRECATIONS`, named one by one).
 
 What is *not* here, because it is avoided rather than patched:
 
@@ -27,6 +28,7 @@ import importlib
 import importlib.metadata
 import os
 import types
+import warnings
 
 import numpy as np
 import torch
@@ -77,13 +79,36 @@ def make_run_dirs(config) -> None:
     os.makedirs(config["checkpoint_dir"], exist_ok=True)
 
 
+#: Deprecation warnings RecBole 1.2.1's own code triggers on today's pandas and torch, by name:
+#: ``(category, the start of the message, why a user can ignore it)``. Each is printed on every
+#: run, in the middle of the console, and asks a change of RecBole's code, not of the user's.
+RECBOLE_DEPRECATIONS = {
+    "pandas_chained_fillna": (
+        FutureWarning, "A value is trying to be set on a copy of a DataFrame or Series through chained assignment",
+        "Dataset._fill_nan calls feat[field].fillna(..., inplace=True), which pandas 3 turns into a "
+        "no-op; pandas 2 still fills the values, and check_versions refuses pandas 3"),
+    "torch_cuda_amp_grad_scaler": (
+        FutureWarning, r"`torch\.cuda\.amp\.GradScaler\(args\.\.\.\)` is deprecated",
+        "Trainer._train_epoch builds torch.cuda.amp.GradScaler, the old name of "
+        "torch.amp.GradScaler('cuda'): the same scaler, disabled unless enable_scaler is set"),
+}
+
+
+def silence_recbole_deprecations() -> None:
+    """Fix: ignore the :data:`RECBOLE_DEPRECATIONS` where RecBole's own modules trigger them
+    (the same warning from any other code is still shown)."""
+    for category, message, _ in RECBOLE_DEPRECATIONS.values():
+        warnings.filterwarnings("ignore", message=message, category=category, module=r"recbole\.")
+
+
 class CompatConfig(Config):
-    """RecBole's Config with its numpy-2 crash fixed."""
+    """RecBole's Config with its numpy-2 crash fixed, and its deprecation warnings silenced."""
 
     def compatibility_settings(self):
         # Fix: RecBole's version aliases np.float_, np.complex_ and np.unicode_, which numpy 2
         # removed (AttributeError before any config is read); restore only what RecBole uses.
         restore_numpy_aliases()
+        silence_recbole_deprecations()  # a config comes before any data or trainer is built
 
 
 class _GeneratorSeededNumpy(types.ModuleType):

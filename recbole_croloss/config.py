@@ -53,6 +53,31 @@ def yaml_settings(paths) -> dict:
     return values
 
 
+#: List-valued keys whose default is unset, so that their default does not say they take a list.
+LIST_KEYS_WITHOUT_DEFAULT = ("alpha_search_kernels", "alias_of_user_id", "alias_of_item_id",
+                             "alias_of_entity_id", "alias_of_relation_id", "normalize_field")
+
+
+def read_list(key: str, value):
+    """A command-line value of list-valued ``key`` as RecBole's ``eval`` left it, as a list where
+    it is written as one: ``[Hit,NDCG]`` and ``Hit,NDCG`` (YAML's flow list, the items' quotes
+    optional), ``5,10`` (a tuple to eval); a single value stays as it is (RecBole takes ``Hit``
+    as ``[Hit]``)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if not isinstance(value, str) or not (value.lstrip().startswith("[") or "," in value):
+        return value
+    text = value.strip() if value.lstrip().startswith("[") else f"[{value}]"
+    try:
+        parsed = yaml.safe_load(text)
+    except yaml.YAMLError:
+        parsed = None
+    if not isinstance(parsed, list):
+        raise ConfigError(key, value, f"{key} takes a list, written --{key}=[a,b] or, with spaces, "
+                          f"quoted for the shell: --{key}='[a, b]'")
+    return parsed
+
+
 class PluginConfig(CompatConfig):
     """RecBole's Config, with the plugin's defaults under the user's files and explicit
     command-line settings (RecBole's own reads ``sys.argv``, whatever program is running).
@@ -73,9 +98,13 @@ class PluginConfig(CompatConfig):
         try:
             super().__init__(model=model, dataset=dataset,
                              config_file_list=self.plugin_files + user_files, config_dict=config_dict)
+        except ConfigError:
+            raise
         except (ValueError, TypeError, NotImplementedError, KeyError) as err:  # RecBole refusing a setting
             raise self._refusal(err) from None
         self.user_settings.update(self.cmd_config_dict)  # command-line values as RecBole parsed them
+        #: The settings the data protocol chose for keys the user left unset (logged by the run).
+        self.protocol_defaults = self._apply_protocol_defaults()
         if "data_path" in self.user_settings:
             # RecBole 1.2.1 points ml-100k at its bundled copy whatever data_path says.
             self.final_config_dict["data_path"] = os.path.join(str(self.user_settings["data_path"]), dataset)
@@ -97,6 +126,34 @@ class PluginConfig(CompatConfig):
 
     def _load_cmd_line(self):
         return self._convert_config_dict(dict(self._cmd_args))
+
+    def _get_final_config_dict(self):
+        # RecBole reads a command-line value with eval, so a list of names ([Hit,NDCG]) fails and
+        # stays one string; a list-valued key (its default a list) is read as a YAML list instead.
+        # This runs once RecBole's defaults for the model and the dataset are known.
+        defaults = {**self.internal_config_dict, **self.plugin_settings}
+        list_keys = {k for k, v in defaults.items() if isinstance(v, list)} | set(LIST_KEYS_WITHOUT_DEFAULT)
+        for key in list_keys & set(self.cmd_config_dict):
+            self.cmd_config_dict[key] = read_list(key, self.cmd_config_dict[key])
+        self._merge_external_config_dict()
+        return super()._get_final_config_dict()
+
+    def _apply_protocol_defaults(self) -> dict:
+        """Under ``protocol: sampled``, ReChorus's ``topk``, ``metrics`` and ``valid_metric`` for
+        those the user did not set (the plugin's cut-offs, 50 to 500, do not fit 1 + 99
+        candidates); the keys filled, with their values."""
+        if self.final_config_dict.get("protocol") != "sampled":
+            return {}
+        from recbole.evaluator import smaller_metrics
+
+        from .data.sampled_protocol import evaluation_defaults
+
+        filled = evaluation_defaults(self.final_config_dict, set(self.user_settings))
+        self.final_config_dict.update(filled)
+        if "valid_metric" in filled:  # RecBole derived the direction from the plugin's valid_metric
+            name = filled["valid_metric"].split("@")[0].lower()
+            self.final_config_dict["valid_metric_bigger"] = name not in smaller_metrics
+        return filled
 
     def _init_device(self):
         # A distributed run (``local_rank`` set) joins its process group on NCCL or Gloo; RecBole

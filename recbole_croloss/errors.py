@@ -37,7 +37,9 @@ def check_bool(key: str, value: object) -> bool:
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss of a batch is not finite: the run stops, its best checkpoint kept.
+    """The training loss of a batch is not finite, or is finite but more than 1e6 times the
+    smallest batch loss of the run (in magnitude, counted as at least 1): the run stops, its best
+    checkpoint kept. ``detail`` says which, and why.
 
     ``epoch``, ``batch`` and ``step`` count from 0, as RecBole's log counts epochs; ``step`` is
     the global batch count, ``epoch * batches + batch``.

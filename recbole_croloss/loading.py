@@ -61,24 +61,37 @@ class LoadedRun(NamedTuple):
     test_data: object
 
 
+#: What a run's checkpoint holds that a reload reads.
+RUN_KEYS = ("config", "state_dict", "run_settings")
+
+
 def read_checkpoint(model_file: str) -> dict:
     """The checkpoint at ``model_file``, read safely, or a :class:`ConfigError` on
-    ``checkpoint`` saying why it cannot be reloaded."""
-    if not os.path.isfile(model_file):
-        raise ConfigError("checkpoint", model_file, f"no such file ({os.path.abspath(model_file)}); give "
-                          "a run's best-model file, <checkpoint_dir>/<model>-<time>.pth")
+    ``checkpoint`` saying why it cannot be reloaded: what the file is instead, or which of a
+    run's keys it lacks. A resume checkpoint is read with a :class:`UserWarning`: its weights
+    are the last epoch's, not the best validation's."""
+    best = "give a run's best-model file (its record's files.model)"
+    if not os.path.exists(model_file):
+        raise ConfigError("checkpoint", model_file, f"no such file ({os.path.abspath(model_file)}); {best}")
     try:
-        state = checkpoint.load(model_file)
-    except Exception as err:  # not a torch file, truncated, or a pickle a safe load refuses
-        raise ConfigError("checkpoint", model_file, "a checkpoint of tensors and plain values that "
-                          "torch.load(weights_only=True) reads (RecBole's own trainer pickles its "
-                          f"Config, which it refuses): {type(err).__name__}: {str(err)[:200]}") from None
-    missing = [k for k in ("config", "state_dict") if not isinstance(state, dict) or k not in state]
-    if missing:
-        raise ConfigError("checkpoint", model_file, f"a best-model file of a run (it has no {missing})")
-    if "run_settings" not in state:
+        state = checkpoint.load_or_explain(model_file)
+    except checkpoint.UnreadableCheckpoint as err:
+        raise ConfigError("checkpoint", model_file, f"{best}; this one {err}") from None
+    if not isinstance(state, dict):
+        raise ConfigError("checkpoint", model_file, f"{best}; this one is a torch file of a "
+                          f"{type(state).__name__}, not of a run's {', '.join(RUN_KEYS)}")
+    missing = [k for k in RUN_KEYS if k not in state]
+    if missing == ["run_settings"]:
         raise ConfigError("checkpoint", model_file, "a checkpoint that holds the run's settings "
                           "(run_settings); this one was written before recbole-croloss saved them")
+    if missing:
+        raise ConfigError("checkpoint", model_file, f"{best}; this one is not a run's checkpoint: it "
+                          f"lacks {', '.join(missing)} (its keys: {', '.join(map(str, list(state)[:8])) or 'none'})")
+    if "resume_format" in state:
+        warnings.warn(f"{model_file} is a resume checkpoint: its weights are those after epoch "
+                      f"{state['epoch']}, not the best validation's, which are in "
+                      f"{checkpoint.best_model_file(model_file, state['best_model_file'])}",
+                      UserWarning, stacklevel=3)
     return state
 
 

@@ -25,11 +25,14 @@ from .config import PluginConfig
 from .errors import ConfigError, DatasetFileError, TrainingDiverged
 from .evaluation import results_table
 from .glue import CROLossAdapter, get_model
+from .glue.progress import CONSOLE
 from .glue.trainer import CROLossTrainer
 from .io import atomic_write_json, per_user_hits_file, save_per_user_hits
-from .run_log import init_recbole_logger, log_file
+from .run_header import budget_line, dataset_line, files_lines, run_line, summary_lines
+from .run_log import init_recbole_logger, log_file, verbose
 from .settings_checks import check_writable_dir, empty_dataset_error
 from .spec import DatasetNotFoundError, ResumeSpec, RunSpec
+from .stages import run_stages, stage_plan
 
 
 @dataclass
@@ -51,6 +54,7 @@ def configure(model: str, dataset: str, config_file_list=None, config_dict=None,
     check_versions()
     model_class = get_model(model)
     config = PluginConfig(model_class, dataset, config_file_list, config_dict, cmd_args)
+    verbose(config)  # a verbose that is not true or false stops the run here
     return config, RunSpec.from_config(config, model_class)
 
 
@@ -64,19 +68,23 @@ def prepare(config: PluginConfig, spec: RunSpec) -> PreparedRun:
 
 def load_data(config: PluginConfig, spec: RunSpec) -> tuple:
     """The run's ``(train, valid, test)`` loaders (the logger started, the settings logged)."""
+    import torch
     from recbole.utils import init_seed
 
+    if spec.threads is not None:  # before the data: RecBole's dataset and loaders run on them
+        torch.set_num_threads(spec.threads)
     init_seed(config["seed"], config["reproducibility"])
     if not config["single_spec"]:
         make_run_dirs(config)
     init_recbole_logger(config)
     logger = getLogger()
+    logger.info(run_line(config, spec), extra=CONSOLE)
     log_dataset_settings(config, spec)
     logger.info(config)
 
     data, train_data, valid_data, test_data = load_splits(config, spec)
     if spec.schedule.scheduled:
-        logger.info(spec.schedule.describe())
+        logger.info(spec.schedule.describe(), extra=CONSOLE)
     return train_data, valid_data, test_data
 
 
@@ -101,6 +109,7 @@ def load_splits(config: PluginConfig, spec: RunSpec):
     logger = getLogger()
     data = load_dataset(config, spec)
     logger.info(data)
+    logger.info(dataset_line(config, data), extra=CONSOLE)  # before a protocol moves interactions out
     spec.evaluation.check_catalogue(data.item_num, config["valid_metric"])  # stops the run before training
     for line in spec.training.catalogue_warnings(data.item_num):
         logger.warning(line)
@@ -126,7 +135,7 @@ def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:
     elif spec.requested == "auto":
         passed = f" ({spec.passed_over} with other settings passed over)" if spec.passed_over else ""
         getLogger().info(f"resume=auto: no resume checkpoint to continue from in "
-                         f"{os.path.abspath(config['checkpoint_dir'])}{passed}; training from epoch 0")
+                         f"{os.path.abspath(config['checkpoint_dir'])}{passed}; training from epoch 0", extra=CONSOLE)
 
 
 def load_dataset(config: PluginConfig, spec: RunSpec):
@@ -139,7 +148,7 @@ def load_dataset(config: PluginConfig, spec: RunSpec):
     line_order = config["TIME_FIELD"] not in spec.dataset.fields and spec.model_class.type == ModelType.SEQUENTIAL
     if line_order:
         getLogger().info(f"{spec.dataset.path} has no time field {config['TIME_FIELD']!r}: each user's "
-                         "interactions are taken in the order of the file's lines")
+                         "interactions are taken in the order of the file's lines", extra=CONSOLE)
     try:
         if spec.model_class.type != ModelType.SEQUENTIAL or own_class:
             return create_dataset(config)
@@ -160,11 +169,16 @@ def log_dataset_settings(config: PluginConfig, spec: RunSpec) -> None:
         config["load_col"] = load_col
         logger.info(f"{spec.dataset.path} has a time field {config['TIME_FIELD']!r}: it is loaded "
                     f"(load_col inter: {load_col['inter']}) to order each user's interactions")
-    if not config.has_own_dataset_properties:
-        chosen = {k: config[k] for k in ("train_batch_size", "MAX_ITEM_LIST_LENGTH")}
+    chosen = [k for k in OWN_DATA_DEFAULTS if k not in config.user_settings]
+    if not config.has_own_dataset_properties and chosen:
         logger.info(f"dataset {config['dataset']!r} has no YAML of the plugin's: "
-                    + ", ".join(f"{k}={v}" for k, v in chosen.items())
-                    + " (the paper's defaults unless set; neg_per_pos x train_batch_size negatives per batch)")
+                    + ", ".join(f"{k}={config[k]}" for k in chosen)
+                    + " (the defaults for data of your own: the paper's batch and history, and a budget of "
+                    "epochs instead of RecBole's 300; set a key to change it)", extra=CONSOLE)
+
+
+#: The keys ``properties/unknown_dataset.yaml`` sets for a dataset without a YAML of the plugin's.
+OWN_DATA_DEFAULTS = ("train_batch_size", "MAX_ITEM_LIST_LENGTH", "epochs", "stopping_step")
 
 
 def prepare_run(model: str = "GRU4Rec", dataset: str = "ml-100k", config_file_list=None,
@@ -201,43 +215,6 @@ def train_configured(config: PluginConfig, spec: RunSpec, saved: bool = True, re
     return train_and_test(prepare(config, spec), saved, record_file)
 
 
-#: ``train_stage`` that runs every stage of a staged model (``TRAIN_STAGES``) in order, each
-#: starting from the previous stage's best checkpoint (its ``pre_model_path``).
-ALL_STAGES = "pretrain_finetune"
-
-
-def stage_plan(config, model_class) -> tuple[str, ...] | None:
-    """The stages to run in sequence, or ``None`` for one run; a stage the model does not have
-    is refused here, before any data."""
-    stages = getattr(model_class, "TRAIN_STAGES", None)
-    if not stages:
-        return None
-    value = config["train_stage"]
-    if value == ALL_STAGES:
-        return tuple(stages)
-    if value not in stages:
-        raise ConfigError("train_stage", value, (*stages, ALL_STAGES))
-    return None
-
-
-def run_stages(plan, model, dataset, config_file_list, config_dict, cmd_args, record_file) -> dict:
-    """Each stage of ``plan`` as its own run; the last one's record, with the earlier stages'
-    results under ``stages``, is the result (and the record written)."""
-    earlier, previous = {}, None
-    for stage in plan:
-        cmd = {**(cmd_args or {}), "train_stage": stage, **({"pre_model_path": previous} if previous else {})}
-        last = stage == plan[-1]
-        record = run(model, dataset, config_file_list, config_dict, cmd, record_file=record_file if last else None)
-        if not last:
-            earlier[stage] = {k: record.get(k) for k in ("test_result", "best_valid_result", "best_epoch",
-                                                         "stopped", "files")}
-            previous = record["files"]["model"]
-    record["stages"] = earlier
-    if distributed.is_main(record["config"]):
-        write_record(record, record_file)
-    return record
-
-
 def check_record_file(record_file: str | None) -> None:
     """A record file must be writable before training, not found unwritable after it."""
     if record_file is None:
@@ -256,6 +233,9 @@ def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str |
     if asked; write the record, with the sections ``sections(record)`` returns when given
     (``alpha_search``)."""
     config, trainer, spec = prepared.config, prepared.trainer, prepared.spec
+    if distributed.is_main(config):
+        for line in [budget_line(config, spec), *files_lines(log_file(), record_file, saved and trainer.saved_model_file)]:
+            getLogger().info(line, extra=CONSOLE)
     best_valid_score, best_valid_result = trainer.fit(
         prepared.train_data, prepared.valid_data, saved=saved, show_progress=config["show_progress"])
     test_result = trainer.evaluate(prepared.test_data,
@@ -281,12 +261,15 @@ def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str |
 
 def run_record(prepared: PreparedRun, best_valid_score, best_valid_result, test_result, saved) -> dict:
     """The run's record (what the CLI's JSON holds)."""
+    import torch
+
     config, protocol = prepared.config, prepared.spec.protocol
     return {
         "model": config["model"], "dataset": config["dataset"], "loss": prepared.spec.training.loss,
         "protocol": protocol.name,  # loo: Recall@N equals Hit@N
         "protocol_label": protocol.label,
         "device": str(config["device"]),
+        "threads": torch.get_num_threads(),  # in effect: the config's threads, else torch's default
         "config": {k: config[k] for k in sorted(config.final_config_dict) if k != "device"},
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],  # with the three around it: run_recbole's result
@@ -409,7 +392,8 @@ def main(argv=None) -> int:
     if result is None:  # a rank other than 0: rank 0 reports
         return 0
     print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "
-          f"(protocol: {result['protocol_label']}; full ranking; test split)")
+          f"(protocol: {result['protocol_label']}; "
+          f"{'' if result.get('protocol') == 'sampled' else 'full ranking; '}test split)")
     print(results_table(result["test_result"]))
     if "alpha_search" in result:
         print(summary_text(result["alpha_search"]))
@@ -419,6 +403,8 @@ def main(argv=None) -> int:
 
         print(serving_text(result["faiss"]))
         status = 1 if "error" in result["faiss"] else 0
+    for line in summary_lines(result):
+        print(line)
     if result["files"].get("result"):
         print(f"config and metrics: {result['files']['result']}")
     return status

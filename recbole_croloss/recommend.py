@@ -36,11 +36,22 @@ FORMATS = ("jsonl", "tsv")
 TSV_HEADER = "line\tuser\trank\titem\tscore\n"
 
 
+class InputLineError(ValueError):
+    """A line of the input holds no sequence (empty, or a user without items)."""
+
+
 def read_queries(lines):
-    """A :class:`Query` per line: ``ITEM ITEM ...`` or ``USER<TAB>ITEM ITEM ...``."""
+    """A :class:`Query` per line: ``ITEM ITEM ...`` or ``USER<TAB>ITEM ITEM ...``; a line
+    without items is an :class:`InputLineError` (whatever ``--unknown`` says: it holds no
+    token to leave out)."""
     for number, line in enumerate(lines, 1):
         user, tab, items = line.rstrip("\r\n").partition("\t")
-        yield Query((items if tab else user).split(), user.strip() or None if tab else None, number)
+        query = Query((items if tab else user).split(), user.strip() or None if tab else None, number)
+        if not query.items:
+            what = f"has the user {query.user!r} but no item tokens" if query.user else "is empty"
+            raise InputLineError(f"line {number} {what}; give one sequence per line, "
+                                 "[USER<TAB>]ITEM ITEM ..., oldest first")
+        yield query
 
 
 def jsonl_lines(recommendation) -> str:
@@ -74,7 +85,7 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="python -m recbole_croloss.recommend",
         description="The top k items of a trained model for sequences of the dataset's item tokens.")
-    parser.add_argument("--checkpoint", required=True, help="a run's best-model file (saved/<model>-<time>.pth)")
+    parser.add_argument("--checkpoint", required=True, help="a run's best-model file (its record's files.model)")
     parser.add_argument("--input", required=True, help="one sequence per line: [USER<TAB>]ITEM ITEM ... (- : stdin)")
     parser.add_argument("--k", type=positive_int, default=10, help="items per sequence (default 10)")
     parser.add_argument("--exclude-input", action="store_true", help="never recommend an item of the sequence")
@@ -87,8 +98,12 @@ def parse_args(argv):
     parser.add_argument("--data-path", default=None, help="where the run's dataset folder is now, if it moved")
     parser.add_argument("--cpu", action="store_true", help="load and rank on the CPU")
     args = parser.parse_args(argv)
+    if args.input != "-" and os.path.isdir(args.input):
+        parser.error(f"--input {args.input!r} is a directory; give a file of sequences")
     if args.input != "-" and not os.path.isfile(args.input):
         parser.error(f"--input {args.input!r}: no such file")
+    if os.path.isdir(args.checkpoint):
+        parser.error(f"--checkpoint {args.checkpoint!r} is a directory; give a run's best-model file")
     if not os.path.isfile(args.checkpoint):
         parser.error(f"--checkpoint {args.checkpoint!r}: no such file")
     if args.faiss is not None and not os.path.isfile(os.path.join(args.faiss, "meta.json")):
@@ -142,7 +157,8 @@ def main(argv=None) -> int:
                 counts = serve(args, sys.stdout)
             else:
                 atomic_write(args.output, lambda f: counts.extend(serve(args, f)), suffix=".tmp")
-    except (ConfigError, UnknownTokenError, DatasetFileError, FileNotFoundError, UnicodeDecodeError) as err:
+    except (ConfigError, UnknownTokenError, InputLineError, DatasetFileError, FileNotFoundError,
+            UnicodeDecodeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for warning in caught:

@@ -19,12 +19,19 @@ ranking, the training query and the ranking keys are written once, here, in term
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
+
+
+#: The largest ``scale``: 2^24. A float32 cosine carries 24 bits, so one rounding step of a
+#: score near +-1 is 2^-24 x scale; beyond 2^24 that step is more than 1, the width over which
+#: every kernel turns (sigmoid, softplus, exp, hinge), and the gaps between scores are rounding.
+MAX_SCALE = float(2 ** 24)
+SCALE_CHOICES = (f"scale must be a finite number > 0 and at most 2^24 = {MAX_SCALE:,.0f}: a float32 "
+                 "cosine carries 24 bits, so beyond it one rounding step of a score is more than 1, "
+                 "the width over which every kernel turns (the paper uses 10)")
 
 
 class Score:
@@ -34,9 +41,9 @@ class Score:
         try:
             scale = float(scale)
         except (TypeError, ValueError):
-            raise ConfigError("scale", scale, "scale must be a finite number > 0") from None
-        if not (scale > 0 and math.isfinite(scale)):
-            raise ConfigError("scale", scale, "scale must be a finite number > 0")
+            raise ConfigError("scale", scale, SCALE_CHOICES) from None
+        if not (0 < scale <= MAX_SCALE):  # NaN and inf fail too
+            raise ConfigError("scale", scale, SCALE_CHOICES)
         self.scale = scale
 
     def key(self, items: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import re
 
 from .errors import ConfigError, check_bool, check_int
@@ -72,9 +73,26 @@ def check_recbole_settings(config) -> None:
     check_clip_grad_norm(config["clip_grad_norm"])
     check_gpu_id(config["gpu_id"])
     check_eval_args(config["eval_args"])
-    check_writable_dir("checkpoint_dir", config["checkpoint_dir"])
+    check_run_dirs(config)
     check_valid_metric(config)
     check_wandb(config["log_wandb"])
+
+
+def check_run_dirs(config) -> None:
+    """The folders a run writes in: ``checkpoint_dir``, and the two RecBole 1.2.1 places under
+    the folder the run starts in, with no key to move them (``init_logger``'s ``./log/<model>``,
+    the trainer's ``./log_tensorboard``). RecBole makes them as it starts the logger and, after
+    the data is loaded, the trainer; a path under a file or an unwritable folder ends there in a
+    ``NotADirectoryError`` or ``PermissionError`` traceback."""
+    check_writable_dir("checkpoint_dir", config["checkpoint_dir"])
+    for name, path, written in (("log folder", os.path.join("log", str(config["model"])), "log file"),
+                                ("TensorBoard folder", "log_tensorboard", "TensorBoard events")):
+        try:
+            check_writable_dir(name, path)
+        except ConfigError as err:
+            raise ConfigError(name, os.path.abspath(path), f"{err.allowed}; RecBole writes the run's "
+                              f"{written} there, in the folder the run starts in (no setting moves it): "
+                              "start the run from another folder, or move what is in the way") from None
 
 
 def check_wandb(log_wandb) -> None:

@@ -146,7 +146,7 @@ class ResumeSpec:
         if value is None:
             return cls(None, None)
         if not isinstance(value, str) or not value:
-            raise ConfigError("resume", value, "a resume checkpoint (<model>-<time>-last.pth) or auto")
+            raise ConfigError("resume", value, "a resume checkpoint (a run's <run>-last.pth) or auto")
         if processes.distributed or not config["single_spec"]:
             raise ConfigError("resume", value, "unset in a distributed run: resume checkpoints "
                               "are written by one-process runs")
@@ -155,7 +155,7 @@ class ResumeSpec:
             return cls(value, *checkpoint.find_resume(config["checkpoint_dir"], current))
         if not os.path.isfile(value):
             raise ConfigError("resume", value, f"no such file ({os.path.abspath(value)}); give a "
-                              "resume checkpoint (<model>-<time>-last.pth) or auto")
+                              "resume checkpoint (a run's <run>-last.pth) or auto")
         problem = checkpoint.resume_problem(value, current)
         if problem is not None:
             raise ConfigError("resume", value, problem)
@@ -244,6 +244,7 @@ class RunSpec:
     warnings: tuple[str, ...] = ()
     schedule: ScheduleSpec = ScheduleSpec()
     alpha_search: AlphaSearchSpec | None = None
+    threads: int | None = None  # torch's intra-op threads (None: torch's default)
 
     @classmethod
     def from_config(cls, config, model_class) -> "RunSpec":
@@ -264,13 +265,21 @@ class RunSpec:
         schedule = ScheduleSpec.from_config(config, model_class)
         if search is not None:
             search.check_run(config, processes.distributed, model_class)
-        return cls(model_class, training, evaluation, protocol, serving, processes,
-                   read_inter_file(dataset_file(config), config), ResumeSpec.from_config(config, processes),
-                   warnings, schedule, search)
+        dataset = read_inter_file(dataset_file(config), config)
+        return cls(model_class, training, evaluation, protocol, serving, processes, dataset,
+                   ResumeSpec.from_config(config, processes), warnings + dataset.warnings, schedule, search,
+                   threads_from_config(config))
 
     def for_candidate(self, config, candidate) -> "RunSpec":
         """This run with an ``alpha: auto`` candidate's loss."""
         return replace(self, training=TrainingSpec.from_config(config, candidate.options))
+
+
+def threads_from_config(config) -> int | None:
+    """``threads``: torch's intra-op threads for the run (the CLI's twin of the benchmark
+    runner's ``--threads``); unset leaves torch's default."""
+    value = config["threads"]
+    return None if value is None else check_int("threads", value, 1)
 
 
 def check_serving(serving, evaluation, protocol, processes, config, model_class, training) -> None:

@@ -8,21 +8,27 @@ before any data is loaded (part of :class:`~recbole_croloss.spec.RunSpec`).
 - the negatives (:class:`NegativesSpec`): ``negatives`` and the settings its sampler reads
   (``neg_per_pos``, ``mask_accidental_hits``, ``in_batch_uniform``, ``neg_popularity_power``,
   ``neg_mix``), ``neg_memory``, ``gather_negatives``, and ``logq_correction`` (whether the loss
-  weighs a weighted sampler's negatives by their log q).
+  weighs a weighted sampler's negatives by their log q). Shared negatives whose step cannot fit
+  in the device's memory are refused (:func:`check_negatives_memory`); where the default uniform
+  negatives would be as many as the catalogue's items, the run scores every item once instead
+  (:meth:`NegativesSpec.for_catalogue`), once the catalogue is known.
 
 A key the chosen loss or sampler never reads is refused when the user sets it.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
+
+import torch
 
 from . import distributed
 from .errors import ConfigError, check_bool, check_int
 from .glue import CROLossAdapter, check_model_class, is_plugin_model, training_item_counts
 from .loss import ENGINES, LOSS_OPTIONS, PRESETS, BinaryLossSettings, LossSettings, get_preset, loss_keys
-from .sampler import (NEGATIVES, CrossBatchMemory, FullNegatives, NegativeSampler, build_sampler, check_sampler_name,
-                      check_sampler_settings)
+from .sampler import (NEGATIVES, CrossBatchMemory, FullNegatives, NegativeSampler, UniformNegatives, build_sampler,
+                      check_sampler_name, check_sampler_settings)
 from .scoring import Score, get_score
 from .settings_checks import refuse_unread
 
@@ -34,6 +40,53 @@ FLOAT32_LOG_TINY = 87.3
 MAX_ALPHA = 1 + FLOAT32_LOG_TINY / math.log(2)
 #: Keys of the negatives that no sampler's ``options`` hold.
 NEGATIVES_KEYS = ("negatives", "neg_memory", "gather_negatives", "logq_correction")
+#: The settings that fix the number of shared negatives, M = (setting + offset) x train_batch_size.
+SHARED_NEGATIVES = {"neg_per_pos": 0, "in_batch_uniform": 1}
+
+
+def device_memory(device) -> tuple[int | None, str]:
+    """The bytes of memory the run's tensors live in (the GPU's, or the machine's for the CPU),
+    and how to name it; ``None`` where the system does not say."""
+    if getattr(device, "type", None) == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(device).total_memory, f"the memory of the GPU {device}"
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine's memory"
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
+        return None, "this machine's memory"
+
+
+def check_negatives_memory(config, settings: dict, memory: int) -> None:
+    """Refuse, before any data is loaded, shared negatives that a training step cannot hold in
+    the device's memory, naming the largest value that fits.
+
+    Each of the M negatives costs a step at least its id (8 bytes), its d float32 components
+    (d: the smaller of ``embedding_size`` and ``hidden_size``) and a column of the ``[B, M]``
+    scores with their gradient (8 B bytes): a lower bound, so only a run that cannot fit is
+    refused."""
+    key = next((k for k in SHARED_NEGATIVES if k in settings), None)
+    if key is None:  # full (the catalogue, known later) or a sampler of the user's own
+        return
+    available, where = device_memory(config["device"])
+    batch = check_int("train_batch_size", config["train_batch_size"], 1)
+    if available is None:
+        return
+    sizes = [config[k] for k in ("embedding_size", "hidden_size") if isinstance(config[k], int) and config[k] > 0]
+    dim, offset, value = min(sizes, default=0), SHARED_NEGATIVES[key], settings[key]
+    per_negative = 8 + 4 * dim + 8 * batch
+    per_unit = batch * (1 + memory) * per_negative  # the bytes one more of `key` adds
+    need = (value + offset) * per_unit
+    if need <= available:
+        return
+    fits = available // per_unit - offset
+    gib = 2 ** 30
+    formula = f"{f'(1 + {key})' if offset else key} x train_batch_size{' x (1 + neg_memory)' if memory else ''}"
+    cost = (f"M = {formula} = {need // per_negative:,} shared negatives need at least {need / gib:,.1f} GiB a "
+            f"step (each its id, {dim} float32 components and a column of the [{batch:,}, M] scores and their "
+            f"gradient: 8 + 4 x {dim} + 8 x {batch:,} bytes), more than the {available / gib:,.1f} GiB of {where}")
+    if fits >= (1 if key == "neg_per_pos" else 0):
+        raise ConfigError(key, value, f"at most {fits:,} could fit: {cost}")
+    raise ConfigError("train_batch_size", batch, f"even {key}={1 - offset} does not fit: {cost}; use a "
+                      "smaller train_batch_size")
 
 
 def check_croloss_settings(settings: LossSettings, options: dict, loss: str) -> None:
@@ -61,22 +114,31 @@ def sampler_options() -> tuple[str, ...]:
 @dataclass(frozen=True)
 class NegativesSpec:
     """The sampler ``name`` with the settings it reads (checked), kept for ``memory`` batches
-    (``neg_memory``, 0: none) and shared by every rank (``gather``)."""
+    (``neg_memory``, 0: none) and shared by every rank (``gather``).
+
+    ``exact_when_covered``: the uniform negatives are the default (the user set no
+    ``negatives``) and may become every item once where ``neg_per_pos x batch_size`` is as large
+    as the catalogue (:meth:`for_catalogue`)."""
 
     name: str
     settings: tuple  # ((key, value), ...)
     memory: int = 0
     gather: bool = False
     log_q: bool = False
+    batch_size: int = 0
+    exact_when_covered: bool = False
 
     @classmethod
-    def from_config(cls, config, loss_reads_log_q: bool = True) -> "NegativesSpec":
+    def from_config(cls, config, loss_reads_log_q: bool = True, estimates_rank: bool = False) -> "NegativesSpec":
+        """``estimates_rank``: the loss estimates the positive's rank from the negatives (the
+        CROLoss presets), which every item once makes exact."""
         sampler = check_sampler_name(config["negatives"])
         settings = check_sampler_settings(sampler, {key: config[key] for key in sampler.options})
         refuse_unread(config, [o for o in sampler_options() if o not in sampler.options],
                       f"negatives={sampler.name!r} {sampler.description}")
         memory = check_int("neg_memory", config["neg_memory"], 0)
         gather = check_bool("gather_negatives", config["gather_negatives"])
+        check_negatives_memory(config, settings, memory)
         if sampler.name == FullNegatives.name:
             for key, value in (("gather_negatives", gather), ("neg_memory", memory)):
                 if value:
@@ -90,7 +152,12 @@ class NegativesSpec:
         else:
             refuse_unread(config, ("logq_correction",), f"negatives={sampler.name!r} {sampler.description} "
                           "(no log q to correct: the estimators' uniform weights are exact)")
-        return cls(sampler.name, tuple(settings.items()), memory, gather, log_q)
+        # Every item once replaces only the default draws, and none the user shaped otherwise
+        # (a memory, other ranks' draws, hits counted, sparse updates: full refuses them).
+        exact = estimates_rank and sampler.name == UniformNegatives.name and not memory and not gather and \
+            "negatives" not in getattr(config, "user_settings", {}) and settings["mask_accidental_hits"] and \
+            config["sparse_item_updates"] is not True
+        return cls(sampler.name, tuple(settings.items()), memory, gather, log_q, config["train_batch_size"], exact)
 
     @property
     def sampler_class(self) -> type[NegativeSampler]:
@@ -98,6 +165,30 @@ class NegativesSpec:
 
     def setting(self, key: str):
         return dict(self.settings).get(key)
+
+    def covers(self, n_items: int) -> bool:
+        """Whether the run scores every item once over ``n_items`` item ids (the padding item
+        counted): the default uniform draws, M = neg_per_pos x batch_size, are at least the
+        |I| - 1 other items of a positive (|I| = n_items - 1); drawn with replacement, they would
+        cost as much and estimate the rank the exact one gives."""
+        return self.exact_when_covered and self.setting("neg_per_pos") * self.batch_size >= n_items - 2
+
+    def for_catalogue(self, n_items: int) -> "NegativesSpec":
+        """The negatives the run trains on over ``n_items`` item ids: ``full`` where
+        :meth:`covers`, else these."""
+        if not self.covers(n_items):
+            return self
+        return replace(self, name=FullNegatives.name, settings=(), exact_when_covered=False)
+
+    def covering_note(self, n_items: int) -> str | None:
+        """The sentence that says :meth:`for_catalogue` chose every item once; ``None`` otherwise."""
+        if not self.covers(n_items):
+            return None
+        per_pos, real = self.setting("neg_per_pos"), n_items - 1
+        shared = per_pos * self.batch_size
+        return (f"neg_per_pos x train_batch_size = {per_pos} x {self.batch_size} = {shared:,} negatives per batch "
+                f"{'exceed' if shared > real else 'match'} the catalogue's {real:,} items: every item is used "
+                "once instead (negatives: full, the exact rank); set negatives: uniform to draw them anyway")
 
     def build(self, n_items: int, train_dataset=None):
         """The sampler over ``n_items`` item ids (the frequency-based ones count the items of
@@ -148,7 +239,7 @@ class TrainingSpec:
             check_croloss_settings(settings, options, loss)
         else:
             refuse_unread(config, ("loss_engine",), f"loss={loss!r} ({preset.description}) has one engine")
-        negatives = NegativesSpec.from_config(config, settings.reads_log_q)
+        negatives = NegativesSpec.from_config(config, settings.reads_log_q, isinstance(settings, LossSettings))
         if engine == "fused" and negatives.log_q:
             raise ConfigError("loss_engine", engine, f"the fused pass sums uniformly weighted negatives; "
                               f"negatives={negatives.name!r} with logq_correction weighs each by 1/q, which "
@@ -156,24 +247,29 @@ class TrainingSpec:
         return cls(loss, settings, negatives, score, engine)
 
     def catalogue_warnings(self, n_items: int) -> list[str]:
-        """What to tell the user once the catalogue size is known: an alpha so large that a
-        positive at the median rank gets a weight below float32's range (no gradient at first)."""
+        """What to tell the user once the catalogue size is known (``n_items`` item ids, the
+        padding item counted): the default negatives replaced by every item once
+        (:meth:`NegativesSpec.covering_note`); an alpha so large that a positive at the median
+        rank gets a weight below float32's range (no gradient at first)."""
+        note = self.negatives.covering_note(n_items) if self.negatives is not None else None
+        lines = [note] if note else []
         if not isinstance(self.loss_settings, LossSettings) or n_items < 4:
-            return []
+            return lines
         alpha = self.loss_settings.alpha
         if (alpha - 1) * math.log(n_items / 2) <= FLOAT32_LOG_TINY:
-            return []
-        return [f"alpha={alpha:g} over {n_items} items: a positive ranked in the middle of the "
-                f"catalogue gets a weight below float32's range, so at initialisation most positives "
-                f"get no gradient (alpha <= {1 + FLOAT32_LOG_TINY / math.log(n_items / 2):.1f} avoids it)"]
+            return lines
+        return lines + [f"alpha={alpha:g} over {n_items} items: a positive ranked in the middle of the "
+                        f"catalogue gets a weight below float32's range, so at initialisation most positives "
+                        f"get no gradient (alpha <= {1 + FLOAT32_LOG_TINY / math.log(n_items / 2):.1f} avoids it)"]
 
     def rank_floor_note(self, catalogue_size: int, batch_size: int) -> str | None:
         """A line for the log where the paper estimator's floor ``|I| / M`` is below 1 (more
         shared uniform negatives than items): the loss can then be negative (its gradient is the
-        paper's); ``None`` otherwise."""
+        paper's); ``None`` otherwise, and where the default draws give way to every item once as
+        soon as they would outnumber the items (:meth:`NegativesSpec.covers`)."""
         settings = self.loss_settings
         if not isinstance(settings, LossSettings) or settings.rank_estimator.name != "paper" or \
-                self.negatives.name != "uniform":
+                self.negatives.name != "uniform" or self.negatives.exact_when_covered:
             return None
         n_negatives = self.negatives.setting("neg_per_pos") * batch_size * (1 + self.negatives.memory)
         if n_negatives <= catalogue_size:
@@ -197,7 +293,8 @@ class TrainingSpec:
         ``train_dataset`` (the training split) for the samplers that draw by item frequency."""
         if self.loss_settings is None:
             return CROLossAdapter(model, self.score)
-        sampler = self.negatives.build(model.n_items, train_dataset)
+        negatives = self.negatives.for_catalogue(model.n_items)
+        sampler = negatives.build(model.n_items, train_dataset)
         engine = {"engine": self.loss_engine} if isinstance(self.loss_settings, LossSettings) else {}
         return CROLossAdapter(model, self.score, self.loss_settings.build(sampler.catalogue_size, **engine), sampler,
-                              use_log_q=self.negatives.log_q)
+                              use_log_q=negatives.log_q)

@@ -109,3 +109,52 @@ def test_the_cli_exits_1_with_one_line_and_keeps_the_best_checkpoint(tmp_path):
     last = glob.glob(str(saved / "*-last.pth"))
     assert len(last) == 1 and torch.load(last[0], weights_only=True)["epoch"] == 0
     assert not [n for n in os.listdir(saved) if n.startswith(".tmp-")]
+
+
+def test_a_finite_loss_that_explodes_stops_the_run(tiny, capsys):
+    """learning_rate 1e8 with the exp kernel: Adam's first step makes the scores huge and the loss
+    goes from about 7 to about 1e17, finite (log-sum-exp); it is stopped at that step."""
+    from recbole_croloss.quick_start import main
+
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    assert main(["--model=GRU4Rec", *args, "--learning_rate=1e8", "--kernel=exp"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    epoch, batch, _, step, _ = MESSAGE.search(line).groups()
+    value = float(re.search(r"the loss is (\S+) \(learning_rate", line).group(1))
+    assert (int(epoch), int(batch), int(step)) == (0, 1, 1) and 1e12 < value < math.inf
+    assert "times the smallest batch loss of this run" in line and "more than the 1,000,000 times" in line
+
+
+def test_the_growth_rule_reads_magnitudes_at_least_one_and_spares_a_loss_crossing_zero(tiny):
+    """CROLoss with the paper's estimator can be negative or near 0: the yardstick is the
+    smallest |loss| so far, counted as at least 1, so only growth past 1e6 of it stops the run."""
+    from recbole_croloss.quick_start import prepare_run
+
+    trainer = prepare_run("GRU4Rec", "ml-100k", config_dict=tiny).trainer
+    for value in (6.9, 0.3, -1e-9, 0.0, -2.5, 4e5, -9.9e5, 1e6):  # within 1e6 x max(1, 1e-9)
+        trainer._check_nan(torch.tensor(value))
+    with pytest.raises(TrainingDiverged, match="the loss is -1000001.0 .*times the smallest batch loss"):
+        trainer._check_nan(torch.tensor(-1000001.0))
+    fresh = prepare_run("GRU4Rec", "ml-100k", config_dict=tiny).trainer
+    for value in (3e7, 2e9, 3e13):  # a large first loss (bpr over a huge catalogue) is its own yardstick
+        fresh._check_nan(torch.tensor(value, dtype=torch.float64))
+    with pytest.raises(TrainingDiverged):
+        fresh._check_nan(torch.tensor(3.1e13, dtype=torch.float64))
+
+
+def test_a_healthy_run_whose_loss_can_be_negative_is_not_stopped(tiny):
+    """Uniform negatives that outnumber the items: the paper's rank estimate can fall below 1 and
+    the loss below 0 (the smallest |loss| is then counted as 1); the run trains its epoch."""
+    record = run("TwoTower", "ml-100k", config_dict={**tiny, "negatives": "uniform"}, saved=False)
+    assert record["epochs_run"] == 1 and record["stopped"] == "max_epochs"
+
+
+@pytest.mark.parametrize("scale", ["1e30", "inf", "16777217"])
+def test_a_scale_beyond_what_a_float32_cosine_resolves_is_refused_before_data(tiny, capsys, scale):
+    from recbole_croloss.quick_start import main
+
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    assert main(["--model=TwoTower", *args, f"--scale={scale}"]) == 2
+    err = capsys.readouterr().err
+    assert f"scale={float(scale)!r} is not valid" in err and "at most 2^24 = 16,777,216" in err
+    assert not os.path.exists("log")  # stopped before RecBole's logger (and the data)

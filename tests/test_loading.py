@@ -92,10 +92,45 @@ def test_a_file_that_is_no_run_checkpoint_is_refused(tmp_path):
     (tmp_path / "text.pth").write_text("not a checkpoint")
     torch.save({"config": {}, "state_dict": {}}, tmp_path / "old.pth")
     torch.save({"config": ConfigError("k", 1, "x")}, tmp_path / "pickled.pth")  # an object a safe load refuses
-    for name, message in (("missing.pth", "no such file"), ("text.pth", "weights_only=True"),
-                          ("pickled.pth", "pickles its Config"), ("old.pth", "run_settings")):
+    for name, message in (("missing.pth", "no such file"), ("text.pth", r"not a zip archive, the format torch.save "
+                                                                         r"writes: its first bytes are b'not a chec"),
+                          ("pickled.pth", r"Python objects \(recbole_croloss.errors.ConfigError\).*pickles its Config"),
+                          ("old.pth", "run_settings")):
         with pytest.raises(ConfigError, match=message):
             load(str(tmp_path / name))
+
+
+def _what_each_file_is(tmp_path) -> dict:
+    """Files that are not a run's checkpoint, each with what the refusal says it is."""
+    import zipfile
+
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "random.pth").write_bytes(bytes(range(7, 250, 3)) * 20)
+    (tmp_path / "dot.pth").write_text(".")  # torch's unpickler: IndexError: pop from empty list
+    torch.save({"weights": torch.ones(2)}, tmp_path / "plain.pth")
+    torch.save([1, 2], tmp_path / "list.pth")
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    torch.save({"config": {}, "state_dict": {}, "run_settings": {}}, tmp_path / "whole.pth")
+    (tmp_path / "cut.pth").write_bytes((tmp_path / "whole.pth").read_bytes()[:200])
+    (tmp_path / "folder").mkdir()
+    return {"empty.pth": r"is an empty file \(0 bytes\), not a checkpoint$",
+            "random.pth": r"is not a zip archive, the format torch.save writes: its first bytes are b'\\x07\\n",
+            "dot.pth": "is not a zip archive, the format torch.save writes: its first bytes are b'.'$",
+            "plain.pth": r"is not a run's checkpoint: it lacks config, state_dict, run_settings \(its keys: weights\)",
+            "list.pth": "is a torch file of a list, not of a run's config, state_dict, run_settings",
+            "other.zip": r"is a zip archive that torch.save did not write \(no data.pkl; it holds \['notes.txt'\]\)",
+            "cut.pth": r"is the start of a zip archive without its end",
+            "folder": "is a directory, not a checkpoint file"}
+
+
+def test_a_refusal_says_what_the_file_is_and_never_suggests_unsafe_loading(tmp_path):
+    for name, message in _what_each_file_is(tmp_path).items():
+        with pytest.raises(ConfigError, match=message) as refused:
+            load(str(tmp_path / name))
+        text = str(refused.value)
+        assert "give a run's best-model file (its record's files.model); this one " in text
+        assert "weights_only" not in text and "Re-running" not in text and "pop from" not in text, text
 
 
 def test_importing_the_package_loads_neither_torch_nor_recbole():

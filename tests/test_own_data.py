@@ -38,13 +38,16 @@ def test_generated_dataset_runs_the_readme_command_unchanged(tmp_path):
                     "--users", "400", "--items", "600", "--mean-length", "12", "--interests", "10",
                     "--seed", "1"], check=True, cwd=ROOT, capture_output=True)
     record, proc = run_readme_command("synth", str(data), tmp_path, "--epochs=2")
+    assert "epoch 0 done (1/2)" in proc.stderr and "epoch 1 done (2/2)" in proc.stderr  # the console's progress
+    assert "the first epoch took " in proc.stderr and ": the epoch left takes at most " in proc.stderr
     assert record["dataset"] == "synth" and record["loss"] == "croloss_lambda"
     assert record["config"]["train_batch_size"] == 256 and record["config"]["MAX_ITEM_LIST_LENGTH"] == 20
     assert "timestamp" in record["config"]["load_col"]["inter"]
     assert 0.0 < record["test_result"]["recall@500"] <= 1.0
     log = open(record["files"]["log"]).read()
     assert "has a time field 'timestamp': it is loaded" in log
-    assert "has no YAML of the plugin's: train_batch_size=256, MAX_ITEM_LIST_LENGTH=20" in log
+    assert "has no YAML of the plugin's: train_batch_size=256, MAX_ITEM_LIST_LENGTH=20, stopping_step=10 (" in log
+    assert record["config"]["stopping_step"] == 10 and "the first epoch took " in log
 
 
 def test_imported_csv_runs_the_readme_command(tmp_path):
@@ -89,3 +92,38 @@ def test_line_order_is_the_file_s_order(tmp_path, monkeypatch):
     users = dataset.id2token(dataset.uid_field, ordered[dataset.uid_field].to_numpy())
     items = dataset.id2token(dataset.iid_field, ordered[dataset.iid_field].to_numpy())
     assert list(zip(users.tolist(), items.tolist())) == [("1", "5"), ("1", "2"), ("1", "9"), ("2", "3"), ("2", "1")]
+
+
+def write_plain(folder, users=300):
+    """A dataset ``plain`` without a YAML of the plugin's: ``users`` users of 8 interactions."""
+    (folder / "plain").mkdir(parents=True)
+    lines = ["user_id:token\titem_id:token"]
+    lines += [f"{u}\t{(u * 11 + k * 17) % 650 + 1}" for u in range(1, users + 1) for k in range(8)]
+    (folder / "plain" / "plain.inter").write_text("\n".join(lines) + "\n")
+
+
+def test_own_data_trains_for_a_budget_a_user_can_wait_for(tmp_path, monkeypatch):
+    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.glue import get_model
+
+    write_plain(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    gru = get_model("GRU4Rec")
+    own = PluginConfig(gru, "plain", config_dict={"data_path": str(tmp_path)})
+    assert (own["epochs"], own["stopping_step"]) == (100, 10)  # not RecBole's 300 epochs
+    chosen = PluginConfig(gru, "plain", config_dict={"data_path": str(tmp_path)}, cmd_args={"epochs": "7"})
+    assert (chosen["epochs"], chosen["stopping_step"]) == (7, 10)
+    assert PluginConfig(gru, "ml-100k")["epochs"] == 10  # a dataset with a YAML keeps its own
+
+
+def test_the_own_data_budget_is_said_on_the_console(tmp_path, monkeypatch, capsys):
+    from recbole_croloss.quick_start import prepare_run
+
+    write_plain(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    prepare_run("GRU4Rec", "plain", config_dict={"data_path": str(tmp_path), "show_progress": False,
+                                                 "embedding_size": 8, "hidden_size": 8})
+    err = capsys.readouterr().err
+    assert ("dataset 'plain' has no YAML of the plugin's: train_batch_size=256, MAX_ITEM_LIST_LENGTH=20, "
+            "epochs=100, stopping_step=10 (the defaults for data of your own") in err
+    assert "dataset plain: 300 users, " in err and "General Hyper Parameters" not in err

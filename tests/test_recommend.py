@@ -1,12 +1,14 @@
 """python -m recbole_croloss.recommend: the command line over Recommender."""
 import json
+import re
 import subprocess
 import sys
 
 import pytest
+import torch
 
 from recbole_croloss.loading import load
-from recbole_croloss.recommend import main, read_queries
+from recbole_croloss.recommend import InputLineError, main, read_queries
 from recbole_croloss.recommender import Recommender
 
 
@@ -29,9 +31,59 @@ def session(trained_run, tmp_path_factory):
 
 
 def test_input_lines_with_and_without_a_user():
-    queries = list(read_queries(["196\t242 302 377\n", "51 86\r\n", "\t7\n", "\n"]))
+    queries = list(read_queries(["196\t242 302 377\n", "51 86\r\n", "\t7\n"]))
     assert queries[0] == (["242", "302", "377"], "196", 1) and queries[1] == (["51", "86"], None, 2)
-    assert queries[2] == (["7"], None, 3) and queries[3] == ([], None, 4)
+    assert queries[2] == (["7"], None, 3)
+
+
+@pytest.mark.parametrize("lines,message", [
+    (["51 86\n", "\n"], "line 2 is empty; give one sequence per line, [USER<TAB>]ITEM ITEM ..., oldest first"),
+    (["51 86\n", "  \r\n", "7\n"], "line 2 is empty"),
+    (["196\t\n"], "line 1 has the user '196' but no item tokens"),
+])
+def test_an_input_line_without_items_is_named(lines, message):
+    with pytest.raises(InputLineError, match=re.escape(message)):
+        list(read_queries(lines))
+
+
+def test_an_empty_line_of_the_input_file_stops_the_command_naming_it(session, tmp_path, capsys):
+    checkpoint, _, path, _ = session
+    lines = path.read_text().splitlines()
+    bad = tmp_path / "gap.txt"
+    bad.write_text(f"{lines[0]}\n\n{lines[1]}\n")
+    for unknown in ("error", "skip"):  # no token to leave out: skip does not serve it either
+        assert main(["--checkpoint", checkpoint, "--input", str(bad), "--unknown", unknown,
+                     "--output", str(tmp_path / "recs.jsonl")]) == 2
+        err = capsys.readouterr().err
+        assert "error: line 2 is empty;" in err and "unknown" not in err and not (tmp_path / "recs.jsonl").exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_is_named_for_what_it_is(session, tmp_path, capsys):
+    _, _, path, _ = session
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "notes.pth").write_text("my notes")
+    torch.save({"weights": torch.ones(2)}, tmp_path / "plain.pth")
+    for name, message in (("empty.pth", "this one is an empty file (0 bytes), not a checkpoint"),
+                          ("notes.pth", "this one is not a zip archive, the format torch.save writes: its "
+                                        "first bytes are b'my notes'"),
+                          ("plain.pth", "this one is not a run's checkpoint: it lacks config, state_dict, "
+                                        "run_settings (its keys: weights)")):
+        assert main(["--checkpoint", str(tmp_path / name), "--input", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "weights_only" not in err, err
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(tmp_path / "folder"), "--input", str(path)])
+    assert "--checkpoint '" + str(tmp_path / "folder") + "' is a directory" in capsys.readouterr().err
+
+
+def test_a_resume_checkpoint_serves_with_a_warning_naming_the_best_model(session, tmp_path, capsys):
+    checkpoint, recommender, path, queries = session
+    resume = checkpoint[:-len(".pth")] + "-last.pth"
+    assert main(["--checkpoint", resume, "--input", str(path), "--output", str(tmp_path / "recs.jsonl")]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {resume} is a resume checkpoint: its weights are those after epoch 0, not the best " \
+           f"validation's, which are in {checkpoint}" in err
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "tsv"])

@@ -157,7 +157,8 @@ def test_an_alpha_beyond_float32_is_refused_and_a_large_one_is_warned_about(tiny
     assert "alpha=1000000.0 is not valid; at most 126.9" in capsys.readouterr().err
     from recbole_croloss.quick_start import prepare_run
 
-    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "alpha": 20.0})
+    # negatives: uniform, so that the warnings are the alpha's only (not the switch to every item)
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "alpha": 20.0, "negatives": "uniform"})
     warnings = prepared.spec.training.catalogue_warnings(prepared.train_data._dataset.item_num)
     assert len(warnings) == 1 and "alpha=20 over 981 items" in warnings[0]
     assert prepared.spec.training.catalogue_warnings(1683) != []

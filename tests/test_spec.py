@@ -28,8 +28,9 @@ def test_the_spec_holds_resolved_loss_settings(loss, kernel, alpha, lambda_kerne
 
 
 @pytest.mark.parametrize("settings, batch, expected", [
-    ({"loss": "croloss"}, 256, "at least |I|/M = 0.657 < 1"),           # ml-100k: M = 2560 > 1682
-    ({"loss": "croloss"}, 128, None),                                    # M = 1280 <= 1682
+    ({"loss": "croloss", "negatives": "uniform"}, 256, "at least |I|/M = 0.657 < 1"),  # M = 2560 > 1682
+    ({"loss": "croloss"}, 256, None),      # the default draws: every item once instead (no floor)
+    ({"loss": "croloss", "negatives": "uniform"}, 128, None),            # M = 1280 <= 1682
     ({"loss": "croloss", "rank_estimator": "unbiased"}, 256, None),
     ({"loss": "croloss", "negatives": "full"}, 256, None),
     ({"loss": "ce"}, 256, None),

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
 from .import_parsing import (INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out,
-                             previous_outputs, scan_inter, scan_pairs)
+                             note_replaced, previous_outputs, scan_inter, scan_pairs)
 
 SPLITS = ("train", "valid", "test")  # ComiRec's split files; codes 1, 2, 3 in the user map
 OPTIONAL_FILES = ("user_map", "item_map", "item_cate")
@@ -262,6 +262,7 @@ def import_comirec(src: str, name: str, out: str, prefix: str | None = None, on_
         }
         _check_input(summary, report, unmapped, optional, on_error)
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
+        note_replaced(summary, outputs)
         stale = tuple(s for s in ("item",) if s not in produced and f"{name}.{s}" in previous_outputs(outputs))
         outputs.finish("import.json", summary, remove_stale=stale)
         return summary

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
 from .import_parsing import (INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out,
-                             id_type, previous_outputs, scan_inter)
+                             id_type, note_replaced, previous_outputs, scan_inter)
 
 
 def _first_fields(path: str, sep: str) -> tuple[int, list[str]]:
@@ -25,15 +25,68 @@ def _first_fields(path: str, sep: str) -> tuple[int, list[str]]:
     raise MalformedInputError(f"{path} has no data")
 
 
-def _header_index(path: str, names: list[str], key: str, value: str, sep: str) -> int:
+#: Column names ``auto`` recognises, in order of preference; compared without case, ``_``, ``-``,
+#: spaces and a RecBole ``:type`` suffix (``userId``, ``user_id`` and ``user_id:token`` are one).
+RECOGNISED = {
+    "user_col": ("user_id", "userId", "user", "uid", "reviewerID", "customer_id", "visitor_id", "member_id"),
+    "item_col": ("item_id", "itemId", "item", "iid", "movieId", "asin", "product_id", "business_id", "book_id",
+                 "track_id", "song_id", "video_id", "article_id"),
+    "time_col": ("timestamp", "time", "ts", "datetime", "unixReviewTime", "unix_time", "event_time", "date"),
+}
+#: Parts of a column name that make it look like a time when ``auto`` recognises no time column.
+TIME_LIKE = ("time", "date", "stamp", "epoch", "when", "day")
+
+
+def _canonical(name: str) -> str:
+    return "".join(c for c in name.split(":", 1)[0].lower() if c not in "_- ")
+
+
+def _recognised(names: list[str], key: str) -> int | None:
+    """The index of the header's column ``auto`` takes for ``key`` (the most preferred name)."""
+    canonical = [_canonical(n) for n in names]
+    for wanted in RECOGNISED[key]:
+        if _canonical(wanted) in canonical:
+            return canonical.index(_canonical(wanted))
+    return None
+
+
+def _check_separator(path: str, names: list[str], sep: str) -> None:
+    """One column holding another separator: the file is most likely separated by that one."""
+    others = [s for s in ("\t", ",", ";", "|") if s != sep and len(names) == 1 and s in names[0]]
+    if others:
+        raise ConfigError("sep", sep, f"the separator of {os.path.basename(path)}: its header has one column "
+                          f"with {others[0]!r} in it ({names[0]!r}): give --sep {others[0]!r}")
+
+
+def _header_index(path: str, names: list[str], key: str, value) -> int:
+    """The index of ``key``'s column: the one named ``value``, or, for ``None``/``auto``, the one
+    whose name ``auto`` recognises."""
+    choose = f"choose one of: {', '.join(names)}; or --no-header"
+    if value is None or value == "auto":
+        index = _recognised(names, key)
+        if index is None:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(key, "auto", f"{os.path.basename(path)}'s header has no column named like one "
+                              f"({', '.join(RECOGNISED[key])}); give {flag} NAME ({choose})")
+        return index
     if value not in names:
-        # One column holding another separator: the file is most likely separated by that one.
-        others = [s for s in ("\t", ",", ";", "|") if s != sep and len(names) == 1 and s in names[0]]
-        hint = (f"; the header has one column with {others[0]!r} in it: give --sep {others[0]!r}"
-                if others else "")
-        raise ConfigError(key, value, f"a column of the header of {os.path.basename(path)} "
-                          f"(choose one of: {', '.join(names)}; or --no-header){hint}")
+        raise ConfigError(key, value, f"a column of the header of {os.path.basename(path)} ({choose})")
     return names.index(value)
+
+
+def _auto_time_column(path: str, names: list[str], taken: tuple[int, int]) -> int | None:
+    """The time column ``--time-col auto`` takes; ``None`` (the line order) only when no column
+    looks like a time: taking the line order of a file that has one would order every user's
+    sequence by line, silently."""
+    index = _recognised([n if i not in taken else "" for i, n in enumerate(names)], "time_col")
+    if index is not None:
+        return index
+    looks = [n for i, n in enumerate(names) if i not in taken and any(w in _canonical(n) for w in TIME_LIKE)]
+    if looks:
+        raise ConfigError("time_col", "auto", f"a time column named like one of: {', '.join(RECOGNISED['time_col'])}; "
+                          f"{os.path.basename(path)}'s header has {', '.join(looks)}, which looks like a time: "
+                          f"give --time-col {looks[0]} (or --time-col none to take the line order)")
+    return None
 
 
 def _column_position(ncols: int, key: str, value, default: int) -> int:
@@ -49,42 +102,43 @@ def _column_position(ncols: int, key: str, value, default: int) -> int:
 
 
 def _header_columns(path: str, fields: list[str], user_col, item_col, time_col: str, sep: str):
-    """(user index, item index, time index or None, time source) from the header's names."""
+    """(user index, item index, time index or None, column names) from the header's names."""
     names = [f.strip().strip('"') for f in fields]
-    ui = _header_index(path, names, "user_col", "user_id" if user_col is None else str(user_col), sep)
-    ii = _header_index(path, names, "item_col", "item_id" if item_col is None else str(item_col), sep)
+    _check_separator(path, names, sep)
+    ui = _header_index(path, names, "user_col", user_col)
+    ii = _header_index(path, names, "item_col", item_col)
     if time_col.lower() == "none":
         ti = None
     elif time_col == "auto":
-        ti = names.index("timestamp") if "timestamp" in names else None
+        ti = _auto_time_column(path, names, (ui, ii))
     else:
-        ti = _header_index(path, names, "time_col", time_col, sep)
-    return ui, ii, ti, (names[ti] if ti is not None else "line order")
+        ti = _header_index(path, names, "time_col", time_col)
+    return ui, ii, ti, (names[ui], names[ii], names[ti] if ti is not None else None)
 
 
 def _positional_columns(ncols: int, user_col, item_col, time_col: str):
-    """(user index, item index, time index or None, time source) from 0-based positions."""
-    ui = _column_position(ncols, "user_col", user_col, 0)
-    ii = _column_position(ncols, "item_col", item_col, 1)
+    """(user index, item index, time index or None, column names) from 0-based positions."""
+    ui = _column_position(ncols, "user_col", None if user_col == "auto" else user_col, 0)
+    ii = _column_position(ncols, "item_col", None if item_col == "auto" else item_col, 1)
     if time_col.lower() == "none":
         ti = None
     elif time_col == "auto":
         ti = 2 if ncols > 2 else None
     else:
         ti = _column_position(ncols, "time_col", time_col, 2)
-    return ui, ii, ti, (f"column {ti}" if ti is not None else "line order")
+    return ui, ii, ti, (f"column {ui}", f"column {ii}", f"column {ti}" if ti is not None else None)
 
 
 def _resolve_columns(path: str, sep: str, header: bool, user_col, item_col, time_col):
-    """(ncols, user index, item index, time index or None, first data line, time source)."""
+    """(ncols, user index, item index, time index or None, first data line, column names)."""
     lineno, fields = _first_fields(path, sep)
     ncols = len(fields)
     time_col = "auto" if time_col is None else str(time_col)
     if header:
-        ui, ii, ti, time_source = _header_columns(path, fields, user_col, item_col, time_col, sep)
-        return ncols, ui, ii, ti, lineno + 1, time_source
-    ui, ii, ti, time_source = _positional_columns(ncols, user_col, item_col, time_col)
-    return ncols, ui, ii, ti, lineno, time_source
+        ui, ii, ti, used = _header_columns(path, fields, user_col, item_col, time_col, sep)
+        return ncols, ui, ii, ti, lineno + 1, used
+    ui, ii, ti, used = _positional_columns(ncols, user_col, item_col, time_col)
+    return ncols, ui, ii, ti, lineno, used
 
 
 class _CsvWriter:
@@ -129,7 +183,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
     ``ids``: ``"int"`` (ids are non-negative integers, anything else is a malformed line) or
     ``"token"`` (any token without whitespace or quotes, kept as it is: the dataset's raw ids,
     as the recommend CLI takes them). Returns the summary (also written as ``NAME.import.json``):
-    ``format, source, columns, ids, time_source, rows, users, items, malformed, on_error,
+    ``format, source, columns, column_names, ids, time_source, rows, users, items, malformed, on_error,
     outputs, elapsed_seconds``.
     Raises :class:`MalformedInputError` on malformed lines with ``on_error="fail"`` (nothing
     written) and :class:`~recbole_croloss.errors.ConfigError` for a column that does not exist.
@@ -137,7 +191,8 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
     _check_arguments(src, sep, on_error, ids)
     check_out(out)
     start = time.perf_counter()
-    ncols, ui, ii, ti, first_line, time_source = _resolve_columns(src, sep, header, user_col, item_col, time_col)
+    ncols, ui, ii, ti, first_line, used = _resolve_columns(src, sep, header, user_col, item_col, time_col)
+    time_source = used[2] if used[2] is not None else "line order"
     _check_distinct(ui, ii, ti, user_col, item_col, time_col)
     report = Report()
     with AtomicOutputs(out, name) as outputs:
@@ -149,6 +204,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
         summary = {
             "format": "csv", "source": {"path": os.path.abspath(src), "bytes": os.path.getsize(src), "rows": rows},
             "columns": {"fields": ncols, "user": ui, "item": ii, "time": ti, "header": header, "sep": sep},
+            "column_names": dict(zip(("user", "item", "time"), used)),
             "ids": ids, "time_source": time_source, "rows": rows, "users": len(writer.users), "items": len(writer.items),
             "malformed": report.as_dict(), "on_error": on_error,
             "outputs": [f"{name}.inter", f"{name}.import.json"], "folder": outputs.folder,
@@ -162,6 +218,7 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
             why = " (every line was left out)" if report.total else ""
             raise MalformedInputError(f"{src} has no interaction to import{why}; nothing written", summary)
         summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
+        note_replaced(summary, outputs)
         # An earlier import's .user (ComiRec's split) or .item would be read with the new .inter.
         stale = tuple(s for s in ("user", "item") if f"{name}.{s}" in previous_outputs(outputs))
         outputs.finish("import.json", summary, remove_stale=stale)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from datetime import datetime, timezone
 
 import numpy as np
 from pandas._libs.parsers import STR_NA_VALUES  # the strings read_csv reads as missing
@@ -121,6 +122,52 @@ class Report:
         return {"total": self.total, "per_file": dict(self.per_file), "first": list(self.shown)}
 
 
+def parse_time(text: str) -> str | None:
+    """The timestamp ``text`` as the ``.inter`` file writes it: a finite number as it is, an
+    ISO 8601 date or date and time (``2019-05-01``, ``2019-05-01 13:05:00``, a ``datetime``
+    column's usual values) as its Unix time in seconds, UTC unless it names its offset;
+    ``None`` when it is neither."""
+    try:
+        if math.isfinite(float(text)) and "_" not in text:
+            return text
+        return None
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return repr(moment.timestamp())
+
+
+def existing_rows(outputs: AtomicOutputs) -> int | None:
+    """The interactions of the dataset an import is about to replace (``None``: there is none):
+    its ``NAME.import.json``'s count, else the data lines of its ``NAME.inter``."""
+    try:
+        with open(outputs.path("import.json"), encoding="utf-8") as f:
+            return int(json.load(f)["rows"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        with open(outputs.path("inter"), "rb") as f:
+            lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
+            f.seek(max(f.tell() - 1, 0))
+            lines += 1 if f.read(1) not in (b"\n", b"") else 0  # a last line without its newline
+    except OSError:
+        return None
+    return max(lines - 1, 0)  # the header is not an interaction
+
+
+def note_replaced(summary: dict, outputs: AtomicOutputs) -> None:
+    """Record in ``summary`` the dataset this import replaces, if any, before it is replaced:
+    a second import under one name must not replace the first silently."""
+    rows = existing_rows(outputs)
+    if rows is not None:
+        summary["replaced"] = {"dataset": outputs.name, "rows": rows}
+
+
 def write_chunk(handle, text: str) -> None:
     """Write one block of formatted rows (one place, so tests can make a write fail)."""
     handle.write(text)
@@ -189,17 +236,11 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
             if bad:
                 report.add(label, lineno, bad, line.rstrip("\r\n"))
                 continue
-            if ti is None:
-                ts = str(lineno)
-            else:
-                ts = parts[ti].strip()
-                try:
-                    ok = math.isfinite(float(ts)) and "_" not in ts
-                except ValueError:
-                    ok = False
-                if not ok:
-                    report.add(label, lineno, "timestamp is not a finite number", line.rstrip("\r\n"))
-                    continue
+            ts = str(lineno) if ti is None else parse_time(parts[ti].strip())
+            if ts is None:
+                report.add(label, lineno, "timestamp is not a finite number nor an ISO 8601 date",
+                           line.rstrip("\r\n"))
+                continue
             users.append(user_ids.code(us))
             items.append(item_ids.code(its))
             lines.append(lineno)

@@ -20,6 +20,7 @@ positive_i)`` batches as RecBole's full-sort loader does, with several targets p
 """
 from __future__ import annotations
 
+import math
 from logging import getLogger
 
 import numpy as np
@@ -71,13 +72,18 @@ class MultiTargetEvalLoader:
 
 
 def check_ratio(value) -> tuple[float, float, float]:
-    """``paper_split_ratio``: three numbers >= 0 with a positive sum, normalised."""
+    """``paper_split_ratio``: three shares > 0 that sum to 1 (within 1e-6, for the rounding of
+    decimal shares, which is divided out). Shares that sum to something else are refused, not rescaled:
+    ``[0.8, 0.2, 0.1]`` is more likely a typo than a request for 8:2:1."""
     if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value) \
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value) \
             or min(value) <= 0:
         raise ConfigError("paper_split_ratio", value, "three numbers train, valid, test > 0 (each "
                           "split needs users), e.g. [0.8, 0.1, 0.1]")
-    total = float(sum(value))
+    total = math.fsum(value)
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError("paper_split_ratio", value, f"the train, valid and test shares sum to {total:.7g}, "
+                          "not 1; give shares that sum to 1, e.g. [0.8, 0.1, 0.1]")
     return tuple(v / total for v in value)
 
 

@@ -28,6 +28,43 @@ from .rechorus import NEG_COLUMN, parse_neg_items, read_header, read_split
 #: The case files ``sampled_negatives_dir`` holds: the validation cases', the test cases'.
 CASE_FILES = ("dev.csv", "test.csv")
 
+#: ReChorus's evaluation settings (its runner's defaults), for a sampled run that sets none.
+RECHORUS_TOPK, RECHORUS_METRICS = (5, 10, 20, 50), ("Hit", "NDCG")
+
+
+def evaluation_defaults(values: dict, given: set) -> dict:
+    """The ``topk``, ``metrics`` and ``valid_metric`` a ``protocol: sampled`` run takes for the
+    keys not in ``given`` (those the user set; ``values``: the merged settings, RecBole's lists).
+
+    Unset ``topk`` and ``metrics`` are ReChorus's, ``[5, 10, 20, 50]`` and ``[Hit, NDCG]``, with
+    the cut-off and the metric of a given ``valid_metric`` added so that it can be computed. An
+    unset ``valid_metric`` is NDCG at the first cut-off (ReChorus's main metric is its first
+    metric, NDCG, at its first cut-off), or the user's first metric there when it has no NDCG."""
+    filled = {}
+    name, _, cut = str(values["valid_metric"]).partition("@") if "valid_metric" in given else ("", "", "")
+    if "metrics" not in given:
+        extra = [name] if name and name.lower() not in {m.lower() for m in RECHORUS_METRICS} else []
+        filled["metrics"] = [*RECHORUS_METRICS, *extra]
+    if "topk" not in given:
+        filled["topk"] = sorted(set(RECHORUS_TOPK) | ({int(cut)} if cut.isdecimal() and int(cut) > 0 else set()))
+    metrics, topk = filled.get("metrics", values["metrics"]), filled.get("topk", values["topk"])
+    if "valid_metric" not in given and metrics and topk:
+        first = next((m for m in metrics if str(m).lower() == "ndcg"), metrics[0])
+        filled["valid_metric"] = f"{first}@{topk[0]}"
+    return filled
+
+
+def defaults_line(filled: dict) -> str:
+    """The log line that says which evaluation settings a sampled run chose for the user."""
+    chosen = ", ".join(f"{key}={_plain(value)}" for key, value in filled.items())
+    why = " (the full-ranking cut-offs, 50 to 500, do not fit a case's 1 + sampled_negatives " \
+          "candidates)" if "topk" in filled else ""
+    return f"protocol=sampled takes ReChorus's evaluation settings for those not set: {chosen}{why}"
+
+
+def _plain(value) -> str:
+    return "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+
 
 def draw_negatives(user_ids: np.ndarray, item_ids: np.ndarray, n_users: int, n_items: int,
                    n_negatives: int, exclude_history: bool, seed: int) -> np.ndarray:
@@ -181,7 +218,13 @@ class SampledProtocol:
                 "ties counted against the positive")
 
     def prepare(self, config, dataset):
+        from logging import getLogger
+
         from recbole.data import data_preparation
+
+        if getattr(config, "protocol_defaults", None):
+            # shown on the compact console too (glue.progress.CONSOLE): a choice made for the user
+            getLogger().info(defaults_line(config.protocol_defaults), extra={"console": True})
 
         feat = dataset.inter_feat  # every interaction, before the split
         users, items = feat[dataset.uid_field].to_numpy(), feat[dataset.iid_field].to_numpy()
@@ -203,6 +246,10 @@ def _check_topk(config, protocol: SampledProtocol) -> SampledProtocol:
     n = protocol.n_negatives
     topk = config["topk"] if isinstance(config["topk"], list) else [config["topk"]]
     if any(isinstance(k, int) and k > n + 1 for k in topk):
+        if "topk" in getattr(config, "protocol_defaults", {}):  # the cut-off came from valid_metric
+            raise ConfigError("valid_metric", config["valid_metric"], f"a cut-off of at most 1 + "
+                              f"sampled_negatives = {n + 1} (each case ranks its positive among {n} "
+                              "negatives), e.g. NDCG@5")
         raise ConfigError("topk", topk, f"at most 1 + sampled_negatives = {n + 1} (each case ranks "
                           f"its positive among {n} negatives), e.g. [5, 10, 20, 50]")
     if config["nproc"] != 1 or config["world_size"] not in (-1, 1):

@@ -1,14 +1,16 @@
 r"""Checkpoints of tensors and plain values, which ``torch.load(path, weights_only=True)`` reads.
 
-Two files per run, side by side in ``checkpoint_dir``:
+Two files per run, side by side in ``checkpoint_dir``, named after the run's log file
+(:func:`model_file_for`: ``<model>-<dataset>-<time>-<config hash>-<random>``, the stem of the
+log and of the record, which no other run shares):
 
-- ``<model>-<time>.pth``, RecBole's best-model file (:func:`best_state`): the keys RecBole's
+- ``<stem>.pth``, RecBole's best-model file (:func:`best_state`): the keys RecBole's
   ``load_data_and_model`` reads (``config``, ``state_dict`` in the model's own parameter names,
   ``other_parameter``) and the rest of what RecBole saves (``epoch``, ``cur_step``,
   ``best_valid_score``, ``optimizer``), plus ``run_settings``
   (:func:`run_settings`: the settings the run was given, from which
   :func:`recbole_croloss.load` rebuilds its config);
-- ``<model>-<time>-last.pth``, the resume checkpoint, rewritten after every epoch
+- ``<stem>-last.pth``, the resume checkpoint, rewritten after every epoch
   (:func:`resume_state`): model, optimizer (and scheduler, if the trainer has one), the last
   finished epoch, RecBole's early-stopping counter ``cur_step``, the best validation score and
   result, the training-loss and validation history (:class:`~.history.TrainingHistory`), the steps
@@ -17,16 +19,23 @@ Two files per run, side by side in ``checkpoint_dir``:
   name, the full config and the run's settings.
 
 Every file is written to a temporary file in its folder and moved into place, so a run killed
-at any moment leaves the previous file whole. A resume checkpoint is compatible with a run
+at any moment leaves the previous file whole; a run's first save of a file never replaces one
+that is already there (:func:`save_new`), so no run overwrites another's. A resume checkpoint is compatible with a run
 when every key of their configs matches except :data:`FREE_KEYS` (:func:`config_differences`).
 """
 from __future__ import annotations
 
 import enum
 import glob
+import logging
 import numbers
 import os
+import pickle
 import random
+import re
+import secrets
+import tempfile
+import zipfile
 
 import numpy as np
 import torch
@@ -48,7 +57,7 @@ FREE_KEYS = frozenset({
     "log_wandb", "wandb_project", "loss_decimal_place", "device", "gpu_id", "use_gpu",
     "worker", "eval_batch_size", "eval_memory_budget", "faiss_index", "faiss_nprobe",
     "faiss_export", "save_dataset", "save_dataloaders", "dataset_save_path",
-    "dataloaders_save_path", "lean_inter_loader",
+    "dataloaders_save_path", "lean_inter_loader", "threads",
 })
 
 
@@ -148,6 +157,69 @@ def save_atomic(state: dict, path: str) -> None:
     atomic_write(path, lambda f: torch.save(state, f), binary=True, suffix=".pth")
 
 
+class CheckpointExistsError(FileExistsError):
+    """A run's checkpoint file is already there, written by another run: it is left as it is."""
+
+
+def save_new(state: dict, path: str) -> None:
+    """Save to ``path``, which must not exist yet: written to a temporary file and linked into
+    place, which fails when ``path`` is there (another run's file is never replaced; a
+    filesystem without hard links gets ``path`` created exclusively, then replaced)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            _move_new(tmp, path)
+        except FileExistsError:
+            raise CheckpointExistsError(f"{path} already exists, written by another run; this run "
+                                        "leaves it as it is and stops") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _move_new(tmp: str, path: str) -> None:
+    """``tmp`` moved to ``path``, or ``FileExistsError`` when ``path`` is there."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this filesystem: claim the name, then move onto it
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(tmp, path)
+
+
+#: Random hex digits that tell apart the files of runs named in the same second.
+RANDOM_HEX = 6
+
+
+def model_file_for(checkpoint_dir: str, model: str) -> str:
+    """The absolute path of a new run's best-model file: ``<stem>.pth`` in ``checkpoint_dir``,
+    where the stem is the run's log file's (RecBole's ``<model>-<dataset>-<time>-<hash>``, made
+    unique by :func:`recbole_croloss.run_log.init_recbole_logger`; RecBole names the run's
+    TensorBoard folder after it the same way), so the log, the record and the model files of one
+    run share it. A process without such a log, or whose log's files are already there (a
+    second trainer under one log), gets ``<model>-<time>-<random>``."""
+    from recbole.utils import get_local_time
+
+    stem = None
+    for handler in logging.getLogger().handlers:
+        name = getattr(handler, "baseFilename", None)
+        if name and os.path.isfile(name) and os.path.basename(name).startswith(f"{model}-"):
+            stem = os.path.splitext(os.path.basename(name))[0]
+            break
+    path = os.path.abspath(os.path.join(checkpoint_dir, f"{stem}.pth")) if stem else None
+    if path is None or os.path.exists(path) or os.path.exists(resume_file_for(path)):
+        stem = f"{stem or f'{model}-{get_local_time()}'}-{secrets.token_hex(RANDOM_HEX // 2)}"
+        path = os.path.abspath(os.path.join(checkpoint_dir, f"{stem}.pth"))
+    return path
+
+
 def resume_file_for(best_file: str) -> str:
     """The resume checkpoint beside a best-model file: ``X.pth`` -> ``X-last.pth``."""
     return os.path.splitext(best_file)[0] + RESUME_SUFFIX
@@ -214,6 +286,45 @@ def load(path: str, device="cpu", lazy: bool = False) -> dict:
     return torch.load(path, map_location=device, weights_only=True, mmap=lazy)
 
 
+class UnreadableCheckpoint(ValueError):
+    """A file that a safe ``torch.load`` cannot read, with what it is instead."""
+
+
+def load_or_explain(path: str, device="cpu") -> object:
+    """:func:`load`, or :class:`UnreadableCheckpoint` saying what the file is instead (a
+    directory, empty, not a zip archive, not torch's, or holding Python objects a safe load
+    does not rebuild); torch's own message, which suggests loading unsafely, is not passed on."""
+    if os.path.isdir(path):
+        raise UnreadableCheckpoint("is a directory, not a checkpoint file")
+    try:
+        return load(path, device)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # anything torch fails on: said below in the file's own terms
+        raise UnreadableCheckpoint(_what_it_is(path, err)) from None
+
+
+def _what_it_is(path: str, err: Exception) -> str:
+    if os.path.getsize(path) == 0:
+        return "is an empty file (0 bytes), not a checkpoint"
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head.startswith(b"PK\x03\x04"):
+            return "is the start of a zip archive without its end (a checkpoint cut short in a copy?)"
+        return f"is not a zip archive, the format torch.save writes: its first bytes are {head!r}"
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+    if not any(name.endswith("data.pkl") for name in names):
+        return f"is a zip archive that torch.save did not write (no data.pkl; it holds {names[:3]})"
+    refused = re.search(r"GLOBAL ([\w.]+)", str(err))
+    if isinstance(err, pickle.UnpicklingError):
+        what = f" ({refused.group(1)})" if refused else ""
+        return (f"is a torch file of Python objects{what}, which a safe load does not rebuild: a "
+                "checkpoint holds tensors and plain values (RecBole's own trainer pickles its Config)")
+    return f"is a torch file that cannot be read ({type(err).__name__}); it may be damaged"
+
+
 def resume_header(path: str) -> dict | None:
     """The plain values of the resume checkpoint at ``path`` (config, epoch, best-model file),
     its tensors left unread; ``None`` if it is not a resume checkpoint."""
@@ -245,7 +356,7 @@ def resume_problem(path: str, current: dict) -> str | None:
     header = resume_header(path)
     if header is None:
         return (f"{path} is not a resume checkpoint (a best-model file holds no training state); "
-                f"give a <model>-<time>{RESUME_SUFFIX} file, or auto")
+                f"give a run's <run>{RESUME_SUFFIX} file, or auto")
     differences = config_differences(header["config"], current)
     if differences:
         return "the checkpoint was trained with other settings: " + "; ".join(differences)

@@ -29,10 +29,14 @@ from . import checkpoint
 from .adapter import CROLossAdapter
 from .history import TrainingHistory
 from .masks import EvalMask, RecBoleMask
+from .progress import CONSOLE, EpochProgress, compact_console_stream
 from .sparse import SparseItemAdam
 from .train_loader import ScheduledTrainLoader, epochs_done
 from .validation_log import TensorBoardValidations
 
+#: A finite batch loss this many times the run's smallest (in magnitude, at least 1) stops the
+#: run as diverged (:meth:`CROLossTrainer._check_nan`).
+LOSS_GROWTH_LIMIT = 1e6
 #: Evaluation data the chunked evaluator ranks: RecBole's full-sort loader, the paper protocol's.
 FULL_RANKING_LOADERS = (FullSortEvalDataLoader, MultiTargetEvalLoader)
 
@@ -75,8 +79,12 @@ class CROLossTrainer(Trainer):
             finally:
                 config["single_spec"] = False
             self.distributed_model = distributed.wrap_cpu_model(self.model)
+        # RecBole names the file <model>-<time to the second>.pth, which runs started in the same
+        # second share; the run's own name instead (its log's, unique), as an absolute path.
+        self.saved_model_file = checkpoint.model_file_for(self.checkpoint_dir, config["model"])
+        self._own_files: set[str] = set()  # the files this run has written (and may rewrite)
         if not config["single_spec"]:
-            # Each rank names its checkpoint after its own clock, but only rank 0 saves.
+            # Each rank names its checkpoint after its own log, but only rank 0 saves.
             self.saved_model_file = distributed.broadcast_object(self.saved_model_file)
         if self.clip_grad_norm and "error_if_nonfinite" not in self.clip_grad_norm:
             # Clipping computes the gradients' total norm anyway; a non-finite one stops the run
@@ -96,6 +104,8 @@ class CROLossTrainer(Trainer):
         self.per_user_hits = None  # the last evaluation's, when asked for (evaluate)
         self.validation_listeners = [TensorBoardValidations(self.tensorboard)] if distributed.is_main(config) else []
         self.epoch_limit: int | None = None  # fit trains to at most this many epochs in all (a rung's budget)
+        self._loss_reference = math.inf  # the divergence check's yardstick (_check_nan); none before a batch
+        self.progress: EpochProgress | None = None  # the console's view of the epochs, while fit runs
 
     def _build_optimizer(self, **kwargs):
         # sparse_item_updates: the item table by a row-wise Adam, the rest by Adam (glue.sparse).
@@ -111,13 +121,22 @@ class CROLossTrainer(Trainer):
             return
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
         state = checkpoint.best_state(self, epoch)
-        checkpoint.save_atomic(state, saved_model_file)
+        self._save(state, saved_model_file)
         if verbose:
             self.logger.info(f"Saving current: {saved_model_file}")
 
+    def _save(self, state: dict, path: str) -> None:
+        """Write a checkpoint atomically; a file this run has not written yet is created, never
+        replaced (:func:`~.checkpoint.save_new`): no run overwrites another's files."""
+        if path in self._own_files:
+            checkpoint.save_atomic(state, path)
+        else:
+            checkpoint.save_new(state, path)
+            self._own_files.add(path)
+
     def name_checkpoints(self, suffix: str) -> None:
-        """Save as ``<model>-<time>-<suffix>.pth`` (and its resume checkpoint beside it): runs
-        of one search, started within a second, keep files of their own."""
+        """Save as ``<stem>-<suffix>.pth`` (and its resume checkpoint beside it): the runs of
+        one search, under one log, keep files of their own."""
         self.saved_model_file = f"{os.path.splitext(self.saved_model_file)[0]}-{suffix}.pth"
         self.resume_file = checkpoint.resume_file_for(self.saved_model_file)
 
@@ -125,7 +144,7 @@ class CROLossTrainer(Trainer):
         """Write the resume checkpoint after ``epoch`` (the last finished one)."""
         state = checkpoint.resume_state(self, epoch, getattr(train_data, "generator", None),
                                         self.saved_model_file)
-        checkpoint.save_atomic(state, self.resume_file)
+        self._save(state, self.resume_file)
 
     def resume_checkpoint(self, resume_file):
         """Continue the run that wrote the resume checkpoint ``resume_file``: its weights,
@@ -143,10 +162,11 @@ class CROLossTrainer(Trainer):
         self.history.restore(state["history"])
         self.steps = state["steps"]
         self.saved_model_file = checkpoint.best_model_file(resume_file, state["best_model_file"])
-        self.resume_file = resume_file
+        self.resume_file = os.path.abspath(resume_file)
+        self._own_files.update((self.saved_model_file, self.resume_file))  # the run goes on in them
         self._pending_rng, self._resumed = state["rng"], True
         self.logger.info(f"Resuming from {resume_file}: epochs 0-{state['epoch']} done, best valid "
-                         f"score {self.best_valid_score}; training from epoch {self.start_epoch}")
+                         f"score {self.best_valid_score}; training from epoch {self.start_epoch}", extra=CONSOLE)
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None):
@@ -166,16 +186,35 @@ class CROLossTrainer(Trainer):
         # RecBole decides early stopping only as an epoch is evaluated; a run resumed after it
         # stopped (cur_step past stopping_step) or after its last epoch has nothing left to train.
         if self._resumed and (self.start_epoch >= self.epochs or self.cur_step > self.stopping_step):
-            self.logger.info(f"{self.resume_file}: training had finished; nothing left to train")
+            self.logger.info(f"{self.resume_file}: training had finished; nothing left to train", extra=CONSOLE)
             self.training_summary = self._summary(train_data)
             return self.best_valid_score, self.best_valid_result
-        self._last_epoch = None
-        result = super().fit(train_data, valid_data, verbose, saved, show_progress,
-                             self._after_validation(callback_fn))
+        self._last_epoch, self.progress = None, self._epoch_progress()
+        try:
+            result = super().fit(train_data, valid_data, verbose, saved, show_progress,
+                                 self._after_validation(callback_fn))
+            self._epoch_done(self._last_epoch)
+        finally:
+            self.progress.close()
+            self.progress = None
         if self._writes_resume and self._last_epoch is not None:
             self.save_resume(self._last_epoch, train_data)
         self.training_summary = self._summary(train_data)
         return result
+
+    def _epoch_progress(self) -> EpochProgress:
+        """The progress over this fit's epochs, on the compact console of the main process."""
+        stream = compact_console_stream() if distributed.is_main(self.config) else None
+        return EpochProgress(stream, self.start_epoch, self.epochs, self.logger, self.stopping_step)
+
+    def _epoch_done(self, epoch: int | None) -> None:
+        """Report epoch ``epoch`` (trained, and validated where it was due) to the progress."""
+        if self.progress is None:
+            return
+        entries = self.history.entries
+        entry = entries[-1] if entries and entries[-1]["epoch"] == epoch else None
+        valid = f"valid {self.config['valid_metric']} {entry['valid_score']:.4f}" if entry else None
+        self.progress.epoch_done(epoch, entry and entry["train_loss"], valid)
 
     def _after_validation(self, callback_fn):
         """RecBole's ``callback_fn(epoch_idx, valid_score)``, the hook its fit calls after each
@@ -211,6 +250,8 @@ class CROLossTrainer(Trainer):
             # RecBole's fit has no hook after an epoch's last step (validation, best checkpoint,
             # best result, early-stopping count); the next epoch starts from exactly that state.
             self.save_resume(epoch_idx - 1, train_data)
+        if epoch_idx > self.start_epoch:
+            self._epoch_done(epoch_idx - 1)
         self._epoch, self._batch, self._batches, self._last_epoch = epoch_idx, -1, len(train_data), epoch_idx
         batch_loss = loss_func or self.model.calculate_loss
 
@@ -241,6 +282,17 @@ class CROLossTrainer(Trainer):
         value = loss.detach().item()
         if not math.isfinite(value):
             raise self._diverged(value)
+        # Scores that grow step after step diverge long before the loss leaves the float range.
+        # The yardstick is the smallest batch loss so far in magnitude, and at least 1: CROLoss
+        # with the paper's estimator can cross 0, where a ratio to it would mean nothing.
+        size = abs(value)
+        if size > LOSS_GROWTH_LIMIT * self._loss_reference:
+            raise self._diverged(value, (
+                f"The loss is finite but {size / self._loss_reference:.3g} times the smallest batch loss "
+                f"of this run ({self._loss_reference:.4g}; in magnitude, counted as at least 1), more than "
+                f"the {LOSS_GROWTH_LIMIT:,.0f} times that stops a run: the scores are running away. "
+                "score=cosine or a bounded kernel (kernel=sigmoid) bounds them."))
+        self._loss_reference = min(self._loss_reference, max(1.0, size))
 
     def _diverged(self, loss: float, detail: str = "") -> TrainingDiverged:
         return TrainingDiverged(self._epoch, self._batch, self._batches,

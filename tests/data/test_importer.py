@@ -302,15 +302,16 @@ def test_csv_with_header_and_time(tmp_path):
 
 def test_csv_header_without_time_column_uses_line_order(tmp_path):
     src = tmp_path / "b.csv"
-    src.write_text("uid;iid\n7;1\n8;2\n7;3\n")
-    summary = import_csv(str(src), "b", str(tmp_path / "out"), sep=";", user_col="uid", item_col="iid")
+    src.write_text("person;thing\n7;1\n8;2\n7;3\n")
+    summary = import_csv(str(src), "b", str(tmp_path / "out"), sep=";", user_col="person", item_col="thing")
     _, inter = read_atomic(tmp_path / "out" / "b" / "b.inter")
     assert inter == [["7", "1", "2"], ["8", "2", "3"], ["7", "3", "4"]]  # line numbers
     assert summary["time_source"] == "line order"
-    with pytest.raises(ConfigError, match="choose one of: uid, iid"):
-        import_csv(str(src), "b2", str(tmp_path / "out"), sep=";")  # no user_id column
+    with pytest.raises(ConfigError, match="give --user-col NAME \\(choose one of: person, thing"):
+        import_csv(str(src), "b2", str(tmp_path / "out"), sep=";")  # no column named like a user
     with pytest.raises(ConfigError, match="time_col"):
-        import_csv(str(src), "b3", str(tmp_path / "out"), sep=";", user_col="uid", item_col="iid", time_col="ts")
+        import_csv(str(src), "b3", str(tmp_path / "out"), sep=";", user_col="person", item_col="thing",
+                   time_col="ts")
 
 
 def test_csv_without_header(tmp_path):
@@ -431,9 +432,8 @@ def test_a_csv_import_over_a_comirec_import_removes_its_split(tmp_path):
 @pytest.mark.parametrize("content, extra, fragment", [
     ("user_id,item_id,timestamp\n", [], "header.csv has no interaction to import; nothing written"),
     ("", [], "header.csv has no data"),
-    ("user_id\titem_id\ttimestamp\n1\t2\t3\n", [], "user_col='user_id' is not valid; a column of the header of "
-     "header.csv (choose one of: user_id\titem_id\ttimestamp; or --no-header); the header has one column with "
-     "'\\t' in it: give --sep '\\t'"),
+    ("user_id\titem_id\ttimestamp\n1\t2\t3\n", [], "sep=',' is not valid; the separator of header.csv: its "
+     "header has one column with '\\t' in it ('user_id\\titem_id\\ttimestamp'): give --sep '\\t'"),
     ("user_id,item_id,timestamp\n100000000000000000000000000000,1,5\n2,3,4\n", [],
      "header.csv:2: user id is larger than 2**63 - 1"),
     ("user_id,item_id,timestamp\n1,2,3\n", ["--item-col", "user_id"],
@@ -458,3 +458,46 @@ def test_an_out_that_cannot_be_written_is_refused_before_reading(tmp_path, impor
             "--out", "/proc/croloss"]
     assert main(args) == 2
     assert "out='/proc/croloss' is not valid; a folder that can be written (/proc:" in capsys.readouterr().err
+
+
+# --- a second import under one name --------------------------------------------------------------
+
+
+def _first_and_second(tmp_path, importer):
+    """(argv of a first import of 3 interactions, argv of a second one of other data)."""
+    out = ["--out", str(tmp_path / "out"), "--name", "shop"]
+    if importer == "comirec":
+        write_comirec(tmp_path / "one", users=10, items=5)
+        write_comirec(tmp_path / "two", users=20, items=5, seed=1)
+        return (["--format", "comirec", "--src", str(tmp_path / "one"), *out],
+                ["--format", "comirec", "--src", str(tmp_path / "two"), *out])
+    first, second = tmp_path / "one.txt", tmp_path / "two.txt"
+    if importer == "csv":
+        first.write_text("user_id,item_id\n1,2\n2,3\n1,4\n")
+        second.write_text("user_id,item_id\n1,2\n")
+    else:
+        first.write_text("1 2 4\n2 3\n")
+        second.write_text("1 2 3 4 5\n")
+    return (["--format", importer, "--src", str(first), *out], ["--format", importer, "--src", str(second), *out])
+
+
+@pytest.mark.parametrize("importer", ["csv", "sequences", "comirec"])
+def test_a_second_import_under_one_name_says_what_it_replaced(tmp_path, capsys, importer):
+    first, second = _first_and_second(tmp_path, importer)
+    assert main(first) == 0
+    first_out = capsys.readouterr().out
+    assert "replaced" not in first_out
+    with open(tmp_path / "out" / "shop" / "shop.import.json") as f:
+        rows = json.load(f)["rows"]
+    assert main(second) == 0
+    assert f"replaced the existing dataset shop ({rows:,} interactions)" in capsys.readouterr().out
+
+
+def test_replacing_a_hand_written_dataset_counts_its_interactions(tmp_path, capsys):
+    folder = tmp_path / "out" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "shop.inter").write_text("user_id:token\titem_id:token\n1\t2\n1\t3\n2\t3\n4\t4")  # no last newline
+    src = tmp_path / "in.csv"
+    src.write_text("user_id,item_id\n1,2\n")
+    assert main(["--format", "csv", "--src", str(src), "--name", "shop", "--out", str(tmp_path / "out")]) == 0
+    assert "replaced the existing dataset shop (4 interactions)" in capsys.readouterr().out

@@ -1,8 +1,10 @@
 """A dataset's .inter file is checked before RecBole loads it: errors name the file and the line."""
+import glob
 import os
 
 import pytest
 
+from recbole_croloss.data import inter_file
 from recbole_croloss.data.inter_file import InterFile, read_inter_file
 from recbole_croloss.errors import DatasetFileError
 from recbole_croloss.quick_start import main
@@ -33,6 +35,8 @@ FILES = [  # (content, a fragment of the error)
     (HEADER + ROWS + "4\t1\t\n", "line 17: timestamp is empty (RecBole would fill it with the mean time"),
     (HEADER + ROWS + "\t1\t5\n", "line 17: user_id is empty (RecBole would read it as the padding id"),
     (HEADER + ROWS * 80 + "4\t1\tnan\n", "line 1202: timestamp = 'nan' is not a finite time"),  # the last line
+    (HEADER + ROWS + "4\t1\t12", "line 17: the file ends inside this line, without a newline: it looks cut short "
+                                 "(its last value '12' may be a number cut in the middle)"),
 ]
 
 
@@ -101,5 +105,111 @@ def test_an_inter_file_that_is_a_folder_is_named(tmp_path, monkeypatch, capsys):
 
 def test_a_line_that_is_not_utf8_is_named(tmp_path):
     (tmp_path / "shop.inter").write_bytes((HEADER + ROWS).encode() + "4\t\xe9t\xe9\t5\n".encode("latin-1"))
-    with pytest.raises(DatasetFileError, match="shop.inter, line 17: not UTF-8 text"):
+    with pytest.raises(DatasetFileError, match=r"shop.inter, line 17: not UTF-8 text \(byte 0xe9 at column 3\)"):
         read_inter_file(str(tmp_path / "shop.inter"), CONFIG)
+
+
+LATIN1 = "5\t\xe9t\xe9\t7\n".encode("latin-1")  # a Latin-1 'é' in the item column
+
+
+def test_a_line_that_is_not_utf8_far_into_the_file_stops_the_run(tmp_path, monkeypatch, capsys):
+    """Every line is checked, not only the first ones: RecBole would stop mid-load with pandas'
+    UnicodeDecodeError."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs(tmp_path / "data" / "shop")
+    content = (HEADER + ROWS * 80).encode() + LATIN1 + ROWS.encode()  # the bad line is 1202 of 1217
+    (tmp_path / "data" / "shop" / "shop.inter").write_bytes(content)
+    tiny = [f"--{k}={v}" for k, v in TINY.items()]
+    assert main(["--model=GRU4Rec", "--dataset=shop", f"--data_path={tmp_path / 'data'}", *tiny]) == 2
+    err = capsys.readouterr().err
+    assert "shop.inter, line 1202: not UTF-8 text (byte 0xe9 at column 3); RecBole reads UTF-8" in err, err
+    assert "UnicodeDecodeError" not in err and not os.path.exists(tmp_path / "log")
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ((HEADER + ROWS).encode() + LATIN1, "line 17: not UTF-8 text (byte 0xe9 at column 3)"),  # the last line
+    ((HEADER + ROWS).encode() + "5\t\u00e9t\u00e9\t7\n".encode() + b"6\t\xff\t8\n" + ROWS.encode(),
+     "line 18: not UTF-8 text (byte 0xff at column 3)"),  # after a line of valid multi-byte text
+    ((HEADER + ROWS * 3).encode() + b"4\t1\t" + "\u00e9".encode()[:1] + b"\n" + ROWS.encode(),
+     "line 47: not UTF-8 text (byte 0xc3 at column 5)"),  # a sequence cut by the line end
+])
+@pytest.mark.parametrize("chunk", [1 << 20, 7], ids=["one chunk", "7-byte chunks"])
+def test_the_first_byte_that_is_not_utf8_is_named_with_its_line_and_column(content, fragment, chunk, tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setattr(inter_file, "SCAN_CHUNK", chunk)  # lines across chunk boundaries
+    (tmp_path / "shop.inter").write_bytes(content)
+    with pytest.raises(DatasetFileError) as caught:
+        read_inter_file(str(tmp_path / "shop.inter"), CONFIG)
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 7], ids=["one chunk", "7-byte chunks"])
+def test_a_number_cut_at_the_end_of_a_long_file_is_refused(chunk, tmp_path, monkeypatch):
+    """RecBole would read the cut timestamp as a smaller number, without a word."""
+    monkeypatch.setattr(inter_file, "SCAN_CHUNK", chunk)
+    (tmp_path / "shop.inter").write_bytes((HEADER + ROWS * 80 + "4\t1\t40").encode())
+    with pytest.raises(DatasetFileError, match=r"shop.inter, line 1202: the file ends inside this line, without "
+                                               r"a newline: it looks cut short \(its last value '40'"):
+        read_inter_file(str(tmp_path / "shop.inter"), CONFIG)
+    (tmp_path / "shop.inter").write_bytes((HEADER + ROWS * 80 + "4\t1\t40\n\n").encode())
+    assert read_inter_file(str(tmp_path / "shop.inter"), CONFIG).path == str(tmp_path / "shop.inter")
+
+
+DUPLICATES = [  # (content, count, interactions, first duplicate line)
+    (HEADER + ROWS, 0, 15, None),
+    (HEADER + ROWS + ROWS, 15, 30, 17),
+    (HEADER + ROWS + "\n\n" + LINES[3] + "\n", 1, 16, 19),  # empty lines are not interactions
+    (HEADER + ROWS + LINES[0].replace("\n", "\r\n"), 1, 16, 17),  # the same line with another line end
+    (HEADER + ROWS + LINES[0].replace("\n", ""), 1, 16, 17),  # the last line, ended by the file (refused after)
+    (HEADER + ROWS + LINES[0].replace("101", "101.0"), 0, 16, None),  # a value written otherwise: not exact
+]
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 7], ids=["one chunk", "7-byte chunks"])
+@pytest.mark.parametrize("content, count, interactions, first", DUPLICATES)
+def test_exact_duplicate_lines_are_counted(content, count, interactions, first, chunk, tmp_path, monkeypatch):
+    monkeypatch.setattr(inter_file, "SCAN_CHUNK", chunk)
+    (tmp_path / "shop.inter").write_bytes(content.encode())
+    scan = inter_file._scan(str(tmp_path / "shop.inter"), len(HEADER))
+    warnings = scan.duplicate_warnings("shop.inter")
+    if count == 0:
+        assert warnings == ()
+    else:
+        assert warnings[0].startswith(f"shop.inter: {count} of its {interactions} interactions repeat an earlier "
+                                      f"line exactly (every column the same; the first at line {first}). RecBole "
+                                      "keeps every copy"), warnings
+
+
+def test_duplicates_are_not_warned_about_when_rm_dup_inter_drops_them(tmp_path):
+    (tmp_path / "shop.inter").write_bytes((HEADER + ROWS + ROWS).encode())
+    assert "awk '!seen[$0]++'" in read_inter_file(str(tmp_path / "shop.inter"), CONFIG).warnings[0]
+    removed = {**CONFIG, "rm_dup_inter": "first"}
+    assert read_inter_file(str(tmp_path / "shop.inter"), removed).warnings == ()
+
+
+def test_duplicate_interactions_are_a_warning_in_the_run_log(tmp_path, monkeypatch, capsys):
+    """Every line twice: the run trains, and its log says how many lines repeat and how to drop them."""
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"{u}\t{i}\t{u * 100 + i}\n" for u in range(1, 41) for i in range(1, 13))
+    os.makedirs(tmp_path / "data" / "shop")
+    (tmp_path / "data" / "shop" / "shop.inter").write_text(HEADER + rows + rows)
+    tiny = [f"--{k}={v}" for k, v in TINY.items()]
+    assert main(["--model=GRU4Rec", "--dataset=shop", f"--data_path={tmp_path / 'data'}", *tiny,
+                 "--topk=[5]", "--valid_metric=Recall@5"]) == 0, capsys.readouterr().err
+    logs = glob.glob(str(tmp_path / "log" / "GRU4Rec" / "*.log"))
+    text = open(logs[0], encoding="utf-8").read()
+    assert "WARNING" in text and "shop.inter: 480 of its 960 interactions repeat an earlier line exactly " \
+        "(every column the same; the first at line 482). RecBole keeps every copy" in text, text
+
+
+def test_an_unchanged_file_is_checked_once_and_a_changed_one_again(tmp_path):
+    """A benchmark grid checks one dataset for each of its runs: the pass over every line is made once."""
+    path = str(tmp_path / "shop.inter")
+    (tmp_path / "shop.inter").write_bytes((HEADER + ROWS).encode())
+    first = read_inter_file(path, CONFIG)
+    assert read_inter_file(path, CONFIG) is first and first.warnings == ()
+    (tmp_path / "shop.inter").write_bytes((HEADER + ROWS + ROWS).encode())
+    assert "15 of its 30 interactions repeat" in read_inter_file(path, CONFIG).warnings[0]
+    (tmp_path / "shop.inter").write_bytes((HEADER + ROWS + "4\t1").encode())
+    with pytest.raises(DatasetFileError, match="line 17: 2 columns"):
+        read_inter_file(path, CONFIG)

@@ -148,3 +148,41 @@ def test_comirec_files_go_to_the_paper_protocol_with_their_own_split(tiny, tmp_p
     prepared.trainer.fit(prepared.train_data, prepared.valid_data, saved=False)
     result = prepared.trainer.evaluate(prepared.test_data, load_best_model=False)
     assert 0 <= result["recall@5"] <= result["recall@10"] <= 1 and "hit@10" in result
+
+
+@pytest.mark.parametrize("ratio, total", [([0.8, 0.2, 0.1], "1.1"), ([8, 1, 1], "10"), ([0.5, 0.25, 0.2], "0.95"),
+                                          ([0.8, 0.1, 0.1000011], "1.000001")])
+def test_a_ratio_that_does_not_sum_to_1_is_refused_naming_the_sum(ratio, total):
+    """Shares are not rescaled: [0.8, 0.2, 0.1] is more likely a typo than 8:2:1."""
+    with pytest.raises(ConfigError, match=rf"the train, valid and test shares sum to {total}, not 1"):
+        check_ratio(ratio)
+
+
+@pytest.mark.parametrize("ratio", [[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [1 / 3, 1 / 3, 1 / 3], [0.8, 0.1, 0.1000009]])
+def test_a_ratio_that_sums_to_1_within_1e6_is_accepted(ratio):
+    assert sum(check_ratio(ratio)) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_every_bundled_paper_split_ratio_sums_to_1():
+    """The defaults and every dataset YAML of the plugin pass the check."""
+    import glob
+    import os
+
+    import yaml
+
+    import recbole_croloss
+
+    folder = os.path.join(os.path.dirname(recbole_croloss.__file__), "properties")
+    found = []
+    for path in glob.glob(os.path.join(folder, "**", "*.yaml"), recursive=True):
+        settings = yaml.safe_load(open(path, encoding="utf-8")) or {}
+        if "paper_split_ratio" in settings:
+            found.append(check_ratio(settings["paper_split_ratio"]))
+    assert found  # overall.yaml's default at least
+
+
+def test_a_ratio_that_does_not_sum_to_1_stops_the_cli_before_any_data(tiny, capsys):
+    args = [f"--{k}={v}" for k, v in tiny.items()]
+    assert main(["--model=GRU4Rec", "--protocol=paper", "--paper_split_ratio=[0.8,0.2,0.1]", *args]) == 2
+    assert ("paper_split_ratio=[0.8, 0.2, 0.1] is not valid; the train, valid and test shares sum to 1.1, not 1; "
+            "give shares that sum to 1, e.g. [0.8, 0.1, 0.1]") in capsys.readouterr().err

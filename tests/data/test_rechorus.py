@@ -19,11 +19,13 @@ N_NEG = 9
 SAMPLED = {"protocol": "sampled", "topk": [1, 5, 10], "metrics": ["Hit", "NDCG"], "valid_metric": "NDCG@5"}
 
 
-def write_rechorus(folder, n_users=40, n_items=60, seed=3, negatives=True, n_neg=N_NEG):
+def write_rechorus(folder, n_users=40, n_items=60, seed=3, negatives=True, n_neg=N_NEG, sep="\t", newline="\n"):
     """A small dataset in ReChorus's layout: 5-9 training rows per user (with tied times), then
     one dev and one test case each, whose negatives avoid the user's items (and, as in ReChorus's
     densely numbered data, are items the interactions name). Returns the cases as
-    ``{file: {user: (item, negatives)}}``."""
+    ``{file: {user: (item, negatives)}}``. ``sep``/``newline``: tab and LF are the CIKM22-era
+    layout; ReChorus's current release writes ``","``, ``"\\r\\n"`` and no ``neg_items`` (a
+    comma-separated ``neg_items`` list is quoted, as pandas writes it)."""
     rng = np.random.default_rng(seed)
     os.makedirs(folder, exist_ok=True)
     histories = {}
@@ -40,13 +42,15 @@ def write_rechorus(folder, n_users=40, n_items=60, seed=3, negatives=True, n_neg
         for name, item, t in (("dev.csv", items[-2], times[-2]), ("test.csv", items[-1], times[-1])):
             cases[name][str(user)] = (str(item), [str(i) for i in rng.choice(pool, n_neg)], int(t))
     rng.shuffle(train)
-    with open(os.path.join(folder, "train.csv"), "w") as f:
-        f.write("\n".join(["user_id\titem_id\ttime", *train]) + "\n")
+    quote = '"' if sep == "," else ""
+    with open(os.path.join(folder, "train.csv"), "w", newline="") as f:
+        f.write(newline.join(["user_id\titem_id\ttime", *train]).replace("\t", sep) + newline)
     for name, rows in cases.items():
-        with open(os.path.join(folder, name), "w") as f:
-            f.write("user_id\titem_id\ttime" + ("\tneg_items" if negatives else "") + "\n")
+        with open(os.path.join(folder, name), "w", newline="") as f:
+            f.write(sep.join(["user_id", "item_id", "time", *(["neg_items"] if negatives else [])]) + newline)
             for user, (item, negs, t) in rows.items():
-                f.write(f"{user}\t{item}\t{t}" + (f"\t[{', '.join(negs)}]" if negatives else "") + "\n")
+                negs = [f"{quote}[{', '.join(negs)}]{quote}"] if negatives else []
+                f.write(sep.join([str(user), item, str(t), *negs]) + newline)
     return {name: {u: (i, n) for u, (i, n, _) in rows.items()} for name, rows in cases.items()}
 
 
