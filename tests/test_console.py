@@ -58,7 +58,7 @@ def test_verbose_or_a_state_set_by_the_user_gives_recbole_s_console(tiny, capsys
 
 
 def test_a_verbose_that_is_not_true_or_false_stops_the_cli(tiny, capsys):
-    assert main(["--model=GRU4Rec", "--verbose=maybe"]) == 2
+    assert main(["--model=GRU4Rec", *[f"--{k}={v}" for k, v in tiny.items()], "--verbose=maybe"]) == 2
     assert "verbose='maybe' is not valid; choose one of: true, false" in capsys.readouterr().err
     assert not os.path.exists("log")
 

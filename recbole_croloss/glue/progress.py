@@ -80,8 +80,9 @@ class EpochProgress:
         self.started = time.monotonic()
         self.bar = None
         if stream is not None and _is_terminal(stream):
+            # RecBole's batch bars are 100 columns wide: one width, so that no bar leaves a tail
             self.bar = tqdm(total=total, initial=start, desc="Epochs", unit="epoch", file=stream,
-                            dynamic_ncols=True, leave=True, position=0)
+                            ncols=100, leave=True, position=0)
 
     def epoch_done(self, epoch: int | None, loss: float | None = None, valid: str | None = None) -> None:
         """Epoch ``epoch`` (RecBole's index) has trained and validated: its loss and the

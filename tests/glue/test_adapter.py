@@ -42,7 +42,8 @@ def test_unsupported_model_is_refused_before_data(tiny, model):
 
 
 def test_padding_never_a_uniform_negative_and_hits_masked(tiny):
-    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "neg_per_pos": 50})
+    # negatives: uniform, set: 12,800 default draws over the slice's 980 items would be every item once
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**tiny, "negatives": "uniform", "neg_per_pos": 50})
     pos = torch.randint(1, prepared.adapter.model.n_items, (256,))
     neg, mask, log_q = prepared.adapter.sampler(pos)
     assert neg.shape == (50 * 256,) and neg.min() >= 1 and neg.max() < prepared.adapter.model.n_items
