@@ -12,6 +12,11 @@ A grid file::
       - {loss: croloss, kernel: [sigmoid, softplus], alpha: [0.8, 1.0, 1.2]}
       - {loss: croloss_lambda, lambda_kernel: [step, sigmoid], kernel: softplus, alpha: 1.0}
     report: {figure_kernel: sigmoid}   # optional
+    pinned_defaults: {negatives: uniform}   # optional, below
+
+``pinned_defaults`` writes out a plugin default the grid's stored cells were measured under, once
+that default has changed: every cell whose loss reads it (not ``ce``) runs with it, and it is left
+out of the cell keys, so the stored cells keep their keys and a rerun trains what they measured.
 
 The cells are datasets x models x (the union of the blocks' products, duplicates removed) x
 seeds. :func:`load_grid` checks everything before any cell runs: unknown top-level or method
@@ -34,7 +39,7 @@ import yaml
 from ..errors import ConfigError, check_int
 from ..io import check_dataset_name
 
-GRID_KEYS = ("name", "datasets", "models", "seeds", "config", "methods", "report")
+GRID_KEYS = ("name", "datasets", "models", "seeds", "config", "pinned_defaults", "methods", "report")
 REPORT_KEYS = ("figure_kernel",)
 #: Keys a cell sets itself; a grid that sets them is refused.
 CELL_KEYS = ("model", "dataset", "seed", "checkpoint_dir", "gpu_id")
@@ -94,16 +99,25 @@ class Cell:
     method: Method
     seed: int
     config: tuple = ()  # the grid's ``config``, sorted items
+    pinned: tuple = ()  # the grid's ``pinned_defaults``, sorted items
 
-    def settings(self) -> dict:
-        """Every key this cell sets, as the run's YAML holds them (later keys win)."""
+    def keyed_settings(self) -> dict:
+        """The keys this cell sets itself (later keys win): what its key hashes."""
         return {**dict(self.config), **self.model.settings_dict, **self.method.settings_dict,
                 "seed": self.seed}
 
+    def settings(self) -> dict:
+        """Every key this cell runs with, as the run's YAML holds them: its own settings over the
+        grid's pinned defaults (which ``ce``, the model's own loss, does not read)."""
+        pinned = {} if self.method.loss == "ce" else dict(self.pinned)
+        return {**pinned, **self.keyed_settings()}
+
     @property
     def key(self) -> str:
-        """Stable id: readable parts plus a hash of everything that defines the cell."""
-        payload = json.dumps([self.dataset, self.model.model, self.settings()], sort_keys=True, default=str)
+        """Stable id: readable parts plus a hash of everything that defines the cell beyond the
+        plugin's defaults of the day the grid was first run (its ``pinned_defaults`` are those
+        defaults written out, so they leave the key as it was)."""
+        payload = json.dumps([self.dataset, self.model.model, self.keyed_settings()], sort_keys=True, default=str)
         digest = hashlib.sha1(payload.encode()).hexdigest()[:10]
         return "__".join([_slug(self.dataset), _slug(self.model.label), _slug(self.method.label),
                           f"seed{self.seed}", digest])
@@ -125,11 +139,12 @@ class Grid:
     config: dict
     methods: list[Method]
     report: dict = field(default_factory=dict)
+    pinned: dict = field(default_factory=dict)
 
     def cells(self) -> list[Cell]:
         """Seed-major order: a run interrupted half-way has every method for the first seeds."""
-        config = tuple(sorted(self.config.items()))
-        return [Cell(d, m, meth, s, config) for s in self.seeds for d in self.datasets
+        config, pinned = tuple(sorted(self.config.items())), tuple(sorted(self.pinned.items()))
+        return [Cell(d, m, meth, s, config, pinned) for s in self.seeds for d in self.datasets
                 for m in self.models for meth in self.methods]
 
 
@@ -177,13 +192,8 @@ def parse_grid(raw: dict, path: str | None = None) -> Grid:
         seeds.append(seed)
     _refuse_duplicates("seeds", seeds, where)  # the same cell twice: one key, trained twice
     _refuse_duplicates("datasets", datasets, where)
-    config = raw.get("config") or {}
-    if not isinstance(config, dict):
-        raise GridError(f"{where}: 'config' must be a mapping of RecBole/plugin keys, got {config!r}")
-    for key in config:
-        if key in CELL_KEYS or key in ("loss",):
-            raise GridError(f"{where}: config: {key!r} is set per cell by the grid ("
-                            f"{'methods' if key == 'loss' else 'datasets/models/seeds'}), not in config")
+    config = _settings_mapping(raw, "config", where)
+    pinned = _settings_mapping(raw, "pinned_defaults", where)
     models = [_parse_model(m, where) for m in _as_list(raw["models"])]
     labels = [m.label for m in models]
     if len(set(labels)) != len(labels):
@@ -205,7 +215,20 @@ def parse_grid(raw: dict, path: str | None = None) -> Grid:
         check_dataset_name(name)  # it names the default result folder, benchmark-results/<name>
     except ConfigError as err:
         raise GridError(f"{where}: {err}") from None
-    return Grid(name, path, datasets, models, seeds, dict(config), methods, dict(report))
+    return Grid(name, path, datasets, models, seeds, dict(config), methods, dict(report), dict(pinned))
+
+
+def _settings_mapping(raw: dict, section: str, where: str) -> dict:
+    """``config`` or ``pinned_defaults``: a mapping of RecBole/plugin keys the grid does not set
+    per cell."""
+    settings = raw.get(section) or {}
+    if not isinstance(settings, dict):
+        raise GridError(f"{where}: {section!r} must be a mapping of RecBole/plugin keys, got {settings!r}")
+    for key in settings:
+        if key in CELL_KEYS or key in ("loss",):
+            raise GridError(f"{where}: {section}: {key!r} is set per cell by the grid ("
+                            f"{'methods' if key == 'loss' else 'datasets/models/seeds'}), not in {section}")
+    return settings
 
 
 def _check_figure_kernel(report: dict, methods: list[Method], where: str) -> None:
@@ -298,14 +321,15 @@ def check_grid(grid: Grid) -> None:
                 raise GridError(f"{where}: models: {err}") from None
             base = PluginConfig(model_class, dataset)
             known = sorted(set(base.final_config_dict) | set(loss_keys()))
-            for key in [*grid.config, *model.settings_dict]:
+            for key in [*grid.config, *grid.pinned, *model.settings_dict]:
                 if key not in known:
                     raise _unknown("key", key, known, f"{where}: config/models")
             for method in grid.methods:
                 for key in method.settings_dict:
                     if key not in known:
                         raise _unknown("key", key, known, f"{where}: methods ({method.label})")
-                settings = {**grid.config, **model.settings_dict, **method.settings_dict}
+                pinned = {} if method.loss == "ce" else grid.pinned
+                settings = {**pinned, **grid.config, **model.settings_dict, **method.settings_dict}
                 try:
                     RunSpec.from_config(PluginConfig(model_class, dataset, config_dict=settings), model_class)
                 except (ConfigError, FileNotFoundError) as err:

@@ -51,8 +51,34 @@ def test_keys_are_stable_and_change_with_any_setting():
     assert not {c.key for c in a} & {c.key for c in changed}
 
 
+def test_pinned_defaults_run_with_every_cell_that_reads_them_but_leave_the_keys_as_they_were():
+    plain = parse_grid(BASE).cells()
+    pinned = parse_grid({**BASE, "pinned_defaults": {"negatives": "uniform"}}).cells()
+    assert [c.key for c in pinned] == [c.key for c in plain]
+    settings = {c.method.label: c.settings() for c in pinned if c.seed == 1 and c.model.label == "TwoTower"}
+    assert "negatives" not in settings["ce"]  # the model's own loss reads no negatives
+    assert settings["bpr"]["negatives"] == "uniform"
+    assert settings["croloss(kernel=sigmoid, alpha=0.8)"]["negatives"] == "uniform"
+    own = parse_grid({**BASE, "pinned_defaults": {"negatives": "uniform"},
+                      "methods": [{"loss": "croloss", "negatives": "popularity"}]}).cells()
+    assert own[0].settings()["negatives"] == "popularity"  # a cell's own setting wins
+
+
+def test_every_committed_grid_keys_its_stored_cells():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "benchmarks"
+    for path in sorted((root / "grids").glob("*.yaml")):
+        grid = load_grid(str(path), check=False)
+        cells = root / "results" / grid.name / "cells"
+        stored = {p.stem for p in cells.glob("*.json")} if cells.is_dir() else set()
+        unknown = stored - {c.key for c in grid.cells()}
+        assert not unknown, f"{path.name}: stored cells its grid no longer names: {sorted(unknown)[:3]}"
+
+
 @pytest.mark.parametrize("change, words", [
     ({"epoch": 3}, ["unknown top-level key 'epoch'"]),
+    ({"pinned_defaults": {"seed": 3}}, ["pinned_defaults", "'seed'"]),
     ({"seeds": []}, ["'seeds' is missing or empty"]),
     ({"seeds": [1, "x"]}, ["seeds", "'x'"]),
     ({"methods": [{"kernel": "sigmoid"}]}, ["methods[0]", "'loss'"]),
