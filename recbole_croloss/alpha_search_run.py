@@ -5,7 +5,7 @@ winner trained on to convergence and tested, as one run.
 The dataset is loaded once. Each candidate is a model and trainer of its own
 (:func:`~recbole_croloss.quick_start.build_trainer`, seeded as every run is, with the train
 loader's shuffling generator at its first state), writing its own checkpoints
-(``<model>-<time>-<candidate>.pth`` and ``-last.pth``); a rung continues a survivor from its resume
+(the run's model file name with ``-<candidate>`` added, and its ``-last.pth``); a rung continues a survivor from its resume
 checkpoint, which holds every random state. So each candidate trains exactly as a run of its own
 with that alpha would, and the winner's record (history, test metrics) is the record such a run
 writes; only one candidate's model is in memory at a time. The dropped candidates' checkpoints
@@ -27,6 +27,7 @@ from logging import getLogger
 from . import quick_start
 from .alpha_search import AlphaSearchSpec, Candidate, halving_rungs, summary_text, survivors
 from .errors import TrainingDiverged
+from .glue.progress import CONSOLE
 from .glue.train_loader import rounds
 
 
@@ -104,7 +105,7 @@ def halve(config, spec, data, runs: list[CandidateRun], first_order) -> list[dic
     for index, rung in enumerate(rungs):
         for run in alive:
             logger.info(f"alpha search, rung {index + 1} of {len(rungs)}: {run.candidate.label}, "
-                        f"training to epoch {rung.budget}")
+                        f"training to epoch {rung.budget}", extra=CONSOLE)
             train_rung(config, spec, data, run, rung.budget, first_order)
         best = set(survivors([r.score for r in alive], rung.keep))
         # in the grid's order, which breaks ties; a diverged candidate never goes on
@@ -116,7 +117,7 @@ def halve(config, spec, data, runs: list[CandidateRun], first_order) -> list[dic
                         "kept": [r.candidate.label for r in kept]})
         logger.info(f"alpha search, rung {index + 1} of {len(rungs)} (to epoch {rung.budget}), validation "
                     f"{search.metric}: " + ", ".join(f"{r.candidate.label} {r.score:.4f}" for r in alive)
-                    + "; kept: " + ", ".join(r.candidate.label for r in kept))
+                    + "; kept: " + ", ".join(r.candidate.label for r in kept), extra=CONSOLE)
         for run in alive:
             if run not in kept:
                 run.dropped_at_rung = index

@@ -78,7 +78,6 @@ def load_data(config: PluginConfig, spec: RunSpec) -> tuple:
         make_run_dirs(config)
     init_recbole_logger(config)
     logger = getLogger()
-    logger.info(run_line(config, spec), extra=CONSOLE)
     log_dataset_settings(config, spec)
     logger.info(config)
 
@@ -93,6 +92,8 @@ def build_trainer(config: PluginConfig, spec: RunSpec, train_data) -> tuple[CROL
     logger = getLogger()
     adapter = build_adapter(config, spec, train_data)
     logger.info(adapter)
+    if distributed.is_main(config):
+        logger.info(run_line(config, spec, adapter), extra=CONSOLE)
     if adapter.sampler is not None:
         note = spec.training.rank_floor_note(adapter.sampler.catalogue_size, config["train_batch_size"])
         if note:
@@ -270,6 +271,8 @@ def run_record(prepared: PreparedRun, best_valid_score, best_valid_result, test_
         "protocol_label": protocol.label,
         "device": str(config["device"]),
         "threads": torch.get_num_threads(),  # in effect: the config's threads, else torch's default
+        # in effect: a catalogue smaller than the shared negatives trains on every item (full)
+        "negatives": prepared.adapter.sampler.name if prepared.adapter.sampler is not None else None,
         "config": {k: config[k] for k in sorted(config.final_config_dict) if k != "device"},
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],  # with the three around it: run_recbole's result

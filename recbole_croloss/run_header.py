@@ -13,27 +13,30 @@ import shlex
 _LOSS_SETTINGS = ("kernel", "alpha", "lambda_kernel")
 
 
-def run_line(config, spec) -> str:
-    """``model (stage) with loss ...: its settings; protocol; device``."""
+def run_line(config, spec, adapter) -> str:
+    """``model (stage) on dataset, loss: its settings; protocol; device`` for the model wrapped
+    by ``adapter`` (whose sampler is the one the catalogue's size chose)."""
     stage = f" (train_stage {config['train_stage']})" if getattr(spec.model_class, "TRAIN_STAGES", None) else ""
-    return (f"{config['model']}{stage} on {config['dataset']}, {loss_text(config, spec)}; "
+    sampler = getattr(getattr(adapter, "sampler", None), "name", None)
+    return (f"{config['model']}{stage} on {config['dataset']}, {loss_text(config, spec.training, sampler)}; "
             f"protocol: {spec.protocol.label}; device: {config['device']}")
 
 
-def loss_text(config, spec) -> str:
-    """The loss with its kernel, alpha, negatives and score, as the run trains it."""
-    training = spec.training
+def loss_text(config, training, sampler: str | None = None) -> str:
+    """The loss with its kernel, alpha, negatives (``sampler``'s, where it is not the one the
+    settings name) and score."""
     settings = training.loss_settings
     if settings is None:
         return f"loss {training.loss} (the model's own cross-entropy over every item)"
     parts = []
     if hasattr(settings, "kernel"):
         values = {"kernel": settings.kernel.name, "lambda_kernel": getattr(settings.lambda_kernel, "name", None),
-                  "alpha": "auto (searched)" if spec.alpha_search is not None else f"{settings.alpha:g}"}
+                  "alpha": f"{settings.alpha:g}"}
         parts += [f"{key} {values[key]}" for key in _LOSS_SETTINGS if values[key] is not None]
     else:
         parts.append(f"t {settings.t:g}")
-    parts.append(negatives_text(config, training.negatives))
+    negatives = training.negatives
+    parts.append(f"negatives {sampler}" if sampler not in (None, negatives.name) else negatives_text(config, negatives))
     score = training.score
     parts.append(f"score {score.name}" + ("" if score.scale == 1.0 else f" x {score.scale:g}"))
     return f"loss {training.loss}: " + ", ".join(parts)

@@ -170,7 +170,7 @@ def test_cli_trains_and_evaluates_on_two_processes_spawned_or_under_torchrun(tmp
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert proc.stdout.count("TwoTower on ml-100k, loss=croloss") == 1  # rank 0 reports
-        table = proc.stdout.split("full ranking; test split)")[1].split("config and metrics")[0]
+        table = proc.stdout.split("full ranking; test split)")[1].split("\nmodel: ")[0]  # the metrics
         recall = float(next(ln for ln in table.splitlines() if ln.startswith("recall")).split()[1])
         assert 0 < recall < 1
         tables.append(table)

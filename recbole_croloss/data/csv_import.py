@@ -123,7 +123,10 @@ def _positional_columns(ncols: int, user_col, item_col, time_col: str):
     if time_col.lower() == "none":
         ti = None
     elif time_col == "auto":
-        ti = 2 if ncols > 2 else None
+        if ncols > 3:  # user, item, rating, timestamp is as common as user, item, timestamp, rating
+            raise ConfigError("time_col", "auto", f"--no-header with {ncols} columns: which one is the time "
+                              "cannot be told; give --time-col POSITION (0-based) or --time-col none")
+        ti = 2 if ncols == 3 else None
     else:
         ti = _column_position(ncols, "time_col", time_col, 2)
     return ui, ii, ti, (f"column {ui}", f"column {ii}", f"column {ti}" if ti is not None else None)

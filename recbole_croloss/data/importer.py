@@ -47,7 +47,8 @@ Input formats:
   ``unixReviewTime`` ...; any case). A header without a recognised time column but with one that
   looks like a time (``event_date``) is refused, naming ``--time-col``: the line order would order
   every user's sequence silently. With ``--no-header`` ``--user-col``/``--item-col``/``--time-col``
-  are 0-based positions (default 0, 1, 2: the third column when present). ``--time-col none``, or
+  are 0-based positions (default 0, 1, 2: the third of exactly three columns; with more,
+  which is the time cannot be told, so ``--time-col`` must be given). ``--time-col none``, or
   no time column: the line order. The columns used are in the summary and printed.
   With the line order, the timestamp is the row's 1-based line number in the file.
 - ReChorus (``train.csv``, ``dev.csv``, ``test.csv``, ``user_id item_id time [neg_items]``,

@@ -57,7 +57,7 @@ FREE_KEYS = frozenset({
     "log_wandb", "wandb_project", "loss_decimal_place", "device", "gpu_id", "use_gpu",
     "worker", "eval_batch_size", "eval_memory_budget", "faiss_index", "faiss_nprobe",
     "faiss_export", "save_dataset", "save_dataloaders", "dataset_save_path",
-    "dataloaders_save_path", "lean_inter_loader", "threads",
+    "dataloaders_save_path", "lean_inter_loader", "threads", "verbose",
 })
 
 

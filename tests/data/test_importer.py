@@ -321,6 +321,13 @@ def test_csv_without_header(tmp_path):
     assert read_atomic(tmp_path / "out" / "c" / "c.inter")[1] == [["1", "5", "30"], ["2", "6", "20"]]
     import_csv(str(three), "c2", str(tmp_path / "out"), sep="\t", header=False, time_col="none")
     assert read_atomic(tmp_path / "out" / "c2" / "c2.inter")[1] == [["1", "5", "1"], ["2", "6", "2"]]
+    four = tmp_path / "ratings.csv"  # user, item, rating, timestamp: the third column is no time
+    four.write_text("1,5,4,30\n2,6,3,20\n")
+    with pytest.raises(ConfigError, match="--no-header with 4 columns: which one is the time cannot be told; "
+                                          "give --time-col POSITION"):
+        import_csv(str(four), "r", str(tmp_path / "out"), header=False)
+    import_csv(str(four), "r", str(tmp_path / "out"), header=False, time_col="3")
+    assert read_atomic(tmp_path / "out" / "r" / "r.inter")[1] == [["1", "5", "30"], ["2", "6", "20"]]
     two = tmp_path / "d.csv"
     two.write_text("4,9\n3,8\n\n5,x\n")
     with pytest.raises(MalformedInputError) as error:
