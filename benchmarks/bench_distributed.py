@@ -85,7 +85,9 @@ def main(argv=None):
     for loss, gather in (("ce", False), ("croloss", False), ("croloss", True)):
         base = {"model": args.model, "dataset": args.dataset, "loss": loss, "train_batch_size": args.batch,
                 "gather_negatives": gather, "show_progress": False, "state": "WARNING", "epochs": 1,
-                "checkpoint_dir": os.path.join("/tmp", "bench-distributed-saved")}
+                "checkpoint_dir": os.path.join("/tmp", "bench-distributed-saved"),
+                # both croloss rows draw their negatives (ml-100k's default would score every item)
+                **({} if loss == "ce" else {"negatives": "uniform"})}
         for nproc in args.nprocs:
             if gather and nproc == 1:
                 continue

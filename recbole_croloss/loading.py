@@ -151,7 +151,7 @@ def load(model_file: str, config_dict: dict | None = None) -> LoadedRun:
         warnings.warn(f"{model_file}: the rebuilt config differs from the run's: " + "; ".join(differences),
                       RuntimeWarning, stacklevel=2)
     init_seed(config["seed"], config["reproducibility"])
-    dataset, train_data, valid_data, test_data = load_splits(config, spec)
+    dataset, train_data, valid_data, test_data = load_splits(config, spec, training=False)
     model = build_adapter(config, spec, train_data)
     checkpoint.load_model_weights(model, state["state_dict"])
     model.load_other_parameter(state.get("other_parameter"))

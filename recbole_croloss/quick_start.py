@@ -101,18 +101,18 @@ def build_trainer(config: PluginConfig, spec: RunSpec, train_data) -> tuple[CROL
     return adapter, CROLossTrainer(config, adapter, spec.evaluation.evaluator, spec.evaluation.mask)
 
 
-def load_splits(config: PluginConfig, spec: RunSpec):
+def load_splits(config: PluginConfig, spec: RunSpec, training: bool = True):
     """``(dataset, train_data, valid_data, test_data)``: the dataset and the loaders the run
     trains, validates and tests on (checked: the catalogue against ``topk`` and the memory
-    budget, no split without users). Under ``protocol: paper`` the splits take the
-    interactions out of the dataset (moved, not copied): its ``inter_feat`` is then the training
-    split's."""
+    budget, no split without users; what training will make of the catalogue is logged when
+    ``training``). Under ``protocol: paper`` the splits take the interactions out of the dataset
+    (moved, not copied): its ``inter_feat`` is then the training split's."""
     logger = getLogger()
     data = load_dataset(config, spec)
     logger.info(data)
     logger.info(dataset_line(config, data), extra=CONSOLE)  # before a protocol moves interactions out
     spec.evaluation.check_catalogue(data.item_num, config["valid_metric"])  # stops the run before training
-    for line in spec.training.catalogue_warnings(data.item_num):
+    for line in spec.training.catalogue_warnings(data.item_num) if training else ():
         logger.warning(line)
     train_data, valid_data, test_data = spec.protocol.prepare(config, data)
     spec.evaluation.check_splits(config, valid_data, test_data)

@@ -190,6 +190,21 @@ class NegativesSpec:
                 f"{'exceed' if shared > real else 'match'} the catalogue's {real:,} items: every item is used "
                 "once instead (negatives: full, the exact rank); set negatives: uniform to draw them anyway")
 
+    def oversampling_note(self, n_items: int) -> str | None:
+        """A sentence where negatives the user chose to draw outnumber the items tenfold or more
+        (each item drawn that many times a batch, at that many times the cost); ``None``
+        otherwise."""
+        per_pos, real = self.setting("neg_per_pos"), n_items - 1
+        if per_pos is None or self.name == "in_batch" or self.covers(n_items) or real < 1:
+            return None
+        drawn = per_pos * self.batch_size * (1 + self.memory)
+        if drawn < 10 * real:
+            return None
+        fits = max(1, real // (self.batch_size * (1 + self.memory)))
+        return (f"negatives={self.name!r}: {drawn:,} negatives a batch are drawn for {real:,} items, each item about "
+                f"{drawn / real:.0f} times; neg_per_pos={fits} draws about as many as there are items "
+                "(negatives: full scores each once)")
+
     def build(self, n_items: int, train_dataset=None):
         """The sampler over ``n_items`` item ids (the frequency-based ones count the items of
         ``train_dataset``, the training split), wrapped as the settings say."""
@@ -251,8 +266,9 @@ class TrainingSpec:
         padding item counted): the default negatives replaced by every item once
         (:meth:`NegativesSpec.covering_note`); an alpha so large that a positive at the median
         rank gets a weight below float32's range (no gradient at first)."""
-        note = self.negatives.covering_note(n_items) if self.negatives is not None else None
-        lines = [note] if note else []
+        notes = [self.negatives.covering_note(n_items), self.negatives.oversampling_note(n_items)] \
+            if self.negatives is not None else []
+        lines = [note for note in notes if note]
         if not isinstance(self.loss_settings, LossSettings) or n_items < 4:
             return lines
         alpha = self.loss_settings.alpha

@@ -85,3 +85,15 @@ def test_a_run_on_the_small_catalogue_trains_on_every_item_unless_told_otherwise
     else:
         assert isinstance(sampler, UniformNegatives) and prepared.adapter.loss.n_items == 980
         assert sentence not in log and "M = 2560 shared negatives over 980 items" in log
+
+
+@pytest.mark.parametrize("negatives, per_pos, n_items, said", [
+    ("popularity", 1000, 1683, "256,000 negatives a batch are drawn for 1,682 items, each item about 152 times; "
+                               "neg_per_pos=6 draws about as many"),
+    ("uniform", 100, 1683, "25,600 negatives a batch"),
+    ("uniform", 10, 1683, None),          # 2,560: within ten times the items
+    ("popularity", 10, 50001, None),
+])
+def test_negatives_drawn_many_times_over_the_catalogue_are_said(negatives, per_pos, n_items, said):
+    note = training(negatives=negatives, neg_per_pos=per_pos).negatives.oversampling_note(n_items)
+    assert (note is None) if said is None else (said in note)

@@ -20,8 +20,9 @@ from tests.conftest import TINY
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: GRU4Rec draws from every source a resume restores: dropout (torch), the uniform negatives
-#: (torch) and the train loader's shuffle (its own generator). INFO: the resume log lines.
-SETTINGS = {**TINY, "epochs": 4, "seed": 7, "dropout_prob": 0.3, "state": "INFO"}
+#: (torch; set, as the slice's 981 items would otherwise train on every item) and the train
+#: loader's shuffle (its own generator). INFO: the resume log lines.
+SETTINGS = {**TINY, "epochs": 4, "seed": 7, "dropout_prob": 0.3, "state": "INFO", "negatives": "uniform"}
 
 
 def cli(folder, *extra):
@@ -137,6 +138,16 @@ def test_an_explicit_checkpoint_with_other_settings_is_refused_naming_the_keys(r
         configure("GRU4Rec", "ml-100k", config_dict={**settings, "resume": best})
     _, spec = configure("GRU4Rec", "ml-100k", config_dict={**settings, "resume": "auto", "alpha": 1.5})
     assert (spec.resume.path, spec.resume.passed_over) == (None, 1)
+
+
+def test_a_checkpoint_of_drawn_negatives_is_not_continued_on_every_item(runs, tmp_path, monkeypatch):
+    from recbole_croloss.quick_start import prepare_run
+
+    monkeypatch.chdir(tmp_path)
+    unset = {k: v for k, v in SETTINGS.items() if k != "negatives"}  # the slice's default: every item
+    settings = {**unset, "checkpoint_dir": str(runs["root"] / "killed" / "saved"), "resume": runs["last"], "epochs": 6}
+    with pytest.raises(ConfigError, match="it trained on 'uniform' negatives and this run would train on 'full'"):
+        prepare_run("GRU4Rec", "ml-100k", config_dict=settings)
 
 
 def test_a_missing_resume_file_stops_the_cli_before_any_data(tmp_path, monkeypatch, capsys):

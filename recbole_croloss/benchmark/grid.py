@@ -14,9 +14,10 @@ A grid file::
     report: {figure_kernel: sigmoid}   # optional
     pinned_defaults: {negatives: uniform}   # optional, below
 
-``pinned_defaults`` writes out a plugin default the grid's stored cells were measured under, once
-that default has changed: every cell whose loss reads it (not ``ce``) runs with it, and it is left
-out of the cell keys, so the stored cells keep their keys and a rerun trains what they measured.
+``pinned_defaults`` writes out a setting the grid's stored cells were measured under as a plugin
+default that the plugin no longer takes: every cell whose loss reads it (not ``ce``) runs with it,
+and it is left out of the cell keys, so the stored cells keep theirs and a rerun trains what they
+measured.
 
 The cells are datasets x models x (the union of the blocks' products, duplicates removed) x
 seeds. :func:`load_grid` checks everything before any cell runs: unknown top-level or method
@@ -114,9 +115,8 @@ class Cell:
 
     @property
     def key(self) -> str:
-        """Stable id: readable parts plus a hash of everything that defines the cell beyond the
-        plugin's defaults of the day the grid was first run (its ``pinned_defaults`` are those
-        defaults written out, so they leave the key as it was)."""
+        """Stable id: readable parts plus a hash of the settings the cell gives; the grid's
+        ``pinned_defaults`` are not among them, so writing a default out keeps the key."""
         payload = json.dumps([self.dataset, self.model.model, self.keyed_settings()], sort_keys=True, default=str)
         digest = hashlib.sha1(payload.encode()).hexdigest()[:10]
         return "__".join([_slug(self.dataset), _slug(self.model.label), _slug(self.method.label),

@@ -5,6 +5,7 @@ The format, validation and output files are described in :mod:`recbole_croloss.d
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import numpy as np
@@ -33,8 +34,15 @@ RECOGNISED = {
                  "track_id", "song_id", "video_id", "article_id"),
     "time_col": ("timestamp", "time", "ts", "datetime", "unixReviewTime", "unix_time", "event_time", "date"),
 }
-#: Parts of a column name that make it look like a time when ``auto`` recognises no time column.
-TIME_LIKE = ("time", "date", "stamp", "epoch", "when", "day")
+#: Words of a column name (split at ``_``, ``-``, spaces and camelCase) that make it look like a
+#: time when ``auto`` recognises no time column: ``event_date``, ``createdAt``, ``review_ts``;
+#: not ``is_updated`` or ``weekday``, whose words are other words.
+TIME_LIKE = frozenset({"time", "date", "datetime", "timestamp", "stamp", "ts", "epoch", "created", "day"})
+
+
+def _words(name: str) -> set[str]:
+    """``created_atTime:float`` -> {created, at, time}."""
+    return {w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name.split(":", 1)[0])}
 
 
 def _canonical(name: str) -> str:
@@ -81,7 +89,7 @@ def _auto_time_column(path: str, names: list[str], taken: tuple[int, int]) -> in
     index = _recognised([n if i not in taken else "" for i, n in enumerate(names)], "time_col")
     if index is not None:
         return index
-    looks = [n for i, n in enumerate(names) if i not in taken and any(w in _canonical(n) for w in TIME_LIKE)]
+    looks = [n for i, n in enumerate(names) if i not in taken and _words(n) & TIME_LIKE]
     if looks:
         raise ConfigError("time_col", "auto", f"a time column named like one of: {', '.join(RECOGNISED['time_col'])}; "
                           f"{os.path.basename(path)}'s header has {', '.join(looks)}, which looks like a time: "

@@ -35,6 +35,27 @@ class MalformedInputError(ValueError):
         self.summary = summary or {}
 
 
+def text_lines(path: str):
+    """The lines of ``path`` as text (a byte-order mark dropped, CRLF read as LF). A byte that is
+    not UTF-8 stops the import naming its line: decoding it as a replacement character would
+    merge distinct ids (``caf\xe9`` and ``caf\xe8``) into one, silently. So does a last line
+    without a newline: a copy cut short ends that way, and its last value would be read cut."""
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise MalformedInputError(
+                    f"{path}, line {lineno}: not UTF-8 text (byte 0x{raw[err.start]:02x} at byte {err.start + 1} "
+                    f"of the line); convert the file first, e.g. iconv -f latin1 -t utf-8 {path} > converted") from None
+            if not line.endswith("\n") and line.strip():
+                raise MalformedInputError(
+                    f"{path}, line {lineno}: the file ends inside this line, without a newline: it looks cut "
+                    f"short (its last value {line.split()[-1]!r} may be cut in the middle); if the line is whole, "
+                    f"end the file with a newline (echo >> {path}) and import again")
+            yield line[:-2] + "\n" if line.endswith("\r\n") else line
+
+
 # ---------------------------------------------------------------------------------------------
 # bookkeeping
 
@@ -216,40 +237,39 @@ def scan_inter(path: str, label: str, sep: str, ncols: int, ui: int, ii: int, ti
     users, items, lines, text = [], [], [], []
     blanks: list[int] = []
     rows = 0
-    with open(path, encoding="utf-8-sig", errors="replace", newline=None) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if lineno < first_line:
+    for lineno, line in enumerate(text_lines(path), 1):
+        if lineno < first_line:
+            continue
+        parts = line.split(sep)
+        if len(parts) != ncols:
+            if not line.strip():
+                blanks.append(lineno)
                 continue
-            parts = line.split(sep)
-            if len(parts) != ncols:
-                if not line.strip():
-                    blanks.append(lineno)
-                    continue
-                reason = f"expected {ncols} fields separated by {sep!r}, got {len(parts)}"
-                _flush_blanks(blanks, label, report)
-                report.add(label, lineno, reason, line.rstrip("\r\n"))
-                continue
-            if blanks:
-                _flush_blanks(blanks, label, report)
-            us, its = parts[ui].strip(), parts[ii].strip()
-            bad = user_ids.refusal(us, "user") or item_ids.refusal(its, "item")
-            if bad:
-                report.add(label, lineno, bad, line.rstrip("\r\n"))
-                continue
-            ts = str(lineno) if ti is None else parse_time(parts[ti].strip())
-            if ts is None:
-                report.add(label, lineno, "timestamp is not a finite number nor an ISO 8601 date",
-                           line.rstrip("\r\n"))
-                continue
-            users.append(user_ids.code(us))
-            items.append(item_ids.code(its))
-            lines.append(lineno)
-            text.append(f"{user_ids.written(us)}\t{item_ids.written(its)}\t{ts}\n")
-            rows += 1
-            if len(text) >= BLOCK_LINES:
-                on_block(np.array(users, np.int64), np.array(items, np.int64), np.array(lines, np.int64),
-                         "".join(text))
-                users, items, lines, text = [], [], [], []
+            reason = f"expected {ncols} fields separated by {sep!r}, got {len(parts)}"
+            _flush_blanks(blanks, label, report)
+            report.add(label, lineno, reason, line.rstrip("\r\n"))
+            continue
+        if blanks:
+            _flush_blanks(blanks, label, report)
+        us, its = parts[ui].strip(), parts[ii].strip()
+        bad = user_ids.refusal(us, "user") or item_ids.refusal(its, "item")
+        if bad:
+            report.add(label, lineno, bad, line.rstrip("\r\n"))
+            continue
+        ts = str(lineno) if ti is None else parse_time(parts[ti].strip())
+        if ts is None:
+            report.add(label, lineno, "timestamp is not a finite number nor an ISO 8601 date",
+                       line.rstrip("\r\n"))
+            continue
+        users.append(user_ids.code(us))
+        items.append(item_ids.code(its))
+        lines.append(lineno)
+        text.append(f"{user_ids.written(us)}\t{item_ids.written(its)}\t{ts}\n")
+        rows += 1
+        if len(text) >= BLOCK_LINES:
+            on_block(np.array(users, np.int64), np.array(items, np.int64), np.array(lines, np.int64),
+                     "".join(text))
+            users, items, lines, text = [], [], [], []
     if text:
         on_block(np.array(users, np.int64), np.array(items, np.int64), np.array(lines, np.int64), "".join(text))
     return rows
@@ -348,26 +368,25 @@ def scan_pairs(path: str, label: str, report: Report, key_name: str, value_name:
     """
     rows = 0
     blanks: list[int] = []
-    with open(path, encoding="utf-8-sig", errors="replace", newline=None) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                blanks.append(lineno)
-                continue
-            if blanks:
-                _flush_blanks(blanks, label, report)
-            parts = line.rstrip("\r\n").rsplit(",", 1) if rsplit else line.split(",")
-            if len(parts) != 2:
-                report.add(label, lineno, f"expected 2 fields ({key_name},{value_name}), got {len(parts)}",
-                           line.rstrip("\r\n"))
-                continue
-            key, value = parts[0].strip(), parts[1].strip()
-            if not key or not value.isdecimal() or (not rsplit and not key.isdecimal()):
-                report.add(label, lineno, f"{key_name} must be {'non-empty' if rsplit else 'a non-negative integer'}"
-                           f" and {value_name} a non-negative integer", line.rstrip("\r\n"))
-                continue
-            error = on_row(key, int(value), lineno)
-            if error:
-                report.add(label, lineno, error, line.rstrip("\r\n"))
-                continue
-            rows += 1
+    for lineno, line in enumerate(text_lines(path), 1):
+        if not line.strip():
+            blanks.append(lineno)
+            continue
+        if blanks:
+            _flush_blanks(blanks, label, report)
+        parts = line.rstrip("\r\n").rsplit(",", 1) if rsplit else line.split(",")
+        if len(parts) != 2:
+            report.add(label, lineno, f"expected 2 fields ({key_name},{value_name}), got {len(parts)}",
+                       line.rstrip("\r\n"))
+            continue
+        key, value = parts[0].strip(), parts[1].strip()
+        if not key or not value.isdecimal() or (not rsplit and not key.isdecimal()):
+            report.add(label, lineno, f"{key_name} must be {'non-empty' if rsplit else 'a non-negative integer'}"
+                       f" and {value_name} a non-negative integer", line.rstrip("\r\n"))
+            continue
+        error = on_row(key, int(value), lineno)
+        if error:
+            report.add(label, lineno, error, line.rstrip("\r\n"))
+            continue
+        rows += 1
     return rows

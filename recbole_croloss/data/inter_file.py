@@ -224,16 +224,25 @@ class _Scan:
 
     def duplicate_warnings(self, path: str) -> tuple[str, ...]:
         """A warning naming how many lines repeat an earlier one exactly, and the first of them."""
+        # About 17 bytes a line at the peak (the hashes, a mask, a sorted copy): the scan runs
+        # before RecBole loads anything, at any catalogue's size.
         hashes = np.concatenate(self.hashes)
         self.hashes = None
-        lines = np.flatnonzero((hashes != _EMPTY[0]) & (hashes != _EMPTY[1]))  # RecBole skips empty lines
-        order = np.argsort(hashes[lines], kind="stable")  # stable: an earlier copy sorts first
-        ordered = hashes[lines[order]]
-        repeats = order[1:][ordered[1:] == ordered[:-1]]
-        if len(repeats) == 0:
+        data = (hashes != _EMPTY[0]) & (hashes != _EMPTY[1])  # RecBole skips empty lines
+        ordered = hashes[data]
+        ordered.sort()
+        same = ordered[1:] == ordered[:-1]
+        repeats, interactions = int(same.sum()), len(ordered)
+        if repeats == 0:
             return ()
-        first = int(lines[repeats.min()]) + 2
-        return (f"{path}: {len(repeats)} of its {len(lines)} interactions repeat an earlier line exactly "
+        repeated = np.unique(ordered[1:][same])
+        del ordered, same
+        at = np.flatnonzero(data & np.isin(hashes, repeated))  # the lines of repeated content, in order
+        _, firsts = np.unique(hashes[at], return_index=True)
+        later = np.ones(len(at), dtype=bool)
+        later[firsts] = False
+        first = int(at[later][0]) + 2
+        return (f"{path}: {repeats} of its {interactions} interactions repeat an earlier line exactly "
                 f"(every column the same; the first at line {first}). RecBole keeps every copy, which "
                 f"changes the training data and the metrics; to keep the first of each: "
                 f"awk '!seen[$0]++' {path} > deduplicated.inter, then replace the file with it "

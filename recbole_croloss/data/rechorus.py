@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..io import AtomicOutputs
 from .import_parsing import (INTER_HEADER, MalformedInputError, Report, check_on_error, check_out, note_replaced,
-                             previous_outputs)
+                             previous_outputs, text_lines)
 
 SPLIT_FILES = ("train.csv", "dev.csv", "test.csv")
 COLUMNS = ("user_id", "item_id", "time")
@@ -78,7 +78,11 @@ def read_layout(path: str, sep: str | None = None) -> Layout:
         first = handle.readline()
         while first and not first.strip():  # blank lines before the header
             first = handle.readline()
-    header = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    try:
+        header = first.decode("utf-8-sig").rstrip("\r\n")
+    except UnicodeDecodeError as err:
+        raise MalformedInputError(f"{path}: its header is not UTF-8 text (byte 0x{first[err.start]:02x}); "
+                                  f"convert the file first, e.g. iconv -f latin1 -t utf-8 {path} > converted") from None
     if not header.strip():
         raise MalformedInputError(f"{path} is empty: ReChorus's {os.path.basename(path)} starts with a header "
                                   f"({', '.join(COLUMNS)}[, {NEG_COLUMN}]) and holds one row per line")
@@ -134,24 +138,23 @@ def read_split(path: str, report: Report, with_negatives: bool, sep: str | None 
         raise MalformedInputError(f"{path}: no {NEG_COLUMN} column, so its cases have no fixed negatives")
     at = {c: layout.columns.index(c) for c in (*COLUMNS, *([NEG_COLUMN] if with_negatives else []))}
     split = RechorusSplit(label, [], [], [], [], [] if with_negatives else None)
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(handle, delimiter=layout.sep)
-        for fields in rows:  # up to the header
-            if any(f.strip() for f in fields):
-                break
-        for fields in rows:
-            if not any(f.strip() for f in fields):
-                continue
-            error = _row_error(fields, layout, with_negatives)
-            if error:
-                report.add(label, rows.line_num, error, layout.sep.join(fields))
-                continue
-            split.users.append(fields[at["user_id"]].strip())
-            split.items.append(fields[at["item_id"]].strip())
-            split.times.append(float(fields[at["time"]]))
-            split.lines.append(rows.line_num)
-            if with_negatives:
-                split.negatives.append(parse_neg_items(fields[at[NEG_COLUMN]]))
+    rows = csv.reader(text_lines(path), delimiter=layout.sep)  # strict UTF-8: ids never merge
+    for fields in rows:  # up to the header
+        if any(f.strip() for f in fields):
+            break
+    for fields in rows:
+        if not any(f.strip() for f in fields):
+            continue
+        error = _row_error(fields, layout, with_negatives)
+        if error:
+            report.add(label, rows.line_num, error, layout.sep.join(fields))
+            continue
+        split.users.append(fields[at["user_id"]].strip())
+        split.items.append(fields[at["item_id"]].strip())
+        split.times.append(float(fields[at["time"]]))
+        split.lines.append(rows.line_num)
+        if with_negatives:
+            split.negatives.append(parse_neg_items(fields[at[NEG_COLUMN]]))
     return split
 
 

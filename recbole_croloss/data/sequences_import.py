@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
 from .import_parsing import (BLOCK_LINES, INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error,
-                             check_out, id_type, note_replaced, previous_outputs)
+                             check_out, id_type, note_replaced, previous_outputs, text_lines)
 
 LAYOUTS = ("auto", "pairs", "lines")
 #: Non-empty lines read to tell the layouts apart.
@@ -42,14 +42,13 @@ SNIFF_LINES = 1000
 def detect_layout(path: str) -> str:
     """``pairs`` or ``lines`` for the file at ``path`` (see the module's description)."""
     counts, users = [], []
-    with open(path, encoding="utf-8-sig", errors="replace") as handle:
-        for line in handle:
-            parts = line.split()
-            if parts:
-                counts.append(len(parts))
-                users.append(parts[0])
-                if len(counts) >= SNIFF_LINES:
-                    break
+    for line in text_lines(path):
+        parts = line.split()
+        if parts:
+            counts.append(len(parts))
+            users.append(parts[0])
+            if len(counts) >= SNIFF_LINES:
+                break
     if not counts:
         raise MalformedInputError(f"{path} has no data")
     repeats = len(set(users)) < len(users)
@@ -118,15 +117,14 @@ class _Scanner:
 
 def _scan(src: str, scanner: _Scanner) -> None:
     blanks: list[int] = []
-    with open(src, encoding="utf-8-sig", errors="replace") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                blanks.append(lineno)
-                continue
-            for blank in blanks:  # an empty line before data: a line lost, not a file's end
-                scanner.report.add(scanner.label, blank, "empty line")
-            blanks.clear()
-            scanner.line(lineno, line)
+    for lineno, line in enumerate(text_lines(src), 1):
+        if not line.strip():
+            blanks.append(lineno)
+            continue
+        for blank in blanks:  # an empty line before data: a line lost, not a file's end
+            scanner.report.add(scanner.label, blank, "empty line")
+        blanks.clear()
+        scanner.line(lineno, line)
     scanner.flush()
 
 

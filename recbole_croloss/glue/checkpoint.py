@@ -40,6 +40,7 @@ import zipfile
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ..io import atomic_write
 from .adapter import CROLossAdapter
 
@@ -143,6 +144,7 @@ def best_state(trainer, epoch: int) -> dict:
     return {
         "config": plain_config(trainer.config),
         "run_settings": run_settings(trainer.config),
+        "negatives": trained_negatives(trainer.model),
         "epoch": int(epoch),
         "cur_step": int(trainer.cur_step),
         "best_valid_score": float(trainer.best_valid_score),
@@ -263,6 +265,7 @@ def resume_state(trainer, epoch: int, generator, best_file: str) -> dict:
         "resume_format": RESUME_FORMAT,
         "config": plain_config(trainer.config),
         "run_settings": run_settings(trainer.config),
+        "negatives": trained_negatives(trainer.model),
         "epoch": int(epoch),
         "cur_step": int(trainer.cur_step),
         "best_valid_score": float(trainer.best_valid_score),
@@ -278,6 +281,23 @@ def resume_state(trainer, epoch: int, generator, best_file: str) -> dict:
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "rng": rng_states(generator),
     }
+
+
+def trained_negatives(model) -> str | None:
+    """The sampler a model trains on (a catalogue smaller than the drawn negatives trains on
+    every item, whatever ``negatives`` says); ``None`` for the model's own loss."""
+    sampler = getattr(model, "sampler", None)
+    return None if sampler is None else sampler.name
+
+
+def check_resumed_negatives(state: dict, model, resume_file: str) -> None:
+    """A resumed run trains on the negatives the checkpoint's run trained on. A checkpoint
+    without the entry trained on its config's ``negatives``."""
+    saved, now = state.get("negatives", state["config"].get("negatives")), trained_negatives(model)
+    if now is not None and saved is not None and saved != now:
+        raise ConfigError("resume", resume_file, f"a checkpoint of a run on the same negatives; it trained on "
+                          f"{saved!r} negatives and this run would train on {now!r} (set negatives: {saved} "
+                          "to continue it)")
 
 
 def load(path: str, device="cpu", lazy: bool = False) -> dict:
@@ -300,6 +320,8 @@ def load_or_explain(path: str, device="cpu") -> object:
         return load(path, device)
     except FileNotFoundError:
         raise
+    except PermissionError as err:
+        raise UnreadableCheckpoint(f"cannot be read by this user ({err.strerror})") from None
     except Exception as err:  # anything torch fails on: said below in the file's own terms
         raise UnreadableCheckpoint(_what_it_is(path, err)) from None
 

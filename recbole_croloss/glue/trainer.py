@@ -151,6 +151,7 @@ class CROLossTrainer(Trainer):
         optimizer, counters, best result and loss history now, its random states when
         :meth:`fit` starts (the data and the model are built in between, and draw from them)."""
         state = checkpoint.load(resume_file, self.device)
+        checkpoint.check_resumed_negatives(state, self.model, resume_file)
         checkpoint.load_model_weights(self.model, state["state_dict"])
         self.model.load_other_parameter(state.get("other_parameter"))
         self.optimizer.load_state_dict(state["optimizer"])

@@ -60,7 +60,8 @@ def test_an_amazon_review_export_imports_without_naming_a_column(tmp_path, capsy
     assert read_inter(tmp_path / "out" / "amz" / "amz.inter")[0] == ["A2SUAM1J3GNN3B", "0000013714", "1382659200"]
 
 
-@pytest.mark.parametrize("name", ["event_date", "created_at_time", "Datum_time", "review_date"])
+@pytest.mark.parametrize("name", ["event_date", "created_at_time", "Datum_time", "review_date", "createdAt",
+                                  "reviewTS"])
 def test_a_time_like_column_auto_cannot_take_is_refused_naming_time_col(tmp_path, name):
     src = tmp_path / "in.csv"
     src.write_text(f"user_id,item_id,{name}\n1,10,5\n")
@@ -102,3 +103,9 @@ def test_iso_dates_in_the_time_column_become_unix_seconds(tmp_path):
     src.write_text("user_id,item_id,time\n1,10,yesterday\n")
     with pytest.raises(Exception, match="bad.csv:2: timestamp is not a finite number nor an ISO 8601 date"):
         import_csv(str(src), "bad", str(tmp_path / "out"))
+
+
+@pytest.mark.parametrize("name", ["is_updated", "weekday", "rating", "stamps_collected"])
+def test_a_column_whose_words_are_not_a_time_leaves_the_line_order(tmp_path, name):
+    summary, _ = _import(tmp_path, f"user_id,item_id,{name}", ["1,10,5"])
+    assert summary["time_source"] == "line order"

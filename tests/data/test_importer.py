@@ -508,3 +508,39 @@ def test_replacing_a_hand_written_dataset_counts_its_interactions(tmp_path, caps
     src.write_text("user_id,item_id\n1,2\n")
     assert main(["--format", "csv", "--src", str(src), "--name", "shop", "--out", str(tmp_path / "out")]) == 0
     assert "replaced the existing dataset shop (4 interactions)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "sequences", "rechorus"])
+def test_a_byte_that_is_not_utf8_stops_every_import_naming_its_line(tmp_path, capsys, fmt):
+    """Two Latin-1 ids (caf\xe9, caf\xe8) would both read as 'caf\ufffd': one item, silently."""
+    if fmt == "csv":
+        src = tmp_path / "in.csv"
+        src.write_bytes(b"user_id,item_id,timestamp\n1,caf\xe9,1\n1,caf\xe8,2\n")
+        bad_line = 2
+    elif fmt == "sequences":
+        src = tmp_path / "seq.txt"
+        src.write_bytes(b"1 a b c\n2 caf\xe9 caf\xe8 d\n")
+        bad_line = 2
+    else:
+        src = tmp_path / "rc"
+        src.mkdir()
+        (src / "train.csv").write_bytes(b"user_id,item_id,time\n1,10,1\n1,11,2\n2,\xe912,3\n")
+        for split in ("dev.csv", "test.csv"):
+            (src / split).write_bytes(b"user_id,item_id,time\n1,12,9\n")
+        bad_line = 4
+    extra = ["--ids", "token"] if fmt != "rechorus" else []
+    assert main(["--format", fmt, "--src", str(src), "--name", "d", "--out", str(tmp_path / "out"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"line {bad_line}: not UTF-8 text (byte 0x" in err and "iconv" in err
+    assert not (tmp_path / "out" / "d").exists()
+
+
+@pytest.mark.parametrize("fmt, content", [("csv", b"user_id,item_id,timestamp\n1,10,100\n1,11,10"),
+                                          ("sequences", b"1 10 11 12\n2 10 1")])
+def test_a_file_that_ends_inside_its_last_line_is_refused(tmp_path, capsys, fmt, content):
+    src = tmp_path / "in.txt"
+    src.write_bytes(content)
+    assert main(["--format", fmt, "--src", str(src), "--name", "d", "--out", str(tmp_path / "out")]) == 2
+    assert "the file ends inside this line, without a newline: it looks cut short" in capsys.readouterr().err
+    src.write_bytes(content + b"\n")  # whole: the same file with its newline imports
+    assert main(["--format", fmt, "--src", str(src), "--name", "d", "--out", str(tmp_path / "out")]) == 0

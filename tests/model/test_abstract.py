@@ -65,7 +65,7 @@ def test_full_sort_top_n_equals_per_interest_search_and_merge(build_model, name,
 def test_adapter_and_model_read_out_and_rank_alike(build_model, name, settings):
     """The adapter trains a multi-interest model on the model's own readout and ranks by the
     model's own max over interests; ComiRec's positive score is its best interest's."""
-    prepared = build_model(name, loss="croloss", **settings)
+    prepared = build_model(name, loss="croloss", negatives="uniform", **settings)  # M = 10 x 256 drawn
     net, model = prepared.adapter, prepared.adapter.model
     interaction = first_batch(prepared, "train_data")
     torch.manual_seed(3)
