@@ -9,7 +9,7 @@ import glob, json, os, sys
 
 import yaml
 
-from recbole_croloss.benchmark.paired import PairedDifference
+from recbole_croloss.benchmark.paired import PairedDifference, first_best
 from recbole_croloss.io import load_per_user_hits
 
 NS = (50, 100, 200, 500)
@@ -39,7 +39,8 @@ def sweep_and_ce(seed):
             ce = run
         elif m.get("loss") == "croloss" and m.get("kernel") in KERNELS and m.get("alpha") in ALPHAS:
             sweep[(m["kernel"], m["alpha"])] = run
-    return sweep, ce
+    grid_order = [(kernel, alpha) for kernel in KERNELS for alpha in ALPHAS]  # the search's candidates' order
+    return {key: sweep[key] for key in grid_order if key in sweep}, ce
 
 
 def search_record(n, seed):
@@ -50,8 +51,9 @@ def search_record(n, seed):
 
 
 def best_on(sweep, n, split):
-    """The sweep's key with the best ``split`` (test_result or best_valid_result) Recall@n."""
-    return max(sweep, key=lambda key: sweep[key][split].get(f"recall@{n}", -1)) if sweep else None
+    """The sweep's key with the best ``split`` (test_result or best_valid_result) Recall@n; of
+    equal ones, the first in the grid's order."""
+    return first_best(sweep, lambda key: sweep[key][split].get(f"recall@{n}", -1))
 
 
 def one_seed(seed):

@@ -34,6 +34,14 @@ def mean_std(values) -> tuple[float, float, int]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else math.nan, len(values)
 
 
+def first_best(keys, score):
+    """The key with the highest ``score(key)``; of equal scores, the first in ``keys``' order
+    (give the grid's: a tie is then broken the same way in every report, whatever the order the
+    files were found in). ``None`` for no keys."""
+    keys = list(keys)
+    return max(keys, key=score) if keys else None  # max keeps the first of equal maxima
+
+
 def t_quantile(n: int) -> float:
     """t_{0.975, n-1}."""
     from scipy.stats import t

@@ -25,7 +25,7 @@ from ..io import save_png
 from ..loss import PRESETS
 from . import convergence
 from .grid import Grid, Method
-from .paired import PairedDifference, mean_std
+from .paired import PairedDifference, first_best, mean_std
 from .store import ResultStore
 
 PAPER_NS = (50, 100, 200, 500)
@@ -117,9 +117,9 @@ class ModelResults:
         return [label for label, m in self.methods.items() if m.loss in losses and not m.searches_alpha]
 
     def best_on_valid(self, losses, n: int) -> str | None:
-        """The label of the family's setting with the highest mean validation Recall@n."""
-        labels = self.labels_of(losses)
-        return max(labels, key=lambda label: self.valid_mean(label, n)) if labels else None
+        """The label of the family's setting with the highest mean validation Recall@n (of equal
+        ones, the first in the grid's order)."""
+        return first_best(self.labels_of(losses), lambda label: self.valid_mean(label, n))
 
     def alpha_rows(self) -> dict[str, dict[float, str]]:
         """CROLoss-family settings that differ only in alpha, with 2+ alphas:

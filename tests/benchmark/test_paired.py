@@ -66,3 +66,12 @@ def test_the_text_prints_a_seed_spread_only_where_there_are_two_seeds_or_more(se
     assert "nan" not in text and text.startswith("+")
     assert ("±" in text) == (seeds > 1) and ("t 95% CI" in text) == (seeds > 1)
     assert f"wins {seeds}/{seeds}" in text
+
+
+def test_of_equal_scores_the_first_in_the_given_order_is_the_best():
+    from recbole_croloss.benchmark.paired import first_best
+
+    scores = {"sigmoid 0.6": 0.3913, "softplus 0.6": 0.3913, "softplus 0.8": 0.39}
+    assert first_best(["sigmoid 0.6", "softplus 0.6", "softplus 0.8"], scores.get) == "sigmoid 0.6"
+    assert first_best(["softplus 0.6", "sigmoid 0.6", "softplus 0.8"], scores.get) == "softplus 0.6"
+    assert first_best([], scores.get) is None
