@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
 from .import_parsing import (INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error, check_out,
-                             id_type, note_replaced, previous_outputs, scan_inter)
+                             id_type, scan_inter)
 
 
 def _first_fields(path: str, sep: str) -> tuple[int, list[str]]:
@@ -220,17 +220,5 @@ def import_csv(src: str, name: str, out: str, sep: str = ",", user_col=None, ite
             "malformed": report.as_dict(), "on_error": on_error,
             "outputs": [f"{name}.inter", f"{name}.import.json"], "folder": outputs.folder,
         }
-        if report.total and on_error == "fail":
-            ids_hint = user_ids.hint() or item_ids.hint()
-            hint_line = f"\n{ids_hint}" if ids_hint else ""
-            raise MalformedInputError(f"{report.text()}{hint_line}\non_error=fail: nothing written "
-                                      f"(use --on-error skip to leave these lines out)", summary)
-        if rows == 0:  # a dataset RecBole refuses: a header and no interactions
-            why = " (every line was left out)" if report.total else ""
-            raise MalformedInputError(f"{src} has no interaction to import{why}; nothing written", summary)
-        summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
-        note_replaced(summary, outputs)
-        # An earlier import's .user (ComiRec's split) or .item would be read with the new .inter.
-        stale = tuple(s for s in ("user", "item") if f"{name}.{s}" in previous_outputs(outputs))
-        outputs.finish("import.json", summary, remove_stale=stale)
-        return summary
+        return parsing.commit_interactions(outputs, summary, report, on_error, rows, src,
+                                           user_ids.hint() or item_ids.hint(), start)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from datetime import datetime, timezone
 
 import numpy as np
@@ -187,6 +188,27 @@ def note_replaced(summary: dict, outputs: AtomicOutputs) -> None:
     rows = existing_rows(outputs)
     if rows is not None:
         summary["replaced"] = {"dataset": outputs.name, "rows": rows}
+
+
+def commit_interactions(outputs: AtomicOutputs, summary: dict, report: "Report", on_error: str, rows: int,
+                        src: str, ids_hint: str, start: float) -> dict:
+    """Finish an import that writes only ``NAME.inter``: refuse it (nothing written) for
+    malformed lines under ``on_error="fail"`` or no interaction, else commit the outputs with
+    ``summary`` as ``NAME.import.json``, removing an earlier import's ``.user`` / ``.item``
+    (ComiRec's split), which RecBole would read with the new ``.inter``."""
+    if report.total and on_error == "fail":
+        hint_line = f"\n{ids_hint}" if ids_hint else ""
+        raise MalformedInputError(f"{report.text()}{hint_line}\non_error=fail: nothing written "
+                                  "(use --on-error skip to leave these lines out)", summary)
+    if rows == 0:  # a dataset RecBole refuses: a header and no interactions
+        why = " (every line was left out)" if report.total else ""
+        raise MalformedInputError(f"{src} has no interaction to import{why}; nothing written", summary)
+    summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
+    note_replaced(summary, outputs)
+    name = outputs.name
+    stale = tuple(s for s in ("user", "item") if f"{name}.{s}" in previous_outputs(outputs))
+    outputs.finish("import.json", summary, remove_stale=stale)
+    return summary
 
 
 def write_chunk(handle, text: str) -> None:

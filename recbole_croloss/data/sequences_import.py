@@ -32,7 +32,7 @@ from ..errors import ConfigError
 from ..io import AtomicOutputs
 from . import import_parsing as parsing
 from .import_parsing import (BLOCK_LINES, INTER_HEADER, IdTable, MalformedInputError, Report, check_on_error,
-                             check_out, id_type, note_replaced, previous_outputs, text_lines)
+                             check_out, id_type, text_lines)
 
 LAYOUTS = ("auto", "pairs", "lines")
 #: Non-empty lines read to tell the layouts apart.
@@ -156,14 +156,5 @@ def import_sequences(src: str, name: str, out: str, layout: str = "auto", ids: s
             "malformed": report.as_dict(), "on_error": on_error,
             "outputs": [f"{name}.inter", f"{name}.import.json"], "folder": outputs.folder,
         }
-        if report.total and on_error == "fail":
-            hint = scanner.user_ids.hint() or scanner.item_ids.hint()
-            raise MalformedInputError(f"{report.text()}{chr(10) + hint if hint else ''}\non_error=fail: nothing "
-                                      "written (use --on-error skip to leave these lines out)", summary)
-        if scanner.rows == 0:
-            raise MalformedInputError(f"{src} has no interaction to import; nothing written", summary)
-        summary["elapsed_seconds"] = round(time.perf_counter() - start, 3)
-        note_replaced(summary, outputs)
-        stale = tuple(s for s in ("user", "item") if f"{name}.{s}" in previous_outputs(outputs))
-        outputs.finish("import.json", summary, remove_stale=stale)
-        return summary
+        return parsing.commit_interactions(outputs, summary, report, on_error, scanner.rows, src,
+                                           scanner.user_ids.hint() or scanner.item_ids.hint(), start)
