@@ -185,7 +185,7 @@ def _check_options(args) -> None:
         value = getattr(args, option)
         if value is not None and option not in reads:
             flag = "--no-header" if option == "header" and value is False else "--" + option.replace("_", "-")
-            read = ", ".join("--" + o.replace("_", "-") for o in reads)
+            read = ", ".join("--no-header" if o == "header" else "--" + o.replace("_", "-") for o in reads)
             raise ConfigError(option, value, f"--format {args.format} does not read {flag}; it reads {read} "
                               "(and --on-error)")
 
