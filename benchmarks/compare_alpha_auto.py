@@ -71,13 +71,15 @@ def one_seed(seed):
         fmt = lambda key: f"{key[0]} {key[1]:g}: {100 * sweep[key]['test_result'][k]:.2f}" if key else "-"
         print(f"| {n} | {s['chosen']['kernel']} {s['chosen']['alpha']:g} | {100 * rec['test_result'][k]:.2f} | "
               f"{fmt(best_on(sweep, n, 'test_result'))} | {fmt(best_on(sweep, n, 'best_valid_result'))} | "
-              f"{100 * ce['test_result'][k]:.2f} | {c['epochs']} ({c['epochs_vs_one_run']:g}x of {c['winner_epochs']}) | "
-              f"{c['train_wall_s']:.0f} ({c['wall_vs_one_run']:g}x) | {c['epochs']}/{sweep_epochs} = {c['epochs'] / sweep_epochs:.2f} |")
+              f"{100 * ce['test_result'][k]:.2f} | {c['epochs']} ({c['epochs_vs_one_run']:.2f}x of {c['winner_epochs']}) | "
+              f"{c['train_wall_s']:.0f} ({c['wall_vs_one_run']:.2f}x) | {c['epochs']}/{sweep_epochs} = {c['epochs'] / sweep_epochs:.2f} |")
+    differences(seed, sweep, ce)
     print("\nsweep cells' test Recall@N (%), seed", seed)
     for key in sorted(sweep):
         r = sweep[key]
         print(f"  {key[0]:8s} {key[1]:g}: " + "  ".join(f"R@{n} {100 * r['test_result'][f'recall@{n}']:.2f}" for n in NS)
-              + f"  (epochs {r['epochs_run']}, best {r['best_epoch']})")
+              + f"  (epochs {r['epochs_run']}, best {r['best_epoch']}; valid "
+              + "  ".join(f"R@{n} {r['best_valid_result'][f'recall@{n}']:.4f}" for n in NS) + ")")
     print(f"  ce: " + "  ".join(f"R@{n} {100 * ce['test_result'][f'recall@{n}']:.2f}" for n in NS))
     for n in NS:
         rec = search_record(n, seed)
@@ -85,6 +87,16 @@ def one_seed(seed):
             print(f"\nN={n} rungs:")
             for r in rec["alpha_search"]["rungs"]:
                 print(f"  to epoch {r['budget_epochs']}: " + ", ".join(f"{l} {v:.4f}" for l, v in r["scores"].items()) + f"; kept {r['kept']}")
+
+
+def differences(seed, sweep, ce):
+    """Auto's test Recall@N minus the oracle's, the validation pick's and ce's, in points."""
+    print(f"\nseed {seed}, auto's test Recall@N minus (points):\n| N | best fixed on test | best fixed on valid R@N | ce |\n|---|---|---|---|")
+    for n in NS:
+        rec, k = search_record(n, seed), f"recall@{n}"
+        if rec is not None:
+            others = [sweep[best_on(sweep, n, "test_result")], sweep[best_on(sweep, n, "best_valid_result")], ce]
+            print(f"| {n} | " + " | ".join(f"{100 * (rec['test_result'][k] - o['test_result'][k]):+.2f}" for o in others) + " |")
 
 
 def paired(pairs, n):

@@ -393,21 +393,33 @@ def _csv_text(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def write_reports(grid: Grid, store: ResultStore) -> dict[str, str]:
-    """Write ``report/`` from the stored results: ``report.md`` (every table, the comparisons and
-    the figures), ``table2.csv``, ``table3.csv``, ``table4.csv``, ``comparisons.csv`` and
-    ``figure4_<dataset>_<model>.png``. Returns name -> path of what was written."""
+@dataclass
+class RenderedReport:
+    """A report rendered from the stored results: ``report.md``'s text, each CSV's rows, and
+    the figures to draw (file name -> (draw function, its arguments))."""
+    markdown: list[str]
+    csv_rows: dict[str, list[dict]]
+    figures: dict
+
+    @property
+    def text(self) -> str:
+        """``report.md`` without its figure links."""
+        return "\n".join(line for line in self.markdown if not line.startswith("<figures ")) + "\n"
+
+
+def render_report(grid: Grid, store: ResultStore) -> RenderedReport:
+    """Every table, comparison and figure of the report, from the stored results; writes nothing.
+    Figures are listed in ``report.md`` where they will be drawn; a figure whose data is missing
+    is dropped when :func:`write_reports` draws it."""
     results = collect_results(grid, store)
-    os.makedirs(store.report_dir, exist_ok=True)
-    cells = grid.cells()
     kernel = grid.report.get("figure_kernel", "sigmoid")
     markdown = [f"# Benchmark {grid.name}", "",
-          f"{len(results)} of {len(cells)} cells finished; seeds {grid.seeds}. Test-split Recall@N in %, "
+          f"{len(results)} of {len(grid.cells())} cells finished; seeds {grid.seeds}. Test-split Recall@N in %, "
           "mean ± sample std over the seeds that finished. \"Best\" settings are chosen on the "
           "validation split. Made by `python -m recbole_croloss.benchmark` from the records in "
           "`cells/`.", ""]
-    csv_rows_by_file: dict[str, list[dict]] = {"table2": [], "table3": [], "table4": [], "comparisons": []}
-    written = {}
+    csv_rows: dict[str, list[dict]] = {"table2": [], "table3": [], "table4": [], "comparisons": []}
+    figures = {}
     markdown += convergence.summary_lines(results, convergence.flagged(results))
     for model_results in group_by_model(results):
         markdown += [f"## {model_results.title}", ""]
@@ -416,19 +428,41 @@ def write_reports(grid: Grid, store: ResultStore) -> dict[str, str]:
             if table is None:
                 continue
             markdown += [table.markdown(), ""]
-            csv_rows_by_file["table4" if table.name.startswith("table4") else table.name] += table.csv_rows
+            csv_rows["table4" if table.name.startswith("table4") else table.name] += table.csv_rows
         lines, rows = paired_comparisons(model_results)
         markdown += ["### Paired comparisons across seeds", "", *convergence.claim_lines(rows), *lines[2:]]
-        csv_rows_by_file["comparisons"] += rows
+        csv_rows["comparisons"] += rows
         curves = f"curves_{model_results.dataset}_{model_results.model}.png".replace("/", "-")
-        if convergence.training_curves_figure(model_results, os.path.join(store.report_dir, curves)):
-            markdown += [f"![training curves, {model_results.title}]({curves})", ""]
-            written[curves] = os.path.join(store.report_dir, curves)
+        figures[curves] = (f"![training curves, {model_results.title}]({curves})",
+                           convergence.training_curves_figure, (model_results,))
         png = f"figure4_{model_results.dataset}_{model_results.model}.png".replace("/", "-")
-        if recall_by_n_figure(model_results, kernel, os.path.join(store.report_dir, png)):
-            markdown += [f"![figure 4, {model_results.title}]({png})", ""]
-            written[png] = os.path.join(store.report_dir, png)
-    for name, rows in csv_rows_by_file.items():
+        figures[png] = (f"![figure 4, {model_results.title}]({png})", recall_by_n_figure, (model_results, kernel))
+        markdown.append(_FIGURES_OF.format(curves=curves, png=png))
+    return RenderedReport(markdown, csv_rows, figures)
+
+
+#: Where a model's figures go in ``report.md``; filled by :func:`write_reports` once drawn.
+_FIGURES_OF = "<figures {curves} {png}>"
+
+
+def write_reports(grid: Grid, store: ResultStore) -> dict[str, str]:
+    """Write ``report/`` from the stored results: ``report.md`` (every table, the comparisons and
+    the figures), ``table2.csv``, ``table3.csv``, ``table4.csv``, ``comparisons.csv`` and
+    ``figure4_<dataset>_<model>.png``. Returns name -> path of what was written."""
+    rendered = render_report(grid, store)
+    os.makedirs(store.report_dir, exist_ok=True)
+    written, drawn = {}, {}
+    for name, (link, draw, args) in rendered.figures.items():
+        path = os.path.join(store.report_dir, name)
+        if draw(*args, path):
+            written[name], drawn[name] = path, [link, ""]
+    markdown = []
+    for line in rendered.markdown:
+        if line.startswith("<figures "):
+            markdown += [part for name in line[len("<figures "):-1].split() for part in drawn.get(name, [])]
+        else:
+            markdown.append(line)
+    for name, rows in rendered.csv_rows.items():
         if rows:
             written[f"{name}.csv"] = os.path.join(store.report_dir, f"{name}.csv")
             _write_text(written[f"{name}.csv"], _csv_text(rows))

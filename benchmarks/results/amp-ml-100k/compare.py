@@ -1,7 +1,8 @@
 """bfloat16 autocast against float32: test Recall@N per seed, mean ± std, and the paired
-difference (amp - fp32) with its seed-level 95% t-interval. Run from this folder."""
+difference (amp - fp32) with its seed-level 95% t-interval, from the cells beside this script."""
 import glob
 import json
+import os
 import statistics
 
 from scipy import stats
@@ -11,7 +12,7 @@ NS = (10, 20, 50, 100, 200, 500)
 
 def arms():
     by_arm = {"fp32": {}, "amp": {}}
-    for path in glob.glob("cells/*.json"):
+    for path in glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "cells", "*.json")):
         record = json.load(open(path))
         arm = "amp" if record["cell"]["method_settings"].get("enable_amp") else "fp32"
         run = record["run"]

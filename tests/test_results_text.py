@@ -1,0 +1,53 @@
+"""benchmarks/RESULTS.md against its stores: every figure of the text is printed by the sources
+its section names, every committed report is what its cells give, and the check fails on a
+figure or a report that disagrees."""
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = importlib.util.spec_from_file_location("results_text", ROOT / "benchmarks" / "results_text.py")
+results_text = sys.modules.setdefault("results_text", importlib.util.module_from_spec(SPEC))
+SPEC.loader.exec_module(results_text)
+
+
+def test_every_figure_of_the_results_is_printed_by_its_sources(capsys):
+    status = results_text.main([str(ROOT / "benchmarks" / "RESULTS.md")])
+    assert status == 0, capsys.readouterr().out
+
+
+def test_a_figure_that_disagrees_with_its_store_is_caught():
+    markdown = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    models = next(s for s in results_text.sections(markdown) if s.title.startswith("The plugin's models"))
+    assert "| GRU4Rec | ce | **40.90 ± 0.50** |" in models.text and results_text.untraced(models) == []
+    models.text = models.text.replace("| GRU4Rec | ce | **40.90 ± 0.50** |", "| GRU4Rec | ce | **40.91 ± 0.50** |")
+    assert results_text.untraced(models) == ["40.91"]
+
+
+def test_what_counts_as_a_figure_and_how_it_may_be_written():
+    assert results_text.figures("Python 3.11.7, `alpha 0.8`, 1.4-3.4x faster, −0.5 and +2.00 <!-- 9.9 -->") \
+        == ["1.4", "3.4", "-0.5", "+2.00"]
+    section = results_text.sections("## s\n\n<!-- figures:\ncited 0.2758 +1.25 -0.004: a test\n-->\n"
+                                     "0.276 0.28 1.25 +1.25 1.3 -0.00 0.00\n")[0]
+    assert results_text.untraced(section) == []
+    section.text += "0.2759 -1.25 0.4 +0.004\n"
+    assert results_text.untraced(section) == ["0.2759", "-1.25", "0.4", "+0.004"]
+    assert results_text.untraced(results_text.sections("## no sources\n\nit took 2.5 s\n")[0]) == ["2.5"]
+
+
+def test_a_report_that_is_not_what_its_cells_give_is_caught(tmp_path):
+    store = tmp_path / "sparse-ml-100k"
+    shutil.copytree(ROOT / "benchmarks" / "results" / "sparse-ml-100k", store)
+    grid = ROOT / "benchmarks" / "grids" / "sparse-ml-100k.yaml"
+    section = results_text.sections(f"## s\n\n<!-- figures:\nreport {grid} {store}\n-->\n")[0]
+    assert results_text.stale_reports(section) == []
+    # The stored test Recall@100 of every cell changes: the committed report no longer matches.
+    for cell in (store / "cells").glob("*.json"):
+        record = json.loads(cell.read_text())
+        record["run"]["test_result"]["recall@100"] += 0.01
+        cell.write_text(json.dumps(record))
+    results_text.render.cache_clear()
+    stale = results_text.stale_reports(section)
+    assert len(stale) == 1 and stale[0].endswith("sparse-ml-100k/report/report.md")
