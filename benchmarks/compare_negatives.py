@@ -1,5 +1,6 @@
 """Each sampler and loss of the negatives grid: test Recall@N per method (mean ± std over seeds),
-what an epoch costs (training and validation, seconds, from the record's history), when the best
+what an epoch costs (training and validation, seconds, from the record's history, and as a
+multiple of the reference method's), when the best
 validation came, and each method's paired difference from CROLoss on uniform negatives (the
 paper's setting; or the method named as the second argument) with its seed-level 95% t-interval,
 from the cells of a negatives grid's result store:
@@ -56,14 +57,15 @@ def paired(cells: dict, reference: dict, n: int) -> str:
 def main(store: str, reference_name: str = REFERENCE):
     by_method = methods(store)
     reference = by_method[reference_name]
-    print("| method | seeds | " + " | ".join(f"R@{n}" for n in NS) + " | s / epoch | best epochs | stops |")
-    print("|---" * (len(NS) + 5) + "|")
+    reference_epoch_s = statistics.median(cell["epoch_s"] for cell in reference.values())
+    print("| method | seeds | " + " | ".join(f"R@{n}" for n in NS) + " | s / epoch | x reference | best epochs | stops |")
+    print("|---" * (len(NS) + 6) + "|")
     for name, cells in sorted(by_method.items()):
         seeds = sorted(cells)
         recalls = [mean_sd([cells[s]["recall"][n] for s in seeds]) for n in NS]
         epoch_s = statistics.median(cells[s]["epoch_s"] for s in seeds)
         stops = sorted({cells[s]["stopped"] for s in seeds})
-        print(f"| {name} | {len(seeds)} | " + " | ".join(recalls) + f" | {epoch_s:.1f} | "
+        print(f"| {name} | {len(seeds)} | " + " | ".join(recalls) + f" | {epoch_s:.1f} | {epoch_s / reference_epoch_s:.2f} | "
               f"{', '.join(str(cells[s]['best_epoch']) for s in seeds)} | {', '.join(stops)} |")
     print(f"\nPaired difference from {reference_name} (points), mean [95% t CI over seeds]:\n")
     print("| method | " + " | ".join(f"R@{n}" for n in NS) + " |\n" + "|---" * (len(NS) + 1) + "|")

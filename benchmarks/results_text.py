@@ -17,7 +17,7 @@ under its heading, one source a line:
   here, with where they come from.
 
 A figure is a decimal number in the section's text outside code (``40.90``, ``+0.21``,
-``-1.59``; not versions like ``3.11.7``). Each must be a figure the sources print, written with
+``-1.59``; not versions like ``3.11.7`` or ``Python 3.12``, nor counts like ``1.7M``). Each must be a figure the sources print, written with
 its decimals or rounded to fewer (``0.276`` for a printed ``0.2758``), with the printed sign when
 the text gives one. A section with figures and no sources fails too.
 
@@ -41,7 +41,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
 
 _SOURCES = re.compile(r"<!--\s*figures:(.*?)-->", re.S)
-_CODE = re.compile(r"```.*?```|`[^`\n]*`|<!--.*?-->", re.S)
+_CODE = re.compile(r"```.*?```|`[^`]*`|<!--.*?-->", re.S)
+# Versions (``Python 3.12``, ``torch >= 2.6``, ``Python 3.7-3.11``) and counts written with a
+# multiplier (``1.7M items``) are not measured figures.
+_NOT_FIGURES = re.compile(r"\b(?:Python|torch|Ray|RecBole|CUDA|faiss|numpy|pandas|Optuna|Triton)\s*(?:[<>=]=?\s*)?"
+                          r"\d+(?:\.\d+)*\+?(?:-\d+(?:\.\d+)*)?|\b\d+(?:\.\d+)?[kMB]\b")
 # A decimal with an optional sign; a '-' right after a digit is a range's dash, not a sign.
 _NUMBER = re.compile(r"(?<![\w.])(?:(?<!\d)([+\-−]))?(\d+\.\d+)(?![\w]*\.\d|\d)")
 
@@ -80,7 +84,7 @@ def _source(line: str) -> list[str]:
 
 def figures(text: str) -> list[str]:
     """The figures of a text outside code and comments, as written (``−`` read as ``-``)."""
-    prose = _CODE.sub(" ", text)
+    prose = _NOT_FIGURES.sub(" ", _CODE.sub(" ", text))
     return [(sign or "").replace("−", "-") + digits for sign, digits in _NUMBER.findall(prose)]
 
 

@@ -1,11 +1,13 @@
-"""benchmarks/RESULTS.md against its stores: every figure of the text is printed by the sources
-its section names, every committed report is what its cells give, and the check fails on a
-figure or a report that disagrees."""
+"""benchmarks/RESULTS.md and README.md against the stores: every figure of the text is printed
+by the sources its section names, every committed report is what its cells give, and the check
+fails on a figure or a report that disagrees."""
 import importlib.util
 import json
 import shutil
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = importlib.util.spec_from_file_location("results_text", ROOT / "benchmarks" / "results_text.py")
@@ -13,8 +15,9 @@ results_text = sys.modules.setdefault("results_text", importlib.util.module_from
 SPEC.loader.exec_module(results_text)
 
 
-def test_every_figure_of_the_results_is_printed_by_its_sources(capsys):
-    status = results_text.main([str(ROOT / "benchmarks" / "RESULTS.md")])
+@pytest.mark.parametrize("text", ["benchmarks/RESULTS.md", "README.md"])
+def test_every_figure_of_the_results_is_printed_by_its_sources(capsys, text):
+    status = results_text.main([str(ROOT / text)])
     assert status == 0, capsys.readouterr().out
 
 
@@ -27,8 +30,9 @@ def test_a_figure_that_disagrees_with_its_store_is_caught():
 
 
 def test_what_counts_as_a_figure_and_how_it_may_be_written():
-    assert results_text.figures("Python 3.11.7, `alpha 0.8`, 1.4-3.4x faster, −0.5 and +2.00 <!-- 9.9 -->") \
-        == ["1.4", "3.4", "-0.5", "+2.00"]
+    assert results_text.figures("Python 3.11.7, `alpha\n0.8`, 1.4-3.4x faster, −0.5 and +2.00 <!-- 9.9 --> on "
+                                "Python 3.12, torch >= 2.6 and Python 3.7-3.11, 1.7M items, 2.5 ms") \
+        == ["1.4", "3.4", "-0.5", "+2.00", "2.5"]
     section = results_text.sections("## s\n\n<!-- figures:\ncited 0.2758 +1.25 -0.004: a test\n-->\n"
                                      "0.276 0.28 1.25 +1.25 1.3 -0.00 0.00\n")[0]
     assert results_text.untraced(section) == []
