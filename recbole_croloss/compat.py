@@ -110,6 +110,13 @@ class CompatConfig(Config):
         restore_numpy_aliases()
         silence_recbole_deprecations()  # a config comes before any data or trainer is built
 
+    def _init_device(self):
+        # Fix: RecBole 1.2.1 documents ``use_gpu`` but reads only ``gpu_id``, so a run or a reload
+        # given ``use_gpu: False`` still went to the GPU where one exists. False means the CPU.
+        if self.final_config_dict.get("use_gpu") is False:
+            self.final_config_dict["gpu_id"] = ""
+        super()._init_device()
+
 
 class _GeneratorSeededNumpy(types.ModuleType):
     """numpy, except that ``random.RandomState(seed)`` makes a ``numpy.random.Generator``."""

@@ -18,3 +18,12 @@ DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda, id="cuda")]
 
 #: ``@on_devices``: run the test once per device, passing ``device``.
 on_devices = pytest.mark.parametrize("device", DEVICES)
+
+
+def recbole_device(device: str, monkeypatch) -> dict:
+    """The settings that put a RecBole run on ``device``: RecBole runs on CUDA whenever it can
+    and on the CPU only with ``gpu_id: ''``; it writes ``gpu_id`` into CUDA_VISIBLE_DEVICES,
+    which ``monkeypatch`` puts back after the test."""
+    gpu_id = "0" if device == "cuda" else ""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpu_id)
+    return {"gpu_id": gpu_id}

@@ -93,3 +93,13 @@ def test_loaders_built_with_lean_indices_batch_as_recbole_s(tiny):
     for _ in range(2):
         for a, b in zip(theirs, ours, strict=True):
             assert torch.equal(a["item_id"], b["item_id"]) and torch.equal(a["item_id_list"], b["item_id_list"])
+
+
+@pytest.mark.parametrize("use_gpu, device", [(False, "cpu"), (True, "cuda")])
+def test_use_gpu_false_means_the_cpu_even_where_a_gpu_exists(tiny, monkeypatch, use_gpu, device):
+    from recbole_croloss.config import PluginConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # RecBole's only question
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # RecBole writes it; the test puts it back
+    config = PluginConfig(model="GRU4Rec", dataset="ml-100k", config_dict={**tiny, "use_gpu": use_gpu, "gpu_id": "0"})
+    assert config["device"].type == device and config["gpu_id"] == ("" if device == "cpu" else "0")

@@ -12,9 +12,20 @@ from recbole_croloss.errors import ConfigError
 from recbole_croloss.evaluation.topk import Exclusions, chunked_topk
 from recbole_croloss.retrieval import ItemIndex, SearchResult, ann_recall, faiss_gpus, merge_interests
 from recbole_croloss.scoring import get_score, search_and_merge
+from tests.devices import HAS_CUDA
 
 D = 16
 SCORES = [("dot", 1.0), ("cosine", 10.0)]
+
+#: faiss sees a GPU: only a faiss built with GPU support has StandardGpuResources (faiss-cpu has not).
+FAISS_SEES_GPU = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
+#: Skips a test of faiss GPU indexes unless CUDA is present and faiss can use it.
+needs_faiss_gpu = pytest.mark.skipif(not (HAS_CUDA and FAISS_SEES_GPU), reason=(
+    "needs a CUDA device and faiss with GPU support; here "
+    + ("faiss has no GPU support (faiss-cpu)" if HAS_CUDA else "there is no CUDA device")
+    + " (the prepared GPU run executes it)"))
+#: The devices an index is built on: ``cpu`` and, marked ``needs_faiss_gpu``, ``gpu``.
+FAISS_DEVICES = ["cpu", pytest.param("gpu", marks=needs_faiss_gpu, id="gpu")]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -44,20 +55,21 @@ def exact(name, scale, users, items, n):
     return chunked_topk(score.query(users), score.key(items), n, chunk=512)
 
 
+@pytest.mark.parametrize("device", FAISS_DEVICES)
 @pytest.mark.parametrize("n", [1, 10, 100])
 @pytest.mark.parametrize("name,scale", SCORES)
-def test_flat_equals_torch_top_n(name, scale, n):
+def test_flat_equals_torch_top_n(name, scale, n, device):
     items, users = randn(3000, D, seed=1), randn(40, D, seed=2)
-    index = ItemIndex.build(items, score=name, scale=scale)
+    index = ItemIndex.build(items, score=name, scale=scale, device=device)
     got = index.search(users, n)
-    assert isinstance(got, SearchResult) and not index.on_gpu
+    assert isinstance(got, SearchResult) and index.on_gpu == (device == "gpu")
     assert got.scores.dtype == np.float32 and got.rows.dtype == np.int64 and got.scores.shape == (40, n)
     ref_scores, ref_ids = exact(name, scale, users, items, n)
     np.testing.assert_allclose(got.scores, ref_scores.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(got.rows, ref_ids.numpy())
     np.testing.assert_array_equal(got.ids, got.rows)  # default ids are the row numbers
     # the same from numpy inputs, and the scores are the model's Score.all
-    again = ItemIndex.build(items.numpy(), score=name, scale=scale).search(users.numpy(), n)
+    again = ItemIndex.build(items.numpy(), score=name, scale=scale, device=device).search(users.numpy(), n)
     np.testing.assert_array_equal(again.rows, got.rows)
     full = get_score(name, scale).all(users, items)
     picked = full.gather(1, torch.from_numpy(got.rows)).numpy()
@@ -65,11 +77,14 @@ def test_flat_equals_torch_top_n(name, scale, n):
     np.testing.assert_array_equal(index.search(users, np.int64(n)).rows, got.rows)
 
 
+@pytest.mark.parametrize("device", FAISS_DEVICES)
 @pytest.mark.parametrize("n", [5, 50])
 @pytest.mark.parametrize("name,scale", SCORES)
-def test_flat_multi_interest_is_comirec_search_and_merge(name, scale, n):
+def test_flat_multi_interest_is_comirec_search_and_merge(name, scale, n, device):
     items, users = randn(2000, D, seed=3), randn(24, 4, D, seed=4)
-    got = ItemIndex.build(items, score=name, scale=scale).search(users, n)
+    index = ItemIndex.build(items, score=name, scale=scale, device=device)
+    assert index.on_gpu == (device == "gpu")
+    got = index.search(users, n)
     merged_scores, merged_ids = search_and_merge(get_score(name, scale), users, items, n)
     np.testing.assert_allclose(got.scores, merged_scores.numpy(), rtol=1e-4, atol=1e-4)
     np.testing.assert_array_equal(got.rows, merged_ids.numpy())
@@ -233,6 +248,8 @@ def test_failed_save_leaves_the_old_index(tmp_path, monkeypatch):
         new.save(tmp_path / "other")
 
 
+@pytest.mark.skipif(FAISS_SEES_GPU, reason="checks a faiss that has no GPU; this one has one "
+                    "(test_gpu_index_serves_like_the_cpu_index checks it)")
 def test_devices_without_a_gpu(monkeypatch):
     assert faiss_gpus() == 0
     items = randn(3000, 4)
@@ -247,6 +264,39 @@ def test_devices_without_a_gpu(monkeypatch):
     with pytest.raises(ConfigError, match=r"n=2049.*2048"):
         index.search(items[:2], 2049)
     assert index.search(items[:2], 2048).rows.shape == (2, 2048)
+
+
+def _same_top_n(got: SearchResult, want: SearchResult) -> None:
+    """The same top N up to the order of near-equal scores: the scores, and (almost) the items."""
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-4, atol=1e-4)
+    assert ann_recall(got.rows, want.rows) >= 0.99
+
+
+@needs_faiss_gpu
+@pytest.mark.parametrize("kind,options", [("flat", {}), ("ivf", {"nprobe": 8})])
+@pytest.mark.parametrize("name,scale", SCORES)
+def test_gpu_index_serves_like_the_cpu_index(tmp_path, kind, options, name, scale):
+    """A GPU index (device 'gpu', and 'auto' where faiss has a GPU) finds the CPU index's top N,
+    for one or several interests; it refuses more than faiss's GPU k; saved from the GPU it
+    loads on either device with its settings."""
+    items, users = clustered(5000, 100, seed=7)
+    cpu = ItemIndex.build(items, kind=kind, score=name, scale=scale, device="cpu", **options)
+    gpu = ItemIndex.build(items, kind=kind, score=name, scale=scale, device="gpu", **options)
+    auto = ItemIndex.build(items, kind=kind, score=name, scale=scale, **options)
+    assert (cpu.on_gpu, gpu.on_gpu, auto.on_gpu) == (False, True, True)
+    for queries in (users, users.view(50, 2, D)):
+        _same_top_n(gpu.search(queries, 50), cpu.search(queries, 50))
+    _same_top_n(auto.search(users, 50), cpu.search(users, 50))
+    with pytest.raises(ConfigError, match=r"n=2049.*2048"):
+        gpu.search(users[:2], 2049)
+    assert gpu.search(users[:2], 2048).rows.shape == (2, 2048)
+    gpu.save(tmp_path / "idx")
+    for device in ("cpu", "gpu"):
+        loaded = ItemIndex.load(tmp_path / "idx", device=device)
+        assert loaded.on_gpu == (device == "gpu") and loaded.n_items == 5000
+        _same_top_n(loaded.search(users, 50), cpu.search(users, 50))
+    if kind == "ivf":
+        assert faiss.extract_index_ivf(ItemIndex.load(tmp_path / "idx", device="cpu")._cpu_index).nprobe == 8
 
 
 def test_faiss_without_gpu_functions(monkeypatch):

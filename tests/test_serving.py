@@ -1,11 +1,16 @@
 """The CLI serves the test users from a faiss index of the trained model and exports it."""
 import json
 
+import faiss
 import pytest
 import torch
 
 from recbole_croloss.quick_start import main, run
 from recbole_croloss.retrieval import ItemIndex
+from tests.devices import on_devices, recbole_device
+
+#: faiss sees a GPU: only a faiss built with GPU support has StandardGpuResources (faiss-cpu has not).
+FAISS_SEES_GPU = hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
 @pytest.mark.parametrize("model,settings,score", [("GRU4Rec", {}, "dot"),
@@ -26,20 +31,26 @@ def test_flat_index_serves_the_exact_top_n(tiny, tmp_path, model, settings, scor
     assert json.load(open(export / "meta.json"))["score"] == score  # the model's own
 
 
-def test_exported_index_serves_like_the_model(tiny, tmp_path):
+@on_devices
+def test_exported_index_serves_like_the_model(tiny, tmp_path, monkeypatch, device):
+    """On CUDA: the model's vectors from the device, served by a faiss GPU index where faiss has
+    one (the index's default device), against the model's own scores."""
     from recbole_croloss.quick_start import prepare_run
 
-    prepared = prepare_run("TwoTower", "ml-100k", config_dict={**tiny, "loss": "croloss"})
+    prepared = prepare_run("TwoTower", "ml-100k", config_dict={**tiny, "loss": "croloss",
+                                                               **recbole_device(device, monkeypatch)})
+    assert prepared.trainer.device.type == device
     prepared.trainer.fit(prepared.train_data, saved=False)
     from recbole_croloss.spec import ServingSpec
     from recbole_croloss.serving import faiss_test_results
 
     served = faiss_test_results(prepared, ServingSpec("flat", 1, str(tmp_path / "tt")))
+    assert served["device"] == ("GPU" if FAISS_SEES_GPU else "CPU")
     index = ItemIndex.load(tmp_path / "tt")
-    interaction = next(iter(prepared.test_data))[0]
+    interaction = next(iter(prepared.test_data))[0].to(device)
     with torch.no_grad():
         users = prepared.adapter.retrieval.user_vectors(interaction)
-        scores = prepared.adapter.full_sort_predict(interaction)[:, 1:]  # cosine x 10, padding dropped
+        scores = prepared.adapter.full_sort_predict(interaction)[:, 1:].cpu()  # cosine x 10, padding dropped
     found = index.search(users, 20)
     torch.testing.assert_close(torch.from_numpy(found.scores), scores.topk(20).values, rtol=1e-4, atol=1e-4)
     dataset = prepared.test_data._dataset

@@ -66,7 +66,15 @@ class PowerRankWeight:
         r"""``L * W_alpha(R)`` from ``log R``: ``[B] -> [B]``."""
         if self.alpha == 1.0:
             return log_rank
-        return torch.expm1((1.0 - self.alpha) * log_rank) * (self.log_catalogue / self._denominator)
+        exponent = (1.0 - self.alpha) * log_rank
+        value = torch.expm1(exponent)
+        if self.alpha > 1.0:
+            # Autograd's expm1 backward forms expm1(t) + 1, which rounds to 0 once R^(1 - alpha)
+            # falls below the dtype's epsilon (huge ranks or importance weights) and would stop
+            # the gradient; its exact slope is exp(t), which cannot overflow for t <= 0.
+            slope = torch.exp(exponent)
+            value = value.detach() + (slope - slope.detach())
+        return value * (self.log_catalogue / self._denominator)
 
     def log_scaled_density(self, log_rank: torch.Tensor) -> torch.Tensor:
         r"""``log(L * w_alpha(R)) = log K_alpha - alpha * log R``: ``[B] -> [B]``."""

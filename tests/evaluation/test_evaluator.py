@@ -7,6 +7,7 @@ from recbole_croloss.errors import ConfigError
 from recbole_croloss.evaluation import FullRankingEvaluator, parse_bytes, plan_memory
 from recbole_croloss.evaluation.evaluator import GOOD_CHUNK, cell_bytes, row_bytes
 from recbole_croloss.quick_start import prepare_run, main
+from tests.devices import on_devices, recbole_device
 
 ALL = ["Recall", "NDCG", "Hit", "MRR", "Precision"]
 
@@ -43,16 +44,23 @@ def test_budget_too_small_for_one_row_is_a_clear_error():
         plan_memory(1000, 1_700_000, 500)
 
 
-def test_row_blocks_give_the_same_top_n():
+@on_devices
+def test_row_blocks_give_the_same_top_n(device):
     gen = torch.Generator().manual_seed(0)
     queries, keys = torch.randn(300, 3, 8, generator=gen), torch.randn(3000, 8, generator=gen)
     small = FullRankingEvaluator(ALL, [10, 50], memory_budget=plan_memory(10**9, 3000, 50, 3).bytes // 100)
     big = FullRankingEvaluator(ALL, [10, 50], memory_budget=10**9)
     assert small.plan(3000, 3, 300).rows < 300
-    s1, i1 = small.topk(queries, keys)
-    s2, i2 = big.topk(queries, keys)
+    s1, i1 = small.topk(queries.to(device), keys.to(device))
+    s2, i2 = big.topk(queries.to(device), keys.to(device))
+    assert s1.device.type == i1.device.type == device
     assert torch.equal(i1, i2)
     torch.testing.assert_close(s1, s2)
+    if device != "cpu":  # the CPU's top N: its scores, and the float64 scores of the ids found
+        cpu_scores, _ = big.topk(queries, keys)
+        torch.testing.assert_close(s1.cpu(), cpu_scores, rtol=1e-5, atol=1e-5)
+        exact = (queries.double() @ keys.double().T).amax(1)
+        torch.testing.assert_close(exact.gather(1, i1.cpu()), cpu_scores.double(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture
@@ -84,11 +92,14 @@ def test_figures_equal_recboles_on_the_ml100k_slice(precise, model, settings):
             assert ours[key] == pytest.approx(theirs[key], abs=1e-6), (budget, key)
 
 
-def test_figures_equal_recboles_on_full_ml100k_valid_and_test(tiny):
-    """All 943 users, every item; an untrained GRU4Rec (evaluation only: seconds)."""
+@on_devices
+def test_figures_equal_recboles_on_full_ml100k_valid_and_test(tiny, monkeypatch, device):
+    """All 943 users, every item; an untrained GRU4Rec (evaluation only: seconds). On CUDA the
+    chunked evaluator's device path against RecBole's evaluator on the same device."""
     settings = {**tiny, "user_inter_num_interval": None, "metrics": ALL, "metric_decimal_place": 12,
-                "loss": "croloss", "eval_memory_budget": "300KiB"}
+                "loss": "croloss", "eval_memory_budget": "300KiB", **recbole_device(device, monkeypatch)}
     prepared = prepare_run("GRU4Rec", "ml-100k", config_dict=settings)
+    assert prepared.trainer.device.type == device
     assert prepared.trainer.ranking_evaluator.plan(prepared.adapter.model.n_items, 1, 4096).rows < 943
     for data in (prepared.valid_data, prepared.test_data):
         ours, theirs = both(prepared, data)
@@ -96,14 +107,17 @@ def test_figures_equal_recboles_on_full_ml100k_valid_and_test(tiny):
             assert ours[key] == pytest.approx(theirs[key], abs=1e-6), key
 
 
-def test_eval_mask_history_removes_the_input_sequence(precise):
-    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**precise, "loss": "croloss", "eval_mask": "history"})
-    interaction = next(iter(prepared.test_data))[0]
+@on_devices
+def test_eval_mask_history_removes_the_input_sequence(precise, monkeypatch, device):
+    prepared = prepare_run("GRU4Rec", "ml-100k", config_dict={**precise, "loss": "croloss", "eval_mask": "history",
+                                                              **recbole_device(device, monkeypatch)})
+    interaction = next(iter(prepared.test_data))[0].to(device)
     seq = interaction[prepared.adapter.model.ITEM_SEQ]
     exclusions = prepared.trainer.eval_mask.exclusions(None, interaction, prepared.adapter.model)
     assert len(exclusions.rows) == int((seq > 0).sum())
     score, keys = prepared.adapter.retrieval.score, prepared.adapter.retrieval.ranking_keys()
     _, ids = prepared.trainer.ranking_evaluator.topk(score.query(prepared.adapter.retrieval.user_vectors(interaction)), keys, exclusions)
+    assert ids.device.type == device
     for row in range(len(ids)):
         assert not set(ids[row].tolist()) & set(seq[row][seq[row] > 0].tolist())
         assert 0 not in ids[row].tolist()

@@ -1,6 +1,4 @@
 """bce and gbce against a float64 hand-written loop, gSASRec's calibration, and the presets' refusals."""
-import math
-
 import pytest
 import torch
 
@@ -8,8 +6,14 @@ from recbole_croloss.errors import ConfigError
 from recbole_croloss.loss import GeneralisedBCE, build_loss, get_preset
 
 
+def log_sigmoid(x):
+    """log(1 / (1 + e^-x)) in float64, finite for any finite x (no e^-x of a large -x)."""
+    return -torch.logaddexp(torch.zeros_like(x), -x)
+
+
 def reference(pos, neg, mask, n_items, t):
-    """gSASRec's loss as written in its paper, one row at a time in float64."""
+    """gSASRec's loss as written in its paper, one row at a time in float64 (a tensor: autograd
+    gives its gradient)."""
     rows = []
     for b in range(len(pos)):
         valid = [j for j in range(neg.shape[1]) if mask is None or mask[b, j]]
@@ -17,8 +21,8 @@ def reference(pos, neg, mask, n_items, t):
             continue
         alpha = len(valid) / (n_items - 1)
         beta = alpha * (t * (1 - 1 / alpha) + 1 / alpha)
-        sigma = 1 / (1 + math.exp(-float(pos[b])))
-        total = math.log(sigma ** beta) + sum(math.log(1 - 1 / (1 + math.exp(-float(neg[b, j])))) for j in valid)
+        # log(sigma(s)^beta) + sum_j log(1 - sigma(t_j)), with 1 - sigma(t) = sigma(-t)
+        total = beta * log_sigmoid(pos[b].double()) + sum(log_sigmoid(-neg[b, j].double()) for j in valid)
         rows.append(-total / (len(valid) + 1))
     return sum(rows) / len(rows)
 
@@ -31,8 +35,12 @@ def test_against_the_reference(name, t, n_items):
     mask = torch.rand(5, 40, generator=g) > 0.3
     mask[2] = False  # a row with no valid negative is left out of the mean
     loss = build_loss(name, n_items, **({"gbce_t": t} if name == "gbce" else {}))
-    assert float(loss(pos, neg, mask)) == pytest.approx(reference(pos, neg, mask, n_items, t), rel=1e-12)
-    assert float(loss(pos, neg)) == pytest.approx(reference(pos, neg, None, n_items, t), rel=1e-12)
+    pos.requires_grad_(), neg.requires_grad_()
+    for row_mask in (mask, None):
+        got, want = loss(pos, neg, row_mask), reference(pos, neg, row_mask, n_items, t)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+        for g_got, g_want in zip(torch.autograd.grad(got, (pos, neg)), torch.autograd.grad(want, (pos, neg))):
+            torch.testing.assert_close(g_got, g_want, rtol=1e-12, atol=1e-15)
 
 
 def test_gbce_beta_is_gsasrec_s_calibration():
@@ -43,13 +51,23 @@ def test_gbce_beta_is_gsasrec_s_calibration():
     assert float(loss.beta(torch.tensor([10_000.0]))) == pytest.approx(1.0)  # every item: plain BCE
 
 
-def test_finite_for_scores_far_beyond_the_sigmoid_s_range():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_scores_far_beyond_the_sigmoid_s_range_match_the_reference(dtype):
+    """Scores of +-500 (e^500 overflows float32): the float64 reference's loss and gradient, the
+    gradient raising the positive and lowering the negatives (d pos <= 0, d neg >= 0)."""
     loss = GeneralisedBCE(100, 0.5)
-    pos = torch.tensor([-500.0, 500.0], requires_grad=True)
-    neg = torch.tensor([[500.0, -500.0], [80.0, 0.0]], requires_grad=True)
+    pos = torch.tensor([-500.0, 500.0], dtype=dtype, requires_grad=True)
+    neg = torch.tensor([[500.0, -500.0], [80.0, 0.0]], dtype=dtype, requires_grad=True)
     value = loss(pos, neg)
     value.backward()
-    assert torch.isfinite(value) and torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all()
+    exact_pos, exact_neg = pos.detach().double().requires_grad_(), neg.detach().double().requires_grad_()
+    want = reference(exact_pos, exact_neg, None, 100, 0.5)
+    want_grads = torch.autograd.grad(want, (exact_pos, exact_neg))
+    rtol = 1e-6 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(value.detach().double(), want.detach(), rtol=rtol, atol=0)
+    for got, expected in zip((pos.grad, neg.grad), want_grads):
+        torch.testing.assert_close(got.double(), expected, rtol=rtol, atol=1e-30)
+    assert bool((pos.grad <= 0).all()) and bool((neg.grad >= 0).all())
 
 
 def test_bce_takes_no_log_q():

@@ -1,8 +1,5 @@
-"""CROLoss against an independent float64 reference, its special cases, stability and errors.
-
-The reference below is written from the paper's formulas (DESIGN.md section 1) with plain
-python loops over float64 scalars; it calls nothing from :mod:`recbole_croloss`.
-"""
+"""CROLoss against the independent float64 reference (:mod:`.reference`), its special cases,
+stability and errors."""
 from __future__ import annotations
 
 import math
@@ -14,80 +11,12 @@ import torch.nn.functional as F
 
 from recbole_croloss.loss import CROLoss, LossOverflowError, hard_rank_percentile
 
+from .reference import MARGIN, assert_gradient_close, ref_log_ranks, ref_scaled_density, ref_value_and_grads
+
 KERNELS = ["sigmoid", "softplus", "exp", "hinge"]
 ALPHAS = [0.0, 0.6, 0.8, 1.0, 1.2, 1.6]
 ESTIMATORS = ["paper", "unbiased"]
 N_ITEMS = 50
-MARGIN = 1.0  # small hinge margin, so that some hinge terms are exactly 0
-
-
-# --------------------------------------------------------------------------------------------
-# Independent float64 reference
-# --------------------------------------------------------------------------------------------
-def ref_phi(kernel, g, margin=MARGIN):
-    if kernel == "sigmoid":
-        return 1.0 / (1.0 + torch.exp(-g))
-    if kernel == "softplus":
-        return torch.log(1.0 + torch.exp(g))
-    if kernel == "exp":
-        return torch.exp(g)
-    if kernel == "hinge":
-        return torch.clamp(g + margin, min=0.0)
-    if kernel == "step":
-        return (g >= 0).to(torch.float64)
-    raise AssertionError(kernel)
-
-
-def ref_ranks(kernel, pos, neg, mask, n_items, estimator, margin=MARGIN):
-    """R_hat of every row with >= 1 valid negative (rows without one are skipped)."""
-    ranks = []
-    for b in range(pos.shape[0]):
-        valid = [j for j in range(neg.shape[1]) if mask is None or bool(mask[b, j])]
-        if not valid:
-            continue
-        m = len(valid)
-        total = sum(ref_phi(kernel, neg[b, j] - pos[b], margin) for j in valid)
-        if estimator == "paper":
-            ranks.append((n_items / m) * (1.0 + total))
-        elif estimator == "unbiased":
-            ranks.append(1.0 + ((n_items - 1) / m) * total)
-        else:
-            raise AssertionError(estimator)
-    return ranks
-
-
-def ref_scaled_cdf(x, alpha, n_items):
-    """log(N+1) * W_alpha(x), eq. 13."""
-    big_l = math.log(n_items + 1)
-    if alpha == 1:
-        return big_l * torch.log(x) / big_l
-    return big_l * (1.0 - x ** (1.0 - alpha)) / (1.0 - (n_items + 1) ** (1.0 - alpha))
-
-
-def ref_scaled_density(x, alpha, n_items):
-    """log(N+1) * w_alpha(x)."""
-    if alpha == 1:
-        return 1.0 / x
-    big_l = math.log(n_items + 1)
-    return (1.0 - alpha) * x ** (-alpha) * big_l / ((n_items + 1) ** (1.0 - alpha) - 1.0)
-
-
-def ref_loss(pos, neg, mask, kernel, alpha, n_items, estimator, lambda_kernel=None, margin=MARGIN):
-    ranks = ref_ranks(kernel, pos, neg, mask, n_items, estimator, margin)
-    if lambda_kernel is None:
-        terms = [ref_scaled_cdf(r, alpha, n_items) for r in ranks]
-    else:
-        ranks1 = ref_ranks(lambda_kernel, pos.detach(), neg.detach(), mask, n_items, estimator, margin)
-        terms = [ref_scaled_density(r1, alpha, n_items).detach() * r2 for r1, r2 in zip(ranks1, ranks)]
-    return sum(terms) / len(terms)
-
-
-def ref_value_and_grads(pos, neg, mask, **kw):
-    p = pos.detach().double().requires_grad_()
-    n = neg.detach().double().requires_grad_()
-    loss = ref_loss(p, n, mask, **kw)
-    gp, gn = torch.autograd.grad(loss, (p, n))
-    return loss.detach(), gp, gn
 
 
 def lib_value_and_grads(loss_fn, pos, neg, mask, dtype):
@@ -174,7 +103,8 @@ def test_masked_entries_do_not_matter(kernel):
     pos, neg = make_scores(1)
     mask = MASKS["mask"]
     loss_fn = CROLoss(kernel, 0.8, N_ITEMS, margin=MARGIN)
-    other = torch.where(mask, neg, neg + 3.0 * torch.randn_like(neg))
+    noise = torch.randn(neg.shape, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    other = torch.where(mask, neg, neg + 3.0 * noise)
     torch.testing.assert_close(loss_fn(pos, neg, mask), loss_fn(pos, other, mask), rtol=0, atol=1e-12)
 
 
@@ -272,9 +202,9 @@ def test_lambda_weight_is_a_constant():
     _, gp, _ = lib_value_and_grads(lam, pos, neg, None, torch.float64)
     # reference where lambda is NOT detached: must differ
     p = pos.clone().requires_grad_()
-    ranks1 = ref_ranks("sigmoid", p, neg, None, N_ITEMS, "paper")
-    ranks2 = ref_ranks("softplus", p, neg, None, N_ITEMS, "paper")
-    wrong = sum(ref_scaled_density(r1, 1.2, N_ITEMS) * r2 for r1, r2 in zip(ranks1, ranks2)) / B
+    ranks1 = ref_log_ranks("sigmoid", p, neg, None, N_ITEMS, "paper")
+    ranks2 = ref_log_ranks("softplus", p, neg, None, N_ITEMS, "paper")
+    wrong = sum(ref_scaled_density(r1, 1.2, N_ITEMS) * r2.exp() for r1, r2 in zip(ranks1, ranks2)) / B
     (g_wrong,) = torch.autograd.grad(wrong, p)
     assert not torch.allclose(gp, g_wrong, rtol=1e-3)
 
@@ -414,20 +344,33 @@ def huge_scores(direction, b=3, m=4):
     return pos, neg
 
 
+def assert_huge_scores_match_reference(loss_fn, kernel, alpha, direction, lambda_kernel=None):
+    """The loss of :func:`huge_scores` and its gradient are the float64 reference's (the loss
+    and its gradient within 1e-5, the rank weight's slope included however small), and the
+    gradient points the way the rank weight does: a higher positive or a lower negative never raises the loss (W_alpha, w_alpha
+    and phi are nondecreasing)."""
+    pos, neg = huge_scores(direction)
+    loss = loss_fn(pos, neg)
+    loss.backward()
+    ref = dict(kernel=kernel, alpha=alpha, n_items=loss_fn.n_items, estimator="paper", margin=5.0)
+    want, want_pos, want_neg = ref_value_and_grads(pos, neg, None, lambda_kernel=lambda_kernel, **ref)
+    assert torch.isfinite(want)
+    torch.testing.assert_close(loss.detach().double(), want, rtol=1e-5, atol=0)
+    for got, expected in zip((pos.grad, neg.grad), (want_pos, want_neg)):
+        assert_gradient_close(got, expected, rtol=1e-5)
+    assert bool((pos.grad <= 0).all()) and bool((neg.grad >= 0).all())
+
+
 @pytest.mark.parametrize("direction", ["lose", "win"])
 @pytest.mark.parametrize("alpha", ALPHAS)
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_huge_scores_finite_or_overflow_error(kernel, alpha, direction):
-    pos, neg = huge_scores(direction)
+def test_huge_scores_match_the_reference_or_raise_overflow(kernel, alpha, direction):
     loss_fn = CROLoss(kernel, alpha, 100_000)
     if kernel == "exp" and alpha < 1 and direction == "lose":
         with pytest.raises(LossOverflowError, match=rf"alpha={alpha}"):
-            loss_fn(pos, neg)
+            loss_fn(*huge_scores(direction))
         return
-    loss = loss_fn(pos, neg)
-    loss.backward()
-    assert torch.isfinite(loss)
-    assert torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all()
+    assert_huge_scores_match_reference(loss_fn, kernel, alpha, direction)
 
 
 @pytest.mark.parametrize("alpha", [0.6, 1.0])
@@ -439,28 +382,23 @@ def test_huge_scores_exp_float64_overflow_also_caught(alpha):
         with pytest.raises(LossOverflowError, match="alpha"):
             loss_fn(pos, neg)
     else:
-        assert torch.isfinite(loss_fn(pos, neg))
+        want = ref_value_and_grads(pos, neg, None, kernel="exp", alpha=alpha, n_items=1000, estimator="paper")
+        assert_close_to_ref(lib_value_and_grads(loss_fn, pos, neg, None, torch.float64), want, torch.float64)
 
 
 @pytest.mark.parametrize("direction", ["lose", "win"])
 @pytest.mark.parametrize("alpha", [1.0, 1.2, 1.6])
-def test_huge_scores_lambda_exp_exp_finite(alpha, direction):
-    pos, neg = huge_scores(direction)
-    loss = CROLoss("exp", alpha, 100_000, lambda_kernel="exp")(pos, neg)
-    loss.backward()
-    assert torch.isfinite(loss)
-    assert torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all()
+def test_huge_scores_lambda_exp_exp_match_the_reference(alpha, direction):
+    loss_fn = CROLoss("exp", alpha, 100_000, lambda_kernel="exp")
+    assert_huge_scores_match_reference(loss_fn, "exp", alpha, direction, lambda_kernel="exp")
 
 
 @pytest.mark.parametrize("direction", ["lose", "win"])
 @pytest.mark.parametrize("alpha", ALPHAS)
 @pytest.mark.parametrize("phi1,phi2", [("sigmoid", "softplus"), ("step", "hinge"), ("softplus", "sigmoid")])
-def test_huge_scores_lambda_bounded_kernels_finite(phi1, phi2, alpha, direction):
-    pos, neg = huge_scores(direction)
-    loss = CROLoss(phi2, alpha, 100_000, lambda_kernel=phi1)(pos, neg)
-    loss.backward()
-    assert torch.isfinite(loss)
-    assert torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all()
+def test_huge_scores_lambda_bounded_kernels_match_the_reference(phi1, phi2, alpha, direction):
+    loss_fn = CROLoss(phi2, alpha, 100_000, lambda_kernel=phi1)
+    assert_huge_scores_match_reference(loss_fn, phi2, alpha, direction, lambda_kernel=phi1)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, 1.6])

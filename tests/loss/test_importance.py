@@ -8,6 +8,8 @@ import torch
 from recbole_croloss.loss import CROLoss, build_loss, get_kernel
 from recbole_croloss.sampler import ProposalNegatives, popularity_proposal
 
+from .reference import assert_gradient_close, ref_value_and_grads
+
 KERNELS = ["sigmoid", "softplus", "exp", "hinge"]
 N_ITEMS = 500
 
@@ -94,19 +96,33 @@ def test_uniform_weights_are_not_enough_under_the_same_proposal():
     assert abs(sum(weighted) / 300 - exact) < 0.05 * exact < abs(sum(naive) / 300 - exact)
 
 
+@pytest.mark.parametrize("alpha", [1.0, 1.5])
 @pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("log_q", [-300.0, 300.0, -30.0])
-def test_log_space_keeps_any_finite_input_finite(kernel, log_q):
-    """Weights of e^300 / M or e^-300 / M (beyond float32) with scores up to 1e4: a finite loss and
-    gradient at alpha 1 and 1.5 (float32 scores, computed in float32)."""
-    for alpha in (1.0, 1.5):
-        loss = CROLoss(kernel, alpha, 10 ** 6)
-        pos = (torch.randn(4) * 1e4).requires_grad_()
-        neg = (torch.randn(4, 30) * 1e4).requires_grad_()
-        q = torch.full((30,), log_q) + torch.randn(30)
-        value = loss(pos, neg, torch.rand(4, 30) > 0.3, q)
-        value.backward()
-        assert torch.isfinite(value) and torch.isfinite(pos.grad).all() and torch.isfinite(neg.grad).all()
+def test_log_space_keeps_any_finite_input_finite(kernel, log_q, alpha):
+    """Weights of e^300 / M or e^-300 / M (beyond float32) with scores up to 1e4, in float32 and
+    in float64: the loss and gradient of the float64 reference (the rank weight's slope included
+    where R^(1 - alpha) is below the dtype's epsilon), and a gradient that points its way: a higher positive or a lower negative never raises the loss."""
+    g = torch.Generator().manual_seed(21)
+    pos, neg = torch.randn(4, generator=g) * 1e4, torch.randn(4, 30, generator=g) * 1e4
+    q = torch.full((30,), log_q) + torch.randn(30, generator=g)
+    mask = torch.rand(4, 30, generator=g) > 0.3
+    loss = CROLoss(kernel, alpha, 10 ** 6)
+    ref = dict(kernel=kernel, alpha=alpha, n_items=10 ** 6, estimator="paper", margin=5.0, log_q=q.double())
+    want = ref_value_and_grads(pos, neg, mask, **ref)
+    for dtype, rtol in ((torch.float32, 1e-5), (torch.float64, 1e-9)):
+        value, grad_pos, grad_neg = value_and_grads(loss, pos.to(dtype), neg.to(dtype), mask, q.to(dtype))
+        assert value.dtype == dtype
+        torch.testing.assert_close(value.double(), want[0], rtol=rtol, atol=0)
+        for got, expected in zip((grad_pos, grad_neg), want[1:]):
+            assert_gradient_close(got, expected, rtol=10 * rtol)
+        assert bool((grad_pos <= 0).all()) and bool((grad_neg >= 0).all())
+
+
+def value_and_grads(loss_fn, pos, neg, mask, log_q):
+    p, n = pos.clone().requires_grad_(), neg.clone().requires_grad_()
+    value = loss_fn(p, n, mask, log_q)
+    return (value.detach(), *torch.autograd.grad(value, (p, n)))
 
 
 def test_a_negative_drawn_with_probability_zero_is_named():
@@ -150,7 +166,7 @@ def test_log_q_sampled_softmax_equals_a_hand_computation(estimator, corrected):
 @pytest.mark.parametrize("kernel", ["softplus", "exp", "sigmoid"])
 def test_with_log_q_the_lambda_gradient_with_phi1_equal_phi2_is_the_plain_one(kernel):
     pos, neg, mask = scores(8)
-    log_q = torch.log(torch.rand(neg.shape[1], dtype=torch.float64) / 100)
+    log_q = torch.log(torch.rand(neg.shape[1], generator=torch.Generator().manual_seed(9), dtype=torch.float64) / 100)
     plain = build_loss("croloss", N_ITEMS, kernel=kernel, alpha=1.3)(pos, neg, mask, log_q)
     lam = build_loss("croloss_lambda", N_ITEMS, kernel=kernel, lambda_kernel=kernel, alpha=1.3)(pos, neg, mask, log_q)
     for a, b in zip(torch.autograd.grad(plain, (pos, neg)), torch.autograd.grad(lam, (pos, neg))):

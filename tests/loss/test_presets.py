@@ -56,7 +56,20 @@ def test_contradicting_a_fixed_setting_raises(name, key, value):
 @pytest.mark.parametrize("name,key,value", [("bpr", "alpha", 0), ("bpr", "kernel", "softplus"),
                                             ("sampled_softmax", "alpha", 1)])
 def test_repeating_a_fixed_setting_is_fine(name, key, value):
-    build_loss(name, 100, **{key: value})
+    """The loss built with the preset's own value is the preset's loss: the same settings, and
+    the same value and gradient on fixed scores."""
+    repeated, plain = build_loss(name, 100, **{key: value}), build_loss(name, 100)
+    assert type(repeated) is type(plain) is CROLoss
+    assert (repeated.kernel, repeated.alpha, repeated.lambda_kernel, repeated.estimator, repeated.n_items) == (
+        plain.kernel, plain.alpha, plain.lambda_kernel, plain.estimator, plain.n_items)
+    assert repr(repeated) == repr(plain)
+    gen = torch.Generator().manual_seed(4)
+    pos = torch.randn(3, generator=gen, dtype=torch.float64, requires_grad=True)
+    neg = torch.randn(3, 8, generator=gen, dtype=torch.float64, requires_grad=True)
+    got, want = repeated(pos, neg), plain(pos, neg)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    for g_got, g_want in zip(torch.autograd.grad(got, (pos, neg)), torch.autograd.grad(want, (pos, neg))):
+        torch.testing.assert_close(g_got, g_want, rtol=0, atol=0)
 
 
 def test_unknown_option():

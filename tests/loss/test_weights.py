@@ -8,31 +8,18 @@ import torch
 
 from recbole_croloss.loss import PowerRankWeight
 
+from .reference import ref_density_scale, ref_scaled_cdf, ref_scaled_density
+
 ALPHAS = [0.0, 0.6, 0.8, 1.0, 1.2, 1.6, 3.0]
 N = 1000
 RANKS = [1.0, 1.5, 2.0, 10.0, 137.0, 1000.0, 1001.0]
-
-
-def scaled_cdf(x, alpha, n):
-    big_l = math.log(n + 1)
-    if alpha == 1:
-        return math.log(x)
-    return big_l * (1 - x ** (1 - alpha)) / (1 - (n + 1) ** (1 - alpha))
-
-
-def scaled_density(x, alpha, n):
-    if alpha == 1:
-        return 1 / x
-    big_l = math.log(n + 1)
-    return (1 - alpha) * x ** (-alpha) * big_l / ((n + 1) ** (1 - alpha) - 1)
 
 
 @pytest.mark.parametrize("alpha", ALPHAS)
 def test_scaled_cdf_formula(alpha):
     w = PowerRankWeight(alpha, N)
     log_r = torch.tensor(RANKS, dtype=torch.float64).log()
-    want = torch.tensor([scaled_cdf(x, alpha, N) for x in RANKS], dtype=torch.float64)
-    torch.testing.assert_close(w.scaled_cdf(log_r), want, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(w.scaled_cdf(log_r), ref_scaled_cdf(log_r, alpha, N), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("alpha", ALPHAS)
@@ -47,7 +34,7 @@ def test_scaled_cdf_ends(alpha):
 def test_scaled_density_formula(alpha):
     w = PowerRankWeight(alpha, N)
     log_r = torch.tensor(RANKS, dtype=torch.float64).log()
-    want = torch.tensor([scaled_density(x, alpha, N) for x in RANKS], dtype=torch.float64)
+    want = ref_scaled_density(log_r, alpha, N)
     torch.testing.assert_close(w.log_scaled_density(log_r).exp(), want, rtol=1e-12, atol=0)
 
 
@@ -87,13 +74,24 @@ def test_alpha_1_reads_log_rank():
 
 @pytest.mark.parametrize("alpha", [1.0, 1.2, 1.6])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_huge_log_rank_finite_for_alpha_at_least_1(alpha, dtype):
-    w = PowerRankWeight(alpha, 10**6)
+def test_huge_log_rank_matches_the_formula_for_alpha_at_least_1(alpha, dtype):
+    """log R of 1e4 and 1e30 (the exponential kernel's ranks): L W_alpha(R) and its slope in
+    log R (K_alpha R^(1-alpha) >= 0, the weight never falls with the rank), and
+    log(L w_alpha(R)) = log K_alpha - alpha log R, as the float64 formulas give them."""
+    n = 10 ** 6
+    w = PowerRankWeight(alpha, n)
     log_r = torch.tensor([1e4, 1e30], dtype=dtype, requires_grad=True)
     out = w.scaled_cdf(log_r)
-    out.sum().backward()
-    assert torch.isfinite(out).all() and torch.isfinite(log_r.grad).all()
-    assert torch.isfinite(w.log_scaled_density(log_r)).all()
+    (slope,) = torch.autograd.grad(out.sum(), log_r)
+    exact = log_r.detach().double().requires_grad_()
+    want = ref_scaled_cdf(exact, alpha, n)
+    (want_slope,) = torch.autograd.grad(want.sum(), exact)
+    tol = dict(rtol=1e-6, atol=0) if dtype == torch.float32 else dict(rtol=1e-12, atol=0)
+    torch.testing.assert_close(out.detach().double(), want.detach(), **tol)
+    torch.testing.assert_close(slope.double(), want_slope, **tol)
+    assert bool((slope >= 0).all())
+    want_log_density = math.log(ref_density_scale(alpha, n)) - alpha * exact.detach()
+    torch.testing.assert_close(w.log_scaled_density(log_r.detach()).double(), want_log_density, **tol)
 
 
 @pytest.mark.parametrize("alpha,match", [

@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from recbole_croloss.model.comirec import RoutingExtractor
 from recbole_croloss.model.layers import dynamic_routing, padding_mask, self_attentive_interests
 from recbole_croloss.quick_start import main
 
@@ -43,10 +44,47 @@ def test_dr_interests_route_per_position_per_interest_maps(build_model):
     assert not torch.allclose(got[:, 0], got[:, 1])  # the interests differ
 
 
-def test_one_interest_is_a_single_vector_model(build_model):
-    prepared = build_model("ComiRec", loss="croloss", num_interest=1)
-    prepared.trainer.fit(prepared.train_data, saved=False)
-    assert prepared.trainer.evaluate(prepared.test_data, load_best_model=False)["recall@500"] > 0
+def _one_interest_reference(model, seq, lengths):
+    """What a single interest is, in float64, row by row: SA's attention pooling over the real
+    positions; DR's routing, whose softmax over one interest is 1 for every behaviour, so the
+    interest is squash(sum_l W_l e_l) whatever the number of rounds."""
+    emb_table = model.item_embedding.weight.double()
+    rows = []
+    for items, n in zip(seq.tolist(), lengths.tolist()):
+        emb = emb_table[items[:n]]  # [n, d]
+        if isinstance(model.extractor, RoutingExtractor):
+            s = sum(model.extractor.bilinear[pos, 0].double() @ emb[pos] for pos in range(n))
+            norm2 = s @ s
+            rows.append(norm2 / (1 + norm2) * s / norm2.sqrt())
+        else:
+            first, _, second = model.extractor.attention
+            hidden = torch.tanh((emb + model.extractor.position_embedding.weight[:n].double())
+                                @ first.weight.double().T + first.bias.double())
+            logits = (hidden @ second.weight.double().T + second.bias.double())[:, 0]  # [n]
+            weights = torch.exp(logits - logits.max())
+            rows.append((weights / weights.sum()) @ emb)
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("extractor", ["sa", "dr"])
+def test_one_interest_is_a_single_vector_model(build_model, extractor):
+    """K = 1: one vector per user, as defined, which the readout returns for any positive and
+    which ranks the catalogue by its own score, S = 10 cos(u, v)."""
+    prepared = build_model("ComiRec", loss="croloss", num_interest=1, interest_extractor=extractor)
+    model = prepared.adapter.model.eval()
+    interaction = first_batch(prepared)
+    seq, lengths = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
+    with torch.no_grad():
+        interests = model(seq, lengths)
+        assert interests.shape == (len(seq), 1, 16)
+        user = _one_interest_reference(model, seq.cpu(), lengths.cpu())
+        torch.testing.assert_close(interests[:, 0].double().cpu(), user, rtol=1e-5, atol=1e-6)
+        keys = torch.randn(len(seq), 16, generator=torch.Generator().manual_seed(0)).to(interests.device)
+        assert torch.equal(model.readout(interests, keys), interests[:, 0])  # any positive: the one vector
+        items = model.item_embedding.weight.double().cpu()
+        cosine = (user / user.norm(dim=1, keepdim=True)) @ (items / items.norm(dim=1, keepdim=True)).T
+        scores = prepared.adapter.full_sort_predict(interaction)
+        torch.testing.assert_close(scores.double().cpu()[:, 1:], 10 * cosine[:, 1:], rtol=1e-5, atol=1e-5)
 
 
 def _tiny_args(tiny):
