@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 sys.path.insert(0, ROOT)
 from machine import device_name  # noqa: E402
+import raw_output  # noqa: E402
 from recbole_croloss import distributed  # noqa: E402
 
 
@@ -78,16 +79,18 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=512)
     args = parser.parse_args(argv)
     dev = torch.device("cuda" if args.device == "cuda" else "cpu")
+    started = datetime.datetime.now()
     print(f"{datetime.date.today()} {platform.node()}: {device_name(dev)}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}; {args.model} on {args.dataset}, global batch {args.batch}, "
           f"mean of {args.epochs} epochs after 1 warm-up", flush=True)
     rows = []
     for loss, gather in (("ce", False), ("croloss", False), ("croloss", True)):
         base = {"model": args.model, "dataset": args.dataset, "loss": loss, "train_batch_size": args.batch,
-                "gather_negatives": gather, "show_progress": False, "state": "WARNING", "epochs": 1,
+                "show_progress": False, "state": "WARNING", "epochs": 1,
                 "checkpoint_dir": os.path.join("/tmp", "bench-distributed-saved"),
                 # both croloss rows draw their negatives (ml-100k's default would score every item)
-                **({} if loss == "ce" else {"negatives": "uniform"})}
+                # ce reads no negatives, and refuses settings about them
+                **({} if loss == "ce" else {"negatives": "uniform", "gather_negatives": gather})}
         for nproc in args.nprocs:
             if gather and nproc == 1:
                 continue
@@ -97,9 +100,20 @@ def main(argv=None):
                   f"{got['steps']} steps of {got['rows_per_step']} rows per rank, {got['device']}", flush=True)
     base_times = {label: got["epoch_s"] for label, n, got in rows if n == min(args.nprocs)}
     print("\nepoch time relative to the fewest processes of the same loss (lower = faster):")
+    records = []
     for label, nproc, got in rows:
         ref = base_times.get(label) or base_times.get(label.replace(" gather", ""))
         print(f"  {label:16} nproc {nproc}: {got['epoch_s'] / ref:.2f}x")
+        records.append({"loss": label, "nproc": nproc, **{k: plain(v) for k, v in got.items()},
+                        "relative_to_fewest": got["epoch_s"] / ref})
+    figures = {"model": args.model, "dataset": args.dataset, "global_batch": args.batch, "epochs": args.epochs,
+               "device": args.device, "rows": records}
+    raw_output.write("bench_distributed", figures, argv=argv, device=dev, started=started)
+
+
+def plain(value):
+    """A value JSON can hold: numbers and strings as they are, anything else as its text."""
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import device_name  # noqa: E402
+import raw_output  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole_croloss.quick_start import prepare_run  # noqa: E402
@@ -151,8 +152,9 @@ def measure(models: list[str], losses: list[str], rounds: int, threads: int) -> 
             os.chdir(home)
 
 
-def print_model_rows(model: str, runs: dict, times: dict) -> str:
-    """Print one model's table rows; returns its target verdict line."""
+def print_model_rows(model: str, runs: dict, times: dict, records: list | None = None) -> str:
+    """Print one model's table rows (each also appended to ``records`` as a dict); returns its
+    target verdict line."""
     labels = [label for label, _ in LOSSES if (model, label) in times]
     base_med = statistics.median(times[(model, BASELINE)])
     base_min = min(times[(model, BASELINE)])
@@ -163,6 +165,11 @@ def print_model_rows(model: str, runs: dict, times: dict) -> str:
         ratios[label] = med / base_med
         n_batches = len(runs[(model, label)].train_data)
         flag = "" if label not in TARGET_ROWS else ("  ok" if ratios[label] <= TARGET else "  ABOVE TARGET")
+        if records is not None:
+            records.append({"model": model, "loss": label, "median_s": med, "ratio": med / base_med, "min_s": best,
+                            "ratio_min": best / base_min, "ms_per_batch": 1e3 * med / n_batches,
+                            "batches": n_batches, "rounds_s": ts,
+                            "target_met": None if label not in TARGET_ROWS else ratios[label] <= TARGET})
         print(f"{model:<8} {label:<16} {med:>9.2f} {med / base_med:>6.2f} {best:>8.2f} "
               f"{best / base_min:>10.2f} {1e3 * med / n_batches:>9.1f}  "
               + " ".join(f"{t:.2f}" for t in ts) + flag)
@@ -178,17 +185,23 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), datetime.datetime.now()
     print_header(args.rounds)
     runs, times = measure(models, args.losses, args.rounds, threads)
     print()
     print(f"{'model':<8} {'loss':<16} {'median s':>9} {'ratio':>6} {'min s':>8} {'ratio(min)':>10} "
           f"{'ms/batch':>9}  rounds (s)")
-    summary = [print_model_rows(model, runs, times) for model in models]
+    rows = []
+    summary = [print_model_rows(model, runs, times, rows) for model in models]
     print()
     for line in summary:
         print(line)
-    print(f"# total wall time {time.perf_counter() - started:.0f}s")
+    total = time.perf_counter() - started
+    print(f"# total wall time {total:.0f}s")
+    figures = {"dataset": "ml-100k", "rounds": args.rounds, "threads": threads, "target": TARGET, "rows": rows,
+               "verdicts": summary, "total_wall_s": total}
+    device = "cuda" if torch.cuda.is_available() else None
+    raw_output.write("bench_epoch", figures, argv=argv, device=device, started=started_at)
 
 
 if __name__ == "__main__":

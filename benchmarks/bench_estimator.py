@@ -41,6 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import device_name  # noqa: E402
+import raw_output  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole_croloss.loss import CROLoss, get_kernel  # noqa: E402
@@ -133,11 +134,16 @@ def estimates(scores, positives, counts, n_trials: int):
     return {key: torch.stack(value) for key, value in out.items()}
 
 
-def report(title: str, scores, positives, counts, n_trials: int) -> None:
+def report(title: str, scores, positives, counts, n_trials: int) -> dict:
+    """Print the bias / spread table per kernel; returns the same figures as a dict."""
+    out = {"title": title, "items": scores.shape[1] - 1, "rows": len(positives), "draws": n_trials, "kernels": {}}
     print(f"\n## {title}: {scores.shape[1] - 1:,} items, {len(positives)} rows, {n_trials} draws per M")
     table = estimates(scores, positives, counts, n_trials)
     for kernel_name in KERNELS:
         exact = exact_ranks(get_kernel(kernel_name), scores, positives)
+        cells_out = out["kernels"][kernel_name] = {
+            "exact_rank": {"median": float(exact.median()), "min": float(exact.min()), "max": float(exact.max())},
+            "cells": []}
         print(f"\nkernel {kernel_name}: exact rank median {float(exact.median()):,.0f} "
               f"(min {float(exact.min()):,.0f}, max {float(exact.max()):,.0f}); "
               "bias / spread of R_hat / R, in %")
@@ -154,8 +160,11 @@ def report(title: str, scores, positives, counts, n_trials: int) -> None:
                         bias = 100 * (float(ratio.mean()) - 1)
                         spread = 100 * float(ratio.std(dim=0).mean())
                         cells.append(f"{bias:+8.1f} /{spread:7.1f}")
+                        cells_out["cells"].append({"sampler": name, "estimator": estimator, "log_q": corrected,
+                                                   "M": m, "bias_pct": bias, "spread_pct": spread})
                     label = "-" if name == "uniform" else ("yes" if corrected else "no")
                     print(f"{name:<12}{estimator:<10}{label:<7}" + "".join(f"{c:>18}" for c in cells))
+    return out
 
 
 #: The samplers timed, with their settings: M = 2,560 columns but for pure in-batch negatives.
@@ -163,7 +172,7 @@ TIMED = (("uniform", {"neg_per_pos": 10}), ("popularity", {"neg_per_pos": 10}), 
          ("in_batch", {"in_batch_uniform": 0}), ("in_batch", {"in_batch_uniform": 9}))
 
 
-def step_times(prepared, n_steps: int) -> None:
+def step_times(prepared, n_steps: int) -> list[dict]:
     """One training step per sampler on the same batches of the trained ml-100k run, interleaved:
     each round steps every sampler once, in an order rotated from round to round, so that load
     from other work on the machine hits them alike; then a sampler call alone at Taobao's size."""
@@ -193,6 +202,7 @@ def step_times(prepared, n_steps: int) -> None:
     print(f"\n## step time, ml-100k TwoTower, batch {len(batches[0])}, median of {n_steps} interleaved rounds "
           "(CROLoss softplus, alpha 1; Adam)")
     print(f"{'sampler':<26}{'M (columns)':>12}{'step ms':>10}{f'call ms at {TAOBAO_ITEMS:,} items':>32}")
+    rows = []
     taobao_counts = (1e6 / (torch.arange(TAOBAO_ITEMS).double() + 1)).ceil().long()
     for (name, options), adapter, measured in zip(TIMED, adapters, times):
         columns = statistics.median(len(adapter.sampler(b[model.POS_ITEM_ID]).items) for b in batches)
@@ -207,6 +217,9 @@ def step_times(prepared, n_steps: int) -> None:
         label = name + ("" if name != "in_batch" else f" (+{options['in_batch_uniform']} uniform)")
         print(f"{label:<26}{columns:>12.0f}{1e3 * statistics.median(measured):>10.1f}"
               f"{1e3 * statistics.median(call):>32.2f}")
+        rows.append({"sampler": label, "columns": columns, "step_ms": 1e3 * statistics.median(measured),
+                     "call_ms_at_taobao_items": 1e3 * statistics.median(call)})
+    return rows
 
 
 def main(argv=None) -> int:
@@ -221,16 +234,20 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    started = datetime.datetime.now()
     print(f"# bench_estimator {datetime.datetime.now().isoformat(timespec='seconds')} on "
           f"{device_name(torch.device('cpu'))} ({os.cpu_count()} CPUs, {torch.get_num_threads()} threads), "
           f"torch {torch.__version__}, Python {platform.python_version()}")
     print("# " + " ".join(["python", "benchmarks/bench_estimator.py", *(argv if argv is not None else sys.argv[1:])]))
     users, items, positives, counts = synthetic_catalogue(args.items, args.users)
-    report("synthetic", users @ items.T, positives, counts, args.trials)
+    figures = {"catalogues": [report("synthetic", users @ items.T, positives, counts, args.trials)],
+               "taobao_items": TAOBAO_ITEMS}
     if not args.skip_trained:
         users, items, positives, counts, prepared = trained_catalogue(args.users, args.trained_epochs)
-        report(f"ml-100k, TwoTower after {args.trained_epochs} epochs", users @ items.T, positives, counts, args.trials)
-        step_times(prepared, args.steps)
+        figures["catalogues"].append(report(f"ml-100k, TwoTower after {args.trained_epochs} epochs", users @ items.T,
+                                            positives, counts, args.trials))
+        figures["step_times"] = step_times(prepared, args.steps)
+    raw_output.write("bench_estimator", figures, argv=argv, started=started)
     return 0
 
 

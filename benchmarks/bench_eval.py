@@ -41,6 +41,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 sys.path.insert(0, ROOT)
 from machine import device_name  # noqa: E402
+import raw_output  # noqa: E402
 
 from recbole_croloss.compat import restore_numpy_aliases  # noqa: E402
 from recbole_croloss.data import synthetic_catalogue  # noqa: E402
@@ -232,6 +233,7 @@ def main(argv=None):
     device = torch.device(args.device)
     budget = parse_bytes("--budget", args.budget)
     users = args.users or (8192 if device.type == "cuda" else 1024)
+    started = datetime.datetime.now()
     print(f"# bench_eval  {datetime.datetime.now().isoformat(timespec='seconds')}")
     print(f"# command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"# platform={platform.platform()}  python={platform.python_version()}  cpus={os.cpu_count()}  "
@@ -239,15 +241,17 @@ def main(argv=None):
     print(f"# device={device.type}: {device_name(device)}  budget={format_bytes(budget)}  d={args.dim}  "
           f"users={users}  N_top={N_TOP}")
     sizes = [int(s) for s in args.sizes]
+    figures = {"sizes": sizes, "users": users, "dim": args.dim, "budget_bytes": budget, "n_top": N_TOP}
     if args.eval:
-        run_eval(sizes, users, args, device, budget)
+        figures["evaluation"] = run_eval(sizes, users, args, device, budget)
     if args.train:
-        run_train(sizes, args, device)
+        figures["training"] = {"loss_engine": args.loss_engine, "rows": run_train(sizes, args, device)}
+    raw_output.write("bench_eval", figures, argv=argv, device=device, started=started)
 
 
-def run_eval(sizes, users, args, device, budget):
-
-
+def run_eval(sizes, users, args, device, budget) -> list[dict]:
+    """Print the evaluation table per catalogue size; returns its rows as dicts."""
+    records = []
     print("\n## evaluation: users/s of full-ranking Recall/NDCG@50/100/200/500 (higher is better)")
     header = f"{'items':>9} {'method':<12} {'batch':>6} {'users/s':>10} {'x recbole':>9} {'peak':>10}  note"
     for n_items in sizes:
@@ -268,6 +272,8 @@ def run_eval(sizes, users, args, device, budget):
         print(f"{n_items:>9} {'recbole':<12} {fit:>6} {rate_rb:>10.0f} {1.0:>9.2f} {format_bytes(peak_rb.bytes):>10}  "
               f"measured {format_bytes(per_row)}/user row; its default batch 4096 would need "
               f"{format_bytes(4096 * per_row)}")
+        records.append({"items": n_items, "method": "recbole", "batch": fit, "users_per_s": rate_rb,
+                        "x_recbole": 1.0, "peak_bytes": peak_rb.bytes, "bytes_per_user_row": per_row})
         ours_eval(sub, budget)  # warm-up
         t_ours, ours = timed(lambda: ours_eval(cat, budget), device)
         with Peak(device) as peak_ours:
@@ -277,23 +283,31 @@ def run_eval(sizes, users, args, device, budget):
         print(f"{n_items:>9} {'ours':<12} {plan.rows:>6} {users / t_ours:>10.0f} {(users / t_ours) / rate_rb:>9.2f} "
               f"{format_bytes(peak_ours.bytes):>10}  chunk {plan.chunk}, plan {format_bytes(plan.bytes)}, "
               f"within budget: {'YES' if peak_ours.bytes <= budget else 'NO'}; max |ours - recbole| = {worst:.1e}")
+        records.append({"items": n_items, "method": "ours", "batch": plan.rows, "users_per_s": users / t_ours,
+                        "x_recbole": (users / t_ours) / rate_rb, "peak_bytes": peak_ours.bytes, "chunk": plan.chunk,
+                        "plan_bytes": plan.bytes, "within_budget": peak_ours.bytes <= budget,
+                        "max_abs_diff_to_recbole": worst})
         floor, rate = floor_seconds(cat, min(plan.rows, users), device)
         print(f"{n_items:>9} {'floor':<12} {'':>6} {users / floor:>10.0f} {(users / floor) / rate_rb:>9.2f} {'':>10}  "
               f"matmul {rate / 1e12:.2f} TFLOP/s + topk({N_TOP}); ours / floor time = {t_ours / floor:.2f}x")
+        records.append({"items": n_items, "method": "floor", "users_per_s": users / floor,
+                        "x_recbole": (users / floor) / rate_rb, "matmul_tflops": rate / 1e12,
+                        "ours_over_floor_time": t_ours / floor})
         if not args.no_faiss:
-            run_faiss(cat, users, rate_rb, args, device, ours)
+            records += run_faiss(cat, users, rate_rb, args, device, ours)
         del cat, sub
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    return records
 
 
-def run_faiss(cat, users, rate_rb, args, device, exact_metrics):
+def run_faiss(cat, users, rate_rb, args, device, exact_metrics) -> list[dict]:
     from recbole_croloss.retrieval import ItemIndex, ann_recall
 
     items = cat.items[1:].cpu()                      # the padding item 0 is never indexed
     ids = torch.arange(1, cat.n_items).numpy()
     queries = cat.users.cpu()
-    exact = None
+    exact, records = None, []
     for kind, opts in (("flat", {}), ("ivf", {"nprobe": args.nprobe})):
         t_build, index = timed(lambda: ItemIndex.build(items, ids, kind=kind, **opts), torch.device("cpu"))
         cpu = torch.device("cpu")
@@ -310,10 +324,17 @@ def run_faiss(cat, users, rate_rb, args, device, exact_metrics):
               f"{(users / t_search) / rate_rb:>9.2f} {format_bytes(peak.bytes):>10}  {where}, build {t_build:.1f}s, "
               f"ANN recall@{N_TOP} {recall:.4f}, R@50 {m['recall@50']:.4f} (exact {exact_metrics['recall@50']:.4f}), "
               f"max metric drift {drift:.1e}")
+        records.append({"items": cat.n_items, "method": "faiss-" + kind, "batch": users, "users_per_s": users / t_search,
+                        "x_recbole": (users / t_search) / rate_rb, "peak_bytes": peak.bytes, "on_gpu": index.on_gpu,
+                        "build_s": t_build, f"ann_recall_at_{N_TOP}": recall, "recall_at_50": m["recall@50"],
+                        "exact_recall_at_50": exact_metrics["recall@50"], "max_metric_drift": drift})
         del index
+    return records
 
 
-def run_train(sizes, args, device):
+def run_train(sizes, args, device) -> list[dict]:
+    """Print the training-step table per catalogue size; returns its rows as dicts."""
+    records = []
     print("\n## training step of TwoTower (d 32, batch 512, history 20, Adam): ce (full softmax) vs croloss (M = 5120, "
           f"loss_engine {args.loss_engine})")
     print("(step = forward + backward + Adam, as RecBole's trainer does it; fwd+bwd = without Adam)")
@@ -325,15 +346,23 @@ def run_train(sizes, args, device):
                                    sparse=args.sparse_item_updates)
         except (RuntimeError, MemoryError) as err:  # e.g. CUDA out of memory for ce's logits
             print(f"{n_items:>9} failed: {str(err).splitlines()[0][:120]}")
+            records.append({"items": n_items, "error": str(err).splitlines()[0][:300]})
             continue
         (t_ce, g_ce, m_ce), (t_cro, g_cro, m_cro) = res["ce"], res["croloss"]
         print(f"{n_items:>9} {t_ce * 1e3:>10.1f} {t_cro * 1e3:>11.1f} {t_ce / t_cro:>10.1f} "
               f"{g_ce * 1e3:>11.1f} {g_cro * 1e3:>11.1f} {g_ce / g_cro:>7.1f} "
               f"{format_bytes(m_ce):>10} {format_bytes(m_cro):>12}")
+        record = {"items": n_items, "ce_step_ms": t_ce * 1e3, "croloss_step_ms": t_cro * 1e3, "ce_over_croloss": t_ce / t_cro,
+                  "ce_fwd_bwd_ms": g_ce * 1e3, "croloss_fwd_bwd_ms": g_cro * 1e3, "fwd_bwd_ratio": g_ce / g_cro,
+                  "ce_peak_bytes": m_ce, "croloss_peak_bytes": m_cro}
+        records.append(record)
         if "croloss sparse" in res:
             t_sp, g_sp, m_sp = res["croloss sparse"]
             print(f"{'':>9} croloss with sparse_item_updates (SparseAdam on the item table): step {t_sp * 1e3:.1f} ms, "
                   f"ce / it {t_ce / t_sp:.1f}x, fwd+bwd {g_sp * 1e3:.1f} ms, peak {format_bytes(m_sp)}")
+            record.update(sparse_step_ms=t_sp * 1e3, ce_over_sparse=t_ce / t_sp, sparse_fwd_bwd_ms=g_sp * 1e3,
+                          sparse_peak_bytes=m_sp)
+    return records
 
 
 if __name__ == "__main__":

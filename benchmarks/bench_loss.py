@@ -38,6 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import device_name  # noqa: E402
+import raw_output  # noqa: E402
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -91,7 +92,11 @@ def bench_setting(device, b, m, args):
         sync()
         return clock() - t0
 
-    first = {name: run_once(fn, use_mask) for name, fn, use_mask, _, _ in table}  # fused: the compile
+    first, first_wall = {}, {}
+    for name, fn, use_mask, _, _ in table:  # fused: the compile, on --clock and on the wall clock
+        t0 = time.perf_counter()
+        first[name] = run_once(fn, use_mask)
+        first_wall[name] = time.perf_counter() - t0
     for _ in range(args.warmup):
         for _, fn, use_mask, _, _ in table:
             run_once(fn, use_mask)
@@ -108,7 +113,7 @@ def bench_setting(device, b, m, args):
         best = min(times[name]) * 1e3
         best_ratio = best / (min(times[base]) * 1e3) if base else 1.0
         rows.append((name, med[name], best, ratio, best_ratio, group, first[name]))
-    return rows
+    return rows, first_wall
 
 
 def print_rows(rows) -> None:
@@ -118,8 +123,9 @@ def print_rows(rows) -> None:
         print(f"{name:<36} {med:>10.3f} {ratio:>7.2f} {best:>9.3f} {best_ratio:>10.2f} {first:>8.2f}{flag}")
 
 
-def verdicts(rows, engines) -> list[str]:
-    """Per engine and target group: met or not, with the worst median (and min) ratio."""
+def verdicts(rows, engines, records=None) -> list[str]:
+    """Per engine and target group: met or not, with the worst median (and min) ratio; each
+    verdict also appended to ``records`` as a dict."""
     lines = []
     for engine in engines:
         for group, target in TARGETS.items():
@@ -128,6 +134,10 @@ def verdicts(rows, engines) -> list[str]:
                 continue
             worst = max(mine, key=lambda x: x[1])
             worst_min = max(mine, key=lambda x: x[2])
+            if records is not None:
+                records.append({"engine": engine, "group": group, "target": target, "met": worst[1] <= target,
+                                "worst_median": {"method": worst[0], "ratio": worst[1]},
+                                "worst_min": {"method": worst_min[0], "ratio": worst_min[2]}})
             lines.append(f"{engine}: every {group} <= {target}x sampled softmax: "
                          f"{'YES' if worst[1] <= target else 'NO'} (worst median {worst[0]} {worst[1]:.2f}x; "
                          f"worst min {worst_min[0]} {worst_min[2]:.2f}x)")
@@ -156,24 +166,47 @@ def main(argv=None):
     else:
         devices = [args.device]
 
-    print(f"# bench_loss  {datetime.datetime.now().isoformat(timespec='seconds')}  "
+    started = datetime.datetime.now()
+    load_start = os.getloadavg()
+    print(f"# bench_loss  {started.isoformat(timespec='seconds')}  "
           f"platform={platform.platform()}  python={platform.python_version()}  cpus={os.cpu_count()}  "
           f"torch={torch.__version__}  threads={torch.get_num_threads()}  repeats={args.repeats}x{args.inner}  "
           f"clock={args.clock}  malloc_env={'set' if 'MALLOC_MMAP_THRESHOLD_' in os.environ else 'default'}  "
           f"load average={' '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    summary = []
+    summary, tables = [], []
     for dev in devices:
         device = torch.device(dev)
         print(f"# device={dev}: {device_name(device)}")
         for b, m in settings:
-            rows = bench_setting(device, b, m, args)
+            rows, first_wall = bench_setting(device, b, m, args)
             print(f"\n## {dev}  B={b}  M={m}")
             print_rows(rows)
-            summary += [f"{dev} B={b} M={m}: {line}" for line in verdicts(rows, args.engines)]
+            records = []
+            summary += [f"{dev} B={b} M={m}: {line}" for line in verdicts(rows, args.engines, records)]
+            tables.append(table_record(dev, device, b, m, rows, records, first_wall))
     print()
     for line in summary:
         print(line)
     print(f"# load average at the end={' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    figures = {"settings": {"repeats": args.repeats, "inner": args.inner, "warmup": args.warmup, "clock": args.clock,
+                            "engines": args.engines, "threads": torch.get_num_threads(),
+                            "malloc_env": "MALLOC_MMAP_THRESHOLD_" in os.environ},
+               "load_average_start": [round(v, 2) for v in load_start], "tables": tables, "verdicts": summary}
+    raw_output.write("bench_loss", figures, argv=argv, device="cuda" if "cuda" in devices else None, started=started)
+
+
+def table_record(dev, device, b, m, rows, records, first_wall) -> dict:
+    """One setting's table as it is printed, with the fused engine's compile (first call) times;
+    ``first_wall_s``: the first call on the wall clock, which counts the compiler's own processes
+    that ``--clock thread`` leaves out."""
+    fused_first = [first_wall[name] for name, *_ in rows if name.endswith(" fused")]
+    return {"device": dev, "device_name": device_name(device), "B": b, "M": m,
+            "rows": [{"method": name, "median_ms": med, "ratio": ratio, "min_ms": best, "ratio_min": best_ratio,
+                      "first_s": first, "first_wall_s": first_wall[name], "group": group,
+                      "target_met": None if group is None else ratio <= TARGETS[group]}
+                     for name, med, best, ratio, best_ratio, group, first in rows],
+            "verdicts": records,
+            "fused_first_call_wall_s": {"max": max(fused_first), "min": min(fused_first)} if fused_first else None}
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import raw_output  # noqa: E402
 VARIANTS = {"lean": {}, "recbole_loader": {"lean_inter_loader": False},
             "recbole": {"lean_inter_loader": False, "history_windows": False}}
 
@@ -154,6 +156,7 @@ def main(argv=None):
                                  args.steps, not args.no_eval, args.history)))
         return 0
     results = {}
+    started = datetime.datetime.now()
     given = sys.argv[1:] if argv is None else list(argv)
     for name in names:
         command = [sys.executable, __file__, *given, "--variant", name]
@@ -164,6 +167,9 @@ def main(argv=None):
             continue
         results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
     report(args, given, results)
+    figures = {"dataset": args.dataset, "history": args.history, "steps": args.steps, "threads": args.threads,
+               "variants": results}
+    raw_output.write("bench_scale", figures, argv=given, started=started)
     return 0
 
 
