@@ -103,12 +103,14 @@ def test_an_index_of_other_vectors_is_refused(served):
     with pytest.raises(ConfigError, match=r"score DotScore\(scale=1.0\) \(the model's is CosineScore\(scale=10.0\)\)"):
         Recommender(config, adapter, dataset, index=ItemIndex.load(other.record["faiss"]["export"]))
     own = ItemIndex.load(s.record["faiss"]["export"])
-    random_vectors = ItemIndex.build(torch.randn(own.n_items, own.dim), own.item_ids, score="cosine", scale=10.0)
+    g = torch.Generator().manual_seed(0)
+    random_vectors = ItemIndex.build(torch.randn(own.n_items, own.dim, generator=g), own.item_ids,
+                                     score="cosine", scale=10.0)
     wrong_vectors = Recommender(config, adapter, dataset, index=random_vectors)
     histories, _ = evaluator_lists(s, RecBoleMask(), 1)
     with pytest.raises(ConfigError, match="its vectors score otherwise than the model's items"):
         wrong_vectors.recommend(histories[:8], k=5)
-    small = ItemIndex.build(torch.randn(10, 16))
+    small = ItemIndex.build(torch.randn(10, 16, generator=g))
     with pytest.raises(ConfigError, match="10 items"):
         Recommender(config, adapter, dataset, index=small)
 

@@ -24,6 +24,7 @@ def ref_squash(s):
 
 
 def test_padding_mask_and_masked_mean():
+    torch.manual_seed(0)
     emb = torch.randn(4, 5, 3)
     mask = padding_mask(LENGTHS, 5)
     assert mask.tolist()[1] == [True, True, True, False, False]
@@ -33,6 +34,7 @@ def test_padding_mask_and_masked_mean():
 
 
 def test_squash_matches_reference_and_keeps_norm_below_one():
+    torch.manual_seed(1)
     s = torch.randn(6, 4) * torch.tensor([0.01, 0.5, 1.0, 3.0, 10.0, 100.0])[:, None]
     got = squash(s)
     for row, ref in zip(got, s):
@@ -41,6 +43,7 @@ def test_squash_matches_reference_and_keeps_norm_below_one():
 
 
 def test_self_attentive_interests_reference():
+    torch.manual_seed(2)
     B, L, K, d = 4, 5, 3, 2
     logits, emb = torch.randn(B, L, K), torch.randn(B, L, d)
     got = self_attentive_interests(logits, emb, padding_mask(LENGTHS, L))
@@ -72,6 +75,7 @@ def ref_routing(item_hat, lengths, iterations, logits):
 
 @pytest.mark.parametrize("iterations", [1, 2, 3])
 def test_dynamic_routing_reference(iterations):
+    torch.manual_seed(3)
     B, K, L, d = 4, 3, 5, 2
     item_hat, logits = torch.randn(B, K, L, d), torch.randn(B, K, L)
     got = dynamic_routing(item_hat, padding_mask(LENGTHS, L), iterations, logits)
@@ -81,6 +85,7 @@ def test_dynamic_routing_reference(iterations):
 def test_dynamic_routing_gradient_only_through_the_last_round():
     """The rounds before the last see item_hat through a stop-gradient (ComiRec's code): the
     gradient equals that of the last round with the routing weights held constant."""
+    torch.manual_seed(4)
     B, K, L, d = 4, 3, 5, 2
     item_hat = torch.randn(B, K, L, d, requires_grad=True)
     logits, mask = torch.randn(B, K, L), padding_mask(LENGTHS, L)
@@ -98,6 +103,7 @@ def test_dynamic_routing_gradient_only_through_the_last_round():
 
 
 def test_hard_readout_picks_the_argmax_interest():
+    torch.manual_seed(5)
     interests, target = torch.randn(50, 4, 8), torch.randn(50, 8)
     got = hard_readout(interests, target)
     for b in range(50):
@@ -107,6 +113,7 @@ def test_hard_readout_picks_the_argmax_interest():
 
 @pytest.mark.parametrize("power", [0, 1, 2, 3])
 def test_label_aware_readout_reference(power):
+    torch.manual_seed(6)
     interests, target = torch.randn(6, 4, 8), torch.randn(6, 8)
     got = label_aware_readout(interests, target, power)
     for b in range(6):

@@ -13,6 +13,7 @@ from recbole_croloss.sampler import (Draws, FullNegatives, NegativeSampler, Unif
 
 @pytest.mark.parametrize("name, cls", [("uniform", UniformNegatives), ("full", FullNegatives)])
 def test_build_sampler_passes_only_the_settings_a_sampler_takes(name, cls):
+    torch.manual_seed(0)  # the uniform sampler draws from the global generator
     sampler = build_sampler(name, 30, neg_per_pos=3, mask_accidental_hits=False, neg_mix=0.3)
     assert type(sampler) is cls
     neg, mask, log_q = sampler(torch.tensor([1, 2]))

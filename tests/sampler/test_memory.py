@@ -27,6 +27,7 @@ def test_the_last_k_batches_draws_follow_this_batch_s():
 
 
 def test_uniform_draws_stay_unweighted_and_in_batch_counts_are_kept():
+    torch.manual_seed(0)  # the samplers draw from the global generator
     memory = CrossBatchMemory(build_sampler("uniform", 30, neg_per_pos=1), batches=1)
     memory(torch.tensor([1, 2]))
     neg = memory(torch.tensor([3, 4]))
