@@ -10,9 +10,9 @@ FEATURES = {"load_col": {"inter": ["user_id", "item_id", "timestamp"], "item": [
             "selected_features": ["class"]}
 
 
-#: Each model trains under one CROLoss family, alternating along the list, so that both families
-#: meet plain, feature-aware, graph and convolutional models: the loss sees only the scores the
-#: adapter hands it, so what each case tests is the model's glue, not a loss x model product.
+#: Each model trains an epoch under one CROLoss family, alternating along the list, so that both
+#: families meet plain, feature-aware, graph and convolutional models; every (model, loss family)
+#: pair takes one checked training step in test_loss_families.py.
 MODEL_LOSS_PAIRS = [(model, ("croloss", "croloss_lambda")[i % 2]) for i, model in enumerate(SUPPORTED)]
 
 

@@ -7,17 +7,30 @@ from torch import nn
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue.sparse import SparseItemAdam
 from recbole_croloss.quick_start import prepare_run, run
+from tests.devices import on_devices
+from tests.glue.test_loss_families import FirstSteps
 from tests.test_spec import spec_of
 
 
+def on_device(device: str, monkeypatch) -> dict:
+    """The settings that put a run on ``device``: RecBole runs on CUDA whenever it can, and on
+    the CPU only with ``gpu_id: ''``; it writes ``gpu_id`` into CUDA_VISIBLE_DEVICES, which
+    monkeypatch puts back after the test."""
+    gpu_id = "0" if device == "cuda" else ""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpu_id)
+    return {"gpu_id": gpu_id}
+
+
+@on_devices
 @pytest.mark.parametrize("model", ["TwoTower", "GRU4Rec", "ComiRec"])
-def test_only_the_rows_a_step_touches_move(tiny, model):
-    prepared = prepare_run(model, "ml-100k", config_dict={**tiny, "sparse_item_updates": True,
-                                                          "neg_per_pos": 1, "train_batch_size": 16})
+def test_only_the_rows_a_step_touches_move(tiny, model, device, monkeypatch):
+    prepared = prepare_run(model, "ml-100k", config_dict={**tiny, "sparse_item_updates": True, "neg_per_pos": 1,
+                                                          "train_batch_size": 16, **on_device(device, monkeypatch)})
+    assert prepared.config["device"].type == device
     adapter, optimizer = prepared.adapter, prepared.trainer.optimizer
     table = adapter.retrieval.item_table().weight
     before = table.detach().clone()
-    batch = next(iter(prepared.train_data))
+    batch = next(iter(prepared.train_data)).to(prepared.config["device"])
     torch.manual_seed(0)
     optimizer.zero_grad()
     adapter.calculate_loss(batch).backward()
@@ -31,6 +44,7 @@ def test_only_the_rows_a_step_touches_move(tiny, model):
 
 
 def test_a_dense_gradient_of_the_table_is_refused_at_the_first_step():
+    torch.manual_seed(0)  # the table's initial weights
     table = nn.Embedding(10, 4)
     optimizer = SparseItemAdam(table, table.parameters(), 0.01, "Dense")
     table.weight[[1, 2]].sum().backward()  # indexing the weight: a dense gradient
@@ -38,21 +52,30 @@ def test_a_dense_gradient_of_the_table_is_refused_at_the_first_step():
         optimizer.step()
 
 
-def test_the_optimizer_state_round_trips(tiny):
-    first = prepare_run("TwoTower", "ml-100k", config_dict={**tiny, "sparse_item_updates": True})
+@on_devices
+def test_the_optimizer_state_round_trips(tiny, device, monkeypatch):
+    settings = {**tiny, "sparse_item_updates": True, **on_device(device, monkeypatch)}
+    first = prepare_run("TwoTower", "ml-100k", config_dict=settings)
     run_once = first.trainer.optimizer
-    batch = next(iter(first.train_data))
+    batch = next(iter(first.train_data)).to(first.config["device"])
     run_once.zero_grad()
     first.adapter.calculate_loss(batch).backward()
     run_once.step()
-    second = prepare_run("TwoTower", "ml-100k", config_dict={**tiny, "sparse_item_updates": True})
+    second = prepare_run("TwoTower", "ml-100k", config_dict=settings)
     second.trainer.optimizer.load_state_dict(run_once.state_dict())
-    assert second.trainer.optimizer.state_dict()["sparse"]["state"][0]["step"] == 1
+    saved, loaded = run_once.state_dict()["sparse"]["state"][0], second.trainer.optimizer.state_dict()["sparse"]["state"][0]
+    assert loaded["step"] == 1 and loaded["exp_avg"].device.type == device
+    assert torch.equal(loaded["exp_avg"], saved["exp_avg"]) and torch.equal(loaded["exp_avg_sq"], saved["exp_avg_sq"])
 
 
-def test_a_sparse_run_trains_and_records(tiny):
-    record = run("TwoTower", "ml-100k", config_dict={**tiny, "epochs": 2, "sparse_item_updates": True})
+@on_devices
+def test_a_sparse_run_trains_and_records(tiny, device, monkeypatch):
+    first_steps = FirstSteps(monkeypatch)
+    record = run("TwoTower", "ml-100k", config_dict={**tiny, "epochs": 2, "sparse_item_updates": True,
+                                                     **on_device(device, monkeypatch)})
     assert record["test_result"]["recall@50"] > 0.1 and record["config"]["sparse_item_updates"] is True
+    assert record["device"].startswith(device)
+    first_steps.check("croloss")  # the first step's loss is CROLoss's on the model's scores
 
 
 @pytest.mark.parametrize("settings, fragment", [

@@ -7,16 +7,20 @@ from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue import get_model
 from recbole_croloss.scoring import search_and_merge
 
+from tests.glue.test_loss_families import FirstSteps
+
 from .conftest import CASE_IDS, PLUGIN_CASES, first_batch, with_garbage_padding
 
 
 @pytest.mark.parametrize("loss", ["ce", "croloss", "croloss_lambda", "sampled_softmax"])
 @pytest.mark.parametrize("name,settings", PLUGIN_CASES, ids=CASE_IDS)
-def test_trains_an_epoch_and_evaluates_with_every_loss(build_model, name, settings, loss):
+def test_trains_an_epoch_and_evaluates_with_every_loss(build_model, name, settings, loss, monkeypatch):
     prepared = build_model(name, loss=loss, **settings)
     assert isinstance(prepared.adapter.model, get_model(name))
     before = {k: v.clone() for k, v in prepared.adapter.state_dict().items()}
+    first_steps = FirstSteps(monkeypatch)
     prepared.trainer.fit(prepared.train_data, saved=False)
+    first_steps.check(loss)  # the first step's loss is the loss library's on the model's scores
     after = prepared.adapter.state_dict()
     assert all(torch.isfinite(v).all() for v in after.values())
     changed = {k for k, v in after.items() if not torch.equal(before[k], v)}

@@ -9,6 +9,7 @@ import torch
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.model.timirec import distillation_loss, newest_first_positions
 from recbole_croloss.quick_start import prepare_run, run
+from tests.glue.test_loss_families import FirstSteps
 
 
 def model_of(tiny, **settings):
@@ -108,13 +109,18 @@ def test_finetune_refuses_a_pretrain_checkpoint_of_other_sizes(tiny):
 
 
 @pytest.mark.parametrize("loss", ["ce", "croloss", "croloss_lambda"])
-def test_both_stages_train_under_every_loss_family(tiny, loss):
+def test_both_stages_train_under_every_loss_family(tiny, loss, monkeypatch):
+    first_steps = FirstSteps(monkeypatch)
     pretrain = run("TiMiRec", "ml-100k", config_dict={**tiny, "loss": loss})
     finetune = run("TiMiRec", "ml-100k", config_dict={**tiny, "loss": loss, "train_stage": "finetune",
                                                       "pre_model_path": pretrain["files"]["model"]})
     for record in (pretrain, finetune):
         assert 0 < record["test_result"]["recall@50"] <= 1 and record["history"]
     assert finetune["config"]["train_stage"] == "finetune"
+    # Each stage's first step is the loss library's value on the model's scores, plus (finetune
+    # only) the distillation term.
+    pretrain_step, finetune_step = first_steps.check(loss, adapters=2)
+    assert not pretrain_step["terms"] and set(finetune_step["terms"]) == {"distillation"}
 
 
 def test_one_command_runs_both_stages_the_second_from_the_first(tiny, tmp_path):
