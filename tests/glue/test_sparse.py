@@ -7,25 +7,16 @@ from torch import nn
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue.sparse import SparseItemAdam
 from recbole_croloss.quick_start import prepare_run, run
-from tests.devices import on_devices
+from tests.devices import on_devices, recbole_device
 from tests.glue.test_loss_families import FirstSteps
 from tests.test_spec import spec_of
-
-
-def on_device(device: str, monkeypatch) -> dict:
-    """The settings that put a run on ``device``: RecBole runs on CUDA whenever it can, and on
-    the CPU only with ``gpu_id: ''``; it writes ``gpu_id`` into CUDA_VISIBLE_DEVICES, which
-    monkeypatch puts back after the test."""
-    gpu_id = "0" if device == "cuda" else ""
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", gpu_id)
-    return {"gpu_id": gpu_id}
 
 
 @on_devices
 @pytest.mark.parametrize("model", ["TwoTower", "GRU4Rec", "ComiRec"])
 def test_only_the_rows_a_step_touches_move(tiny, model, device, monkeypatch):
     prepared = prepare_run(model, "ml-100k", config_dict={**tiny, "sparse_item_updates": True, "neg_per_pos": 1,
-                                                          "train_batch_size": 16, **on_device(device, monkeypatch)})
+                                                          "train_batch_size": 16, **recbole_device(device, monkeypatch)})
     assert prepared.config["device"].type == device
     adapter, optimizer = prepared.adapter, prepared.trainer.optimizer
     table = adapter.retrieval.item_table().weight
@@ -54,7 +45,7 @@ def test_a_dense_gradient_of_the_table_is_refused_at_the_first_step():
 
 @on_devices
 def test_the_optimizer_state_round_trips(tiny, device, monkeypatch):
-    settings = {**tiny, "sparse_item_updates": True, **on_device(device, monkeypatch)}
+    settings = {**tiny, "sparse_item_updates": True, **recbole_device(device, monkeypatch)}
     first = prepare_run("TwoTower", "ml-100k", config_dict=settings)
     run_once = first.trainer.optimizer
     batch = next(iter(first.train_data)).to(first.config["device"])
@@ -72,7 +63,7 @@ def test_the_optimizer_state_round_trips(tiny, device, monkeypatch):
 def test_a_sparse_run_trains_and_records(tiny, device, monkeypatch):
     first_steps = FirstSteps(monkeypatch)
     record = run("TwoTower", "ml-100k", config_dict={**tiny, "epochs": 2, "sparse_item_updates": True,
-                                                     **on_device(device, monkeypatch)})
+                                                     **recbole_device(device, monkeypatch)})
     assert record["test_result"]["recall@50"] > 0.1 and record["config"]["sparse_item_updates"] is True
     assert record["device"].startswith(device)
     first_steps.check("croloss")  # the first step's loss is CROLoss's on the model's scores
