@@ -1,7 +1,8 @@
 """Every figure of benchmarks/RESULTS.md traced to a stored result.
 
-Each section of RESULTS.md that quotes measured figures names where they come from, in a comment
-under its heading, one source a line:
+Each section of RESULTS.md (or of any page: README.md, the docs) that quotes measured figures
+names where they come from, in a comment under its heading (or at the top of the page, for every
+section of it), one source a line:
 
     <!-- figures:
     report benchmarks/grids/models-ml-100k.yaml benchmarks/results/models-ml-100k
@@ -44,7 +45,7 @@ _SOURCES = re.compile(r"<!--\s*figures:(.*?)-->", re.S)
 _CODE = re.compile(r"```.*?```|`[^`]*`|<!--.*?-->", re.S)
 # Versions (``Python 3.12``, ``torch >= 2.6``, ``Python 3.7-3.11``) and counts written with a
 # multiplier (``1.7M items``) are not measured figures.
-_NOT_FIGURES = re.compile(r"\b(?:Python|torch|Ray|RecBole|CUDA|faiss|numpy|pandas|Optuna|Triton)\s*(?:[<>=]=?\s*)?"
+_NOT_FIGURES = re.compile(r"\b(?:Python|torch|Ray|RecBole|CUDA|faiss|numpy|pandas|Optuna|Triton|Linux)\s*(?:[<>=]=?\s*)?"
                           r"\d+(?:\.\d+)*\+?(?:-\d+(?:\.\d+)*)?|\b\d+(?:\.\d+)?[kMB]\b")
 # A decimal with an optional sign; a '-' right after a digit is a range's dash, not a sign.
 _NUMBER = re.compile(r"(?<![\w.])(?:(?<!\d)([+\-−]))?(\d+\.\d+)(?![\w]*\.\d|\d)")
@@ -60,18 +61,21 @@ class Section:
 
 
 def sections(markdown: str) -> list[Section]:
-    """The ``## `` sections (a ``### `` heading stays inside its section)."""
-    found: list[Section] = []
+    """The page's top (before its first ``## ``) and its ``## `` sections (a ``### `` heading
+    stays inside its section). Sources named at the top hold for every section of the page."""
+    found: list[Section] = [Section("(top of the page)", 1, "")]
     fenced = False
     for number, line in enumerate(markdown.splitlines(keepends=True), 1):
         fenced ^= line.startswith("```")
         if line.startswith("## ") and not fenced:
             found.append(Section(line[3:].strip(), number, ""))
-        elif found:
+        else:
             found[-1].text += line
     for section in found:
         for block in _SOURCES.findall(section.text):
             section.sources += [_source(line) for line in block.strip().splitlines() if line.strip()]
+    for section in found[1:]:
+        section.sources = found[0].sources + section.sources
     return found
 
 

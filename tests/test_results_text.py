@@ -34,18 +34,21 @@ def test_what_counts_as_a_figure_and_how_it_may_be_written():
                                 "Python 3.12, torch >= 2.6 and Python 3.7-3.11, 1.7M items, 2.5 ms") \
         == ["1.4", "3.4", "-0.5", "+2.00", "2.5"]
     section = results_text.sections("## s\n\n<!-- figures:\ncited 0.2758 +1.25 -0.004: a test\n-->\n"
-                                     "0.276 0.28 1.25 +1.25 1.3 -0.00 0.00\n")[0]
+                                     "0.276 0.28 1.25 +1.25 1.3 -0.00 0.00\n")[1]
     assert results_text.untraced(section) == []
     section.text += "0.2759 -1.25 0.4 +0.004\n"
     assert results_text.untraced(section) == ["0.2759", "-1.25", "0.4", "+0.004"]
-    assert results_text.untraced(results_text.sections("## no sources\n\nit took 2.5 s\n")[0]) == ["2.5"]
+    top, untraced = results_text.sections("# A page\n\n2.5 s\n\n## no sources\n\nit took 2.5 s\n")
+    assert results_text.untraced(top) == results_text.untraced(untraced) == ["2.5"]
+    top, covered = results_text.sections("# A page\n<!-- figures:\ncited 2.5: a test\n-->\n## s\n\nit took 2.5 s\n")
+    assert results_text.untraced(top) == results_text.untraced(covered) == []  # the top's sources hold below
 
 
 def test_a_report_that_is_not_what_its_cells_give_is_caught(tmp_path):
     store = tmp_path / "sparse-ml-100k"
     shutil.copytree(ROOT / "benchmarks" / "results" / "sparse-ml-100k", store)
     grid = ROOT / "benchmarks" / "grids" / "sparse-ml-100k.yaml"
-    section = results_text.sections(f"## s\n\n<!-- figures:\nreport {grid} {store}\n-->\n")[0]
+    section = results_text.sections(f"## s\n\n<!-- figures:\nreport {grid} {store}\n-->\n")[1]
     assert results_text.stale_reports(section) == []
     # The stored test Recall@100 of every cell changes: the committed report no longer matches.
     for cell in (store / "cells").glob("*.json"):
