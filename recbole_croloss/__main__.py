@@ -1,6 +1,6 @@
 """``python -m recbole_croloss --model=GRU4Rec --loss=croloss --alpha=1.2``: the CLI, as a module."""
 import sys
 
-from .quick_start import main
+from .cli import main
 
 sys.exit(main())

@@ -38,7 +38,7 @@ from .glue import checkpoint, get_model
 from .glue.trainer import CROLossTrainer
 from .errors import ConfigError
 from .model.timirec import FROM_SCRATCH
-from .quick_start import build_adapter, configure, load_splits, log_dataset_settings
+from .flow.build import build_adapter, configure, load_splits, log_dataset_settings
 from .spec import EvaluationSpec
 
 #: What an ``alpha: auto`` run's search set in its config, which a reload takes from there.

@@ -2,7 +2,7 @@
 
 - :func:`run` is RecBole 1.2.1's ``run_recbole``: same arguments, and its result
   (``best_valid_score``, ``valid_score_bigger``, ``best_valid_result``, ``test_result``) inside
-  the plugin's record (:func:`recbole_croloss.quick_start.run`);
+  the plugin's record (:func:`recbole_croloss.flow.launch.run`);
 - :func:`objective_function` is RecBole's ``objective_function``, the shape
   ``recbole.trainer.HyperTuning`` calls (``objective_function(params, fixed_config_file_list)``),
   returning ``model`` with the four keys above (and the rest of the record).
@@ -22,7 +22,7 @@ from .compat import fix_exhaustive_search
 from .config import yaml_settings
 from .errors import ConfigError
 from .run_log import close_log_handlers
-from .quick_start import run as plugin_run
+from .flow.launch import run as plugin_run
 
 fix_exhaustive_search()
 

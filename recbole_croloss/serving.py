@@ -20,7 +20,7 @@ from .spec import ServingSpec
 
 
 def faiss_test_results(prepared, serving: ServingSpec) -> dict:
-    """Serve the test users of ``prepared`` (a :class:`~recbole_croloss.quick_start.PreparedRun`)
+    """Serve the test users of ``prepared`` (a :class:`~recbole_croloss.flow.build.PreparedRun`)
     from a faiss index of the trained item vectors (every item but the padding; nothing else
     masked) and compare with the exact top N of the chunked evaluator.
 

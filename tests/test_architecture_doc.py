@@ -19,12 +19,12 @@ PRELUDE = "import torch\ntorch.manual_seed(0)\ntorch.set_printoptions(precision=
 
 #: Run before the examples: keeps the run the model example trains, for EPILOGUE.
 KEEP_RUN = """\
-import recbole_croloss.quick_start as _quick_start
-_KEPT, _train_and_test = [], _quick_start.train_and_test
+import recbole_croloss.flow.single as _single
+_KEPT, _train_and_test = [], _single.train_and_test
 def _keep(prepared, *args, **kwargs):
     _KEPT.append(prepared)
     return _train_and_test(prepared, *args, **kwargs)
-_quick_start.train_and_test = _keep
+_single.train_and_test = _keep
 """
 
 #: Run after the examples: the trained MeanPool's test Recall@50 by hand, in float64. The user is

@@ -82,5 +82,23 @@ def test_layer_checker_lazy_imports_and_recbole_below_the_glue(structure, tmp_pa
     assert graph["recbole_croloss.model"]["lazy"] == {"recbole_croloss.quick_start"}
     assert graph["recbole_croloss.model"]["external"] == {"recbole"}
     assert structure.layer_violations(graph) == [
-        "recbole_croloss.model (layer 1) -> recbole_croloss.quick_start (layer 3), lazy",
+        "recbole_croloss.model (layer 1) -> recbole_croloss.quick_start (layer 5), lazy",
         "recbole_croloss.model (layer 1) -> recbole.trainer, eager RecBole import"]
+
+
+def test_the_package_has_no_import_cycle(structure):
+    assert structure.import_cycles(structure.import_graph(ROOT)) == []
+
+
+def test_cycle_checker_reports_each_loop_once(structure, tmp_path):
+    write_package(tmp_path, {
+        "__init__.py": "",
+        "a.py": "from . import b\n",
+        "b.py": "def later():\n    from . import c  # lazy imports close loops too\n",
+        "c.py": "from .a import x\n",
+        "d.py": "from . import a\n",                 # into the loop, not part of it
+        "pkg/__init__.py": "from .inner import y\n",  # a package and its own submodule: no loop
+        "pkg/inner.py": "from ..pkg import z\n",
+    })
+    graph = structure.import_graph(tmp_path)
+    assert structure.import_cycles(graph) == [["recbole_croloss.a", "recbole_croloss.b", "recbole_croloss.c"]]

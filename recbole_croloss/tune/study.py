@@ -2,7 +2,7 @@ r"""An Optuna study over a search space (:mod:`.space`): TPE sampling, median pr
 validation curves, an RDB storage several machines can share, resumable, and the best trial's
 settings written as a config file.
 
-- **One trial** is one run of the CLI's flow (:mod:`recbole_croloss.quick_start`) in this
+- **One trial** is one run of the CLI's flow (:mod:`recbole_croloss.flow`) in this
   process, with the space's ``fixed`` settings, the trial's point and ``valid_metric`` = the
   target; its record goes to ``OUT/trials/<number>.json`` (curves beside it). Its value is the
   run's best validation score (RecBole's ``best_valid_score``), maximised or minimised as
@@ -29,7 +29,9 @@ import yaml
 
 from ..errors import ConfigError, TrainingDiverged
 from ..io import atomic_write
-from ..quick_start import configure, prepare, stage_plan, train_and_test
+from ..flow.build import configure, prepare
+from ..flow.single import train_and_test
+from ..flow.stages import stage_plan
 from ..run_log import close_log_handlers
 from .space import SearchSpace
 

@@ -3,8 +3,11 @@ command, ``train_stage: pretrain_finetune``: each stage a run of its own (its ow
 record section), each starting from the previous stage's best checkpoint."""
 from __future__ import annotations
 
-from . import distributed
-from .errors import ConfigError
+from .. import distributed
+from ..errors import ConfigError
+from .build import configure
+from .record import write_record
+from .train import train_configured
 
 #: ``train_stage`` that runs every stage of a staged model (``TRAIN_STAGES``) in order, each
 #: starting from the previous stage's best checkpoint (its ``pre_model_path``).
@@ -29,13 +32,12 @@ def run_stages(plan, model, dataset, config_file_list, config_dict, cmd_args, re
     """Each stage of ``plan`` as its own run, with a log of its own; the last one's record,
     with each earlier stage's under ``stages`` (:func:`stage_section`), is the result (and the
     record written)."""
-    from .quick_start import run, write_record  # the run flow this module sequences
-
     earlier, previous = {}, None
     for stage in plan:
         cmd = {**(cmd_args or {}), "train_stage": stage, **({"pre_model_path": previous} if previous else {})}
         last = stage == plan[-1]
-        record = run(model, dataset, config_file_list, config_dict, cmd, record_file=record_file if last else None)
+        config, spec = configure(model, dataset, config_file_list, config_dict, cmd)
+        record = train_configured(config, spec, record_file=record_file if last else None)
         if not last:
             earlier[stage] = record
             previous = record["files"]["model"]

@@ -3,7 +3,7 @@ r"""The run of ``alpha: auto``: successive halving over the candidates of
 winner trained on to convergence and tested, as one run.
 
 The dataset is loaded once. Each candidate is a model and trainer of its own
-(:func:`~recbole_croloss.quick_start.build_trainer`, seeded as every run is, with the train
+(:func:`~recbole_croloss.flow.build.build_trainer`, seeded as every run is, with the train
 loader's shuffling generator at its first state), writing its own checkpoints
 (the run's model file name with ``-<candidate>`` added, and its ``-last.pth``); a rung continues a survivor from its resume
 checkpoint, which holds every random state. So each candidate trains exactly as a run of its own
@@ -24,11 +24,12 @@ import time
 from dataclasses import dataclass, field
 from logging import getLogger
 
-from . import quick_start
-from .alpha_search import AlphaSearchSpec, Candidate, halving_rungs, summary_text, survivors
-from .errors import TrainingDiverged
-from .glue.progress import CONSOLE
-from .glue.train_loader import rounds
+from ..alpha_search import AlphaSearchSpec, Candidate, halving_rungs, summary_text, survivors
+from ..errors import TrainingDiverged
+from ..glue.progress import CONSOLE
+from ..glue.train_loader import rounds
+from .build import PreparedRun, build_trainer, load_data
+from .single import train_and_test
 
 
 @dataclass
@@ -70,7 +71,7 @@ def search_and_train(config, spec, saved: bool = True, record_file: str | None =
     the winner to convergence and test it; returns (and writes) the winner's record with its
     ``alpha_search`` section."""
     search: AlphaSearchSpec = spec.alpha_search
-    data = quick_start.load_data(config, spec)
+    data = load_data(config, spec)
     logger = getLogger()
     for note in search.notes:
         logger.info(note)
@@ -88,7 +89,7 @@ def search_and_train(config, spec, saved: bool = True, record_file: str | None =
         return {"alpha_search": search_record(search, runs, rung_records, winner, kernel,
                                               time.monotonic() - started)}
 
-    record = quick_start.train_and_test(prepared, saved, record_file, sections=section)
+    record = train_and_test(prepared, saved, record_file, sections=section)
     if not saved:  # a run that saves nothing leaves no checkpoints behind
         remove_checkpoints(winner)
     logger.info(summary_text(record["alpha_search"]))
@@ -141,14 +142,14 @@ def train_rung(config, spec, data, run: CandidateRun, budget: int, first_order) 
     run.update(prepared.trainer, spec.alpha_search.metric)
 
 
-def candidate_run(config, spec, data, run: CandidateRun, first_order) -> quick_start.PreparedRun:
+def candidate_run(config, spec, data, run: CandidateRun, first_order) -> PreparedRun:
     """The candidate's model and trainer: new (the first epoch's random state, files of its
     own) or continued from its resume checkpoint. ``config`` takes its alpha (and kernel), so
     that its checkpoints hold the settings they were trained with."""
     for key, value in run.candidate.options.items():
         config[key] = value
     candidate_spec = spec.for_candidate(config, run.candidate)
-    adapter, trainer = quick_start.build_trainer(config, candidate_spec, data[0])
+    adapter, trainer = build_trainer(config, candidate_spec, data[0])
     if run.resume_file is None:
         if first_order is not None:
             data[0].generator.set_state(first_order)
@@ -156,7 +157,7 @@ def candidate_run(config, spec, data, run: CandidateRun, first_order) -> quick_s
         run.best_file, run.resume_file = trainer.saved_model_file, trainer.resume_file
     else:
         trainer.resume_checkpoint(run.resume_file)
-    return quick_start.PreparedRun(config, candidate_spec, *data, adapter, trainer)
+    return PreparedRun(config, candidate_spec, *data, adapter, trainer)
 
 
 def remove_checkpoints(run: CandidateRun) -> None:
