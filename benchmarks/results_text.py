@@ -1,8 +1,8 @@
-"""Every figure of benchmarks/RESULTS.md traced to a stored result.
+"""Every figure of the results pages (docs/results/), the docs and README.md traced to a stored result.
 
-Each section of RESULTS.md (or of any page: README.md, the docs) that quotes measured figures
-names where they come from, in a comment under its heading (or at the top of the page, for every
-section of it), one source a line:
+Each section of a page that quotes measured figures names where they come from, in a comment
+under its ``## `` heading (or at the top of the page, for every section of it), one source a
+line:
 
     <!-- figures:
     report benchmarks/grids/models-ml-100k.yaml benchmarks/results/models-ml-100k
@@ -22,8 +22,9 @@ A figure is a decimal number in the section's text outside code (``40.90``, ``+0
 its decimals or rounded to fewer (``0.276`` for a printed ``0.2758``), with the printed sign when
 the text gives one. A section with figures and no sources fails too.
 
-``python benchmarks/results_text.py [RESULTS.md]`` lists every figure it cannot trace and every
-stale report, by section, and exits 1 if there is one.
+``python benchmarks/results_text.py [PAGE.md ...]`` lists every figure it cannot trace and every
+stale report, by page and section, and exits 1 if there is one; without a page it checks
+README.md and every page under docs/.
 """
 from __future__ import annotations
 
@@ -39,7 +40,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "benchmarks", "RESULTS.md")
+
+
+def pages() -> list[str]:
+    """What the check reads by default: README.md and every Markdown page under docs/."""
+    docs = os.path.join(ROOT, "docs")
+    found = [os.path.join(folder, name) for folder, _, names in os.walk(docs) for name in names
+             if name.endswith(".md")]
+    return [os.path.join(ROOT, "README.md"), *sorted(found)]
 
 _SOURCES = re.compile(r"<!--\s*figures:(.*?)-->", re.S)
 _CODE = re.compile(r"```.*?```|`[^`]*`|<!--.*?-->", re.S)
@@ -191,16 +199,15 @@ def untraced(section: Section) -> list[str]:
     return [value for value in written if value not in allowed]
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    path = argv[0] if argv else RESULTS
+def check(path: str) -> int:
+    """Print what one page gets wrong; the number of untraced figures and stale reports."""
     with open(path, encoding="utf-8") as fh:
         found = sections(fh.read())
     failures = 0
     for section in found:
-        for path in stale_reports(section):
+        for stale in stale_reports(section):
             failures += 1
-            print(f"line {section.line}, ## {section.title}: {path} is not what its cells give; "
+            print(f"line {section.line}, ## {section.title}: {stale} is not what its cells give; "
                   f"rewrite it with `python -m recbole_croloss.benchmark GRID --out STORE --report-only`")
         missing = untraced(section)
         if missing:
@@ -209,6 +216,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"line {section.line}, ## {section.title}: {len(missing)} figures {why}: "
                   + ", ".join(dict.fromkeys(missing)))
     print(f"{failures} untraced figures in {len(found)} sections of {os.path.relpath(path, ROOT)}")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    failures = sum([check(path) for path in (argv or pages())])  # every page reported, not the first only
     return 1 if failures else 0
 
 

@@ -1,6 +1,6 @@
 """The benchmarks' raw output: each run stores a JSON file with its machine, date, command, commit
-and figures; and every such file that benchmarks/RESULTS.md names exists and holds the figures
-the text quotes next to it."""
+and figures; and every such file that the results pages (docs/results/) name exists and holds
+the figures the text quotes next to it."""
 import datetime
 import json
 import os
@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS_MD = ROOT / "benchmarks" / "RESULTS.md"
+#: The results pages, one per study.
+RESULTS_PAGES = sorted((ROOT / "docs" / "results").glob("*.md"))
+BENCH_LOSS_PAGE = ROOT / "docs" / "results" / "bench-loss.md"
 #: A results file named in the text, e.g. `results/bench_scale/2026-12-07T20-50-05_amd-epyc-2core.json`.
 JSON_REF = re.compile(r"results/(bench_[a-z_]+)/([\w.-]+\.json)")
 NUMBER = re.compile(r"^[+-]?\d[\d,]*(?:\.\d+)?$")
@@ -87,10 +89,16 @@ def test_runs_in_the_same_second_never_share_a_file(tmp_path, monkeypatch):
     assert [json.loads(p.read_text())["figures"]["value"] for p in (first, second)] == [1, 2]
 
 
-# --- the stored files RESULTS.md names ------------------------------------------------------
+# --- the stored files the results pages name -------------------------------------------------
 def referenced_chunks():
-    """(bench, file name, the text from the line naming it to the next heading or file name)."""
-    lines = RESULTS_MD.read_text().splitlines()
+    """(bench, file name, the text from the line naming it to the next heading or file name), over
+    every results page."""
+    return [chunk for page in RESULTS_PAGES for chunk in page_chunks(page.read_text(encoding="utf-8"))]
+
+
+def page_chunks(markdown: str):
+    """One page's (bench, file name, chunk)."""
+    lines = markdown.splitlines()
     # A heading or a file named in the prose ends a chunk; inside a fenced block (a run's printed
     # output, which names its own file last) neither does, nor inside a comment (a section's
     # `figures:` sources name its files without quoting them).
@@ -124,8 +132,9 @@ def quotes_a_table(bench: str, chunk: str) -> bool:
 
 
 def test_results_names_stored_files():
+    assert BENCH_LOSS_PAGE in RESULTS_PAGES and len(RESULTS_PAGES) > 10
     benches = {bench for bench, _, _ in CHUNKS}
-    assert {"bench_loss", "bench_scale"} <= benches
+    assert {"bench_loss", "bench_scale", "bench_epoch", "bench_estimator"} <= benches
 
 
 def test_each_loss_and_scale_file_named_is_quoted_as_a_table_somewhere():
@@ -137,7 +146,7 @@ def test_each_loss_and_scale_file_named_is_quoted_as_a_table_somewhere():
 @pytest.mark.parametrize("bench,name,chunk", CHUNKS, ids=[f"{b}/{n}" for b, n, _ in CHUNKS])
 def test_each_named_file_holds_the_quoted_figures(bench, name, chunk):
     path = ROOT / "benchmarks" / "results" / bench / name
-    assert path.is_file(), f"RESULTS.md names {path}, which is not stored"
+    assert path.is_file(), f"a results page names {path}, which is not stored"
     record = json.loads(path.read_text())
     assert record["bench"] == bench and record["machine"]["cpu"] and record["git"]["commit"]
     checked = {"bench_scale": check_scale_table, "bench_loss": check_loss_block}.get(bench)
@@ -198,18 +207,21 @@ def check_loss_block(figures, chunk):
 
 # --- the fused engine's compile time, one stored figure quoted alike everywhere ----------------
 COMPILE = re.compile(r"compiles? (?:in |of )?about (\d+(?:\.\d+)?) s")
-COMPILE_PLACES = (ROOT / "README.md", ROOT / "recbole_croloss" / "properties" / "overall.yaml", RESULTS_MD)
+#: Where the compile time must be quoted; README.md and every docs page may quote it too.
+COMPILE_PLACES = (ROOT / "recbole_croloss" / "properties" / "overall.yaml", BENCH_LOSS_PAGE)
+OPTIONAL_PLACES = (ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")))
 
 
 def test_the_compile_time_is_one_stored_figure_quoted_alike():
-    quoted = {path.name: COMPILE.findall(path.read_text()) for path in COMPILE_PLACES}
-    assert all(quoted.values()), f"a file does not quote the compile time: {quoted}"
+    quoted = {path: COMPILE.findall(path.read_text()) for path in dict.fromkeys(COMPILE_PLACES + OPTIONAL_PLACES)}
+    missing = [str(path.relative_to(ROOT)) for path in COMPILE_PLACES if not quoted[path]]
+    assert not missing, f"these do not quote the compile time: {missing}"
     figures = {figure for found in quoted.values() for figure in found}
-    assert len(figures) == 1, quoted
+    assert len(figures) == 1, {str(p.relative_to(ROOT)): f for p, f in quoted.items() if f}
     (figure,) = figures
-    fused = [(bench, name) for bench, name, chunk in CHUNKS
+    fused = [(bench, name) for bench, name, chunk in page_chunks(BENCH_LOSS_PAGE.read_text(encoding="utf-8"))
              if bench == "bench_loss" and COMPILE.search(chunk)]
-    assert fused, "RESULTS.md quotes the compile time away from the bench_loss file that holds it"
+    assert fused, "bench-loss.md quotes the compile time away from the bench_loss file that holds it"
     record = json.loads((ROOT / "benchmarks" / "results" / fused[0][0] / fused[0][1]).read_text())
     stored = max(t["fused_first_call_wall_s"]["max"] for t in record["figures"]["tables"])
     assert cell_matches(stored, figure), (figure, stored)

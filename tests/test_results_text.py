@@ -1,6 +1,7 @@
-"""benchmarks/RESULTS.md and README.md against the stores: every figure of the text is printed
-by the sources its section names, every committed report is what its cells give, and the check
-fails on a figure or a report that disagrees."""
+"""README.md and every page under docs/ (the results pages, docs/results/, above all) against the
+stores: every figure of the text is printed by the sources its page or section names, every
+committed report is what its cells give, and the check fails on a figure or a report that
+disagrees."""
 import importlib.util
 import json
 import shutil
@@ -15,15 +16,25 @@ results_text = sys.modules.setdefault("results_text", importlib.util.module_from
 SPEC.loader.exec_module(results_text)
 
 
-@pytest.mark.parametrize("text", ["benchmarks/RESULTS.md", "README.md"])
+#: README.md and every page under docs/, globbed when the tests are collected.
+PAGES = ["README.md", *sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").rglob("*.md"))]
+
+
+def test_the_check_reads_the_readme_and_every_docs_page_by_default():
+    assert "docs/results/models-ml-100k.md" in PAGES and "docs/results/index.md" in PAGES
+    assert [str(Path(page).relative_to(ROOT)) for page in results_text.pages()] == PAGES
+
+
+@pytest.mark.parametrize("text", PAGES)
 def test_every_figure_of_the_results_is_printed_by_its_sources(capsys, text):
     status = results_text.main([str(ROOT / text)])
     assert status == 0, capsys.readouterr().out
 
 
 def test_a_figure_that_disagrees_with_its_store_is_caught():
-    markdown = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
-    models = next(s for s in results_text.sections(markdown) if s.title.startswith("The plugin's models"))
+    markdown = (ROOT / "docs" / "results" / "models-ml-100k.md").read_text(encoding="utf-8")
+    models = next(s for s in results_text.sections(markdown) if "| GRU4Rec | ce |" in s.text)
+    assert models.title == "(top of the page)"  # the page's sources are at its top
     assert "| GRU4Rec | ce | **40.90 ± 0.50** |" in models.text and results_text.untraced(models) == []
     models.text = models.text.replace("| GRU4Rec | ce | **40.90 ± 0.50** |", "| GRU4Rec | ce | **40.91 ± 0.50** |")
     assert results_text.untraced(models) == ["40.91"]

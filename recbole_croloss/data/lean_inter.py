@@ -2,8 +2,8 @@ r"""RecBole's ``.inter`` loading without a Python string per token.
 
 RecBole 1.2.1 reads an atomic file with ``pd.read_csv(..., dtype=str, engine="python")``: every
 token becomes a Python string (about 60 B each, read by the pure-Python parser), then
-``_remap`` factorizes the concatenated strings: 357 s of a 445 s preparation at Amazon Books'
-size (8.9M interactions; benchmarks/RESULTS.md, bench_scale), ten times that at Taobao's.
+``_remap`` factorizes the concatenated strings: most of a preparation's time and memory at
+Amazon Books' size (8.9M interactions; docs/results/bench-scale.md).
 
 :class:`LeanInterLoader` (mixed into the plugin's dataset classes) reads a ``.inter`` file whose
 loaded columns are all ``token`` or ``float`` with pyarrow's multithreaded C++ CSV reader:
