@@ -21,7 +21,7 @@ LAYERS = {
     # 0: the torch-only bottom
     "recbole_croloss.errors": 0, "recbole_croloss.io": 0, "recbole_croloss.loss": 0,
     "recbole_croloss.evaluation": 0, "recbole_croloss.scoring": 0, "recbole_croloss.sampler": 0,
-    "recbole_croloss.distributed": 0, "recbole_croloss.retrieval": 0,
+    "recbole_croloss.distributed": 0, "recbole_croloss.faiss_index": 0,
     # 1: models
     "recbole_croloss.model": 1,
     # 2: RecBole glue
@@ -29,14 +29,15 @@ LAYERS = {
     # 3: settings and the run flow; the package's own entry also covers every module without a
     # prefix of its own
     "recbole_croloss.spec": 3, "recbole_croloss.settings_checks": 3, "recbole_croloss.config": 3,
-    "recbole_croloss.flow": 3, "recbole_croloss.serving": 3, "recbole_croloss.validation_curves": 3,
+    "recbole_croloss.flow": 3, "recbole_croloss.validation_curves": 3,
     "recbole_croloss.alpha_search": 3, "recbole_croloss.run_log": 3,
     "recbole_croloss": 3,
     # 4: on top of the run flow: reloading and recommending, tuning, the benchmark runner
-    "recbole_croloss.loading": 4, "recbole_croloss.recommender": 4, "recbole_croloss.recommend": 4,
-    "recbole_croloss.tune": 4, "recbole_croloss.benchmark": 4, "recbole_croloss.recbole_contract": 4,
+    "recbole_croloss.serving": 4, "recbole_croloss.tune": 4, "recbole_croloss.benchmark": 4, "recbole_croloss.recbole_contract": 4,
     # 5: the command lines, and the names kept where they used to live
     "recbole_croloss.cli": 5, "recbole_croloss.__main__": 5, "recbole_croloss.quick_start": 5,
+    "recbole_croloss.loading": 5, "recbole_croloss.recommender": 5, "recbole_croloss.recommend": 5,
+    "recbole_croloss.retrieval": 5,
 }
 # Models and everything below them may subclass RecBole's model base, nothing more.
 RECBOLE_ALLOWED_LOW = ("recbole.model", "recbole.utils")

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 #: Names the package gives on first use -> the module that defines them.
 _LAZY = {"run": "recbole_contract", "objective_function": "recbole_contract",
-         "load": "loading", "LoadedRun": "loading", "Recommender": "recommender"}
+         "load": "serving.reload", "LoadedRun": "serving.reload", "Recommender": "serving.recommender"}
 
 __all__ = ["__version__", *_LAZY]
 

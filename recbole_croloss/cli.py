@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         print(summary_text(result["alpha_search"]))
     status = 0
     if "faiss" in result:
-        from .serving import serving_text
+        from .flow.faiss_check import serving_text
 
         print(serving_text(result["faiss"]))
         status = 1 if "error" in result["faiss"] else 0

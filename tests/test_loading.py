@@ -136,4 +136,4 @@ def test_a_refusal_says_what_the_file_is_and_never_suggests_unsafe_loading(tmp_p
 def test_importing_the_package_loads_neither_torch_nor_recbole():
     code = "import sys, recbole_croloss; heavy = [m for m in ('torch', 'recbole') if m in sys.modules]; assert not heavy, heavy"
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert recbole_croloss.load is load and recbole_croloss.Recommender.__module__ == "recbole_croloss.recommender"
+    assert recbole_croloss.load is load and recbole_croloss.Recommender.__module__ == "recbole_croloss.serving.recommender"

@@ -35,7 +35,7 @@ def train_and_test(prepared: PreparedRun, saved: bool = True, record_file: str |
         write_record(record, record_file)
     getLogger().info(f"test result (protocol: {spec.protocol.label})\n" + results_table(test_result))
     if spec.serving is not None:
-        from ..serving import faiss_test_results_or_error, serving_text
+        from .faiss_check import faiss_test_results_or_error, serving_text
 
         record["faiss"] = faiss_test_results_or_error(prepared, spec.serving)
         if distributed.is_main(config):

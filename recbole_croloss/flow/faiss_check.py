@@ -12,11 +12,11 @@ import time
 import numpy as np
 import torch
 
-from .errors import ConfigError
-from .evaluation import results_table
-from .glue.masks import NoMask
-from .retrieval import ItemIndex, ann_recall
-from .spec import ServingSpec
+from ..errors import ConfigError
+from ..evaluation import results_table
+from ..glue.masks import NoMask
+from ..faiss_index import ItemIndex, ann_recall
+from ..spec import ServingSpec
 
 
 def faiss_test_results(prepared, serving: ServingSpec) -> dict:
