@@ -102,3 +102,12 @@ def test_cycle_checker_reports_each_loop_once(structure, tmp_path):
     })
     graph = structure.import_graph(tmp_path)
     assert structure.import_cycles(graph) == [["recbole_croloss.a", "recbole_croloss.b", "recbole_croloss.c"]]
+
+
+def test_models_read_and_write_no_file():
+    """A staged model takes its pretrained weights through ``load_pretrained(state)``; the run
+    flow reads the checkpoint (flow/build.load_pretrained)."""
+    calls = ("torch.load(", "torch.save(", "open(", "np.load(", "np.save(", "import os")
+    found = [f"{path.name}: {call}" for path in sorted((ROOT / "recbole_croloss" / "model").rglob("*.py"))
+             for call in calls if call in path.read_text()]
+    assert found == []

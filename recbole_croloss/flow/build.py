@@ -13,9 +13,11 @@ from recbole.utils import ModelType
 from .. import distributed
 from ..compat import check_versions, make_run_dirs
 from ..config import PluginConfig
+from ..errors import ConfigError
 from ..glue import CROLossAdapter, get_model
 from ..glue.progress import CONSOLE
 from ..glue.trainer import CROLossTrainer
+from ..model.timirec import FROM_SCRATCH
 from ..run_header import dataset_line, run_line
 from ..run_log import init_recbole_logger, verbose
 from ..settings_checks import empty_dataset_error
@@ -113,7 +115,28 @@ def build_adapter(config: PluginConfig, spec: RunSpec, train_data) -> CROLossAda
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     dataset = train_data._dataset
-    return spec.training.adapter(spec.model_class(config, dataset).to(config["device"]), dataset)
+    model = spec.model_class(config, dataset)
+    if getattr(model, "wants_pretrained", False):
+        load_pretrained(model, config["pre_model_path"])
+    return spec.training.adapter(model.to(config["device"]), dataset)
+
+
+def load_pretrained(model, path) -> None:
+    """Hand a staged model the best checkpoint ``path`` names (its ``load_pretrained(state)``
+    takes what it needs), or :data:`~recbole_croloss.model.timirec.FROM_SCRATCH` for none: the flow reads
+    files, models do not."""
+    import torch
+
+    if isinstance(path, str) and path.lower() == FROM_SCRATCH:
+        return
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise ConfigError("pre_model_path", path, "the best-model checkpoint of a train_stage=pretrain "
+                          f"run (its weights start the next stage), or {FROM_SCRATCH!r} to train the "
+                          "stage from scratch")
+    try:
+        model.load_pretrained(torch.load(path, map_location="cpu", weights_only=True)["state_dict"])
+    except ValueError as err:
+        raise ConfigError("pre_model_path", path, str(err)) from None
 
 
 def resume(trainer: CROLossTrainer, spec: ResumeSpec, config) -> None:

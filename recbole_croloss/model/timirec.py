@@ -20,8 +20,9 @@ embedding size, ``K`` interests.
   evaluation; every loss gains ``T^2 KL(softmax(t / T) || softmax(z / T))`` (batch mean) with
   ``t_k = cos(U_k, e_pos)``, ``e_pos`` the extractor's embedding of the positive, ``t``
   detached (its gradient flows through ``z`` only), ``T = temperature``. The extractor's weights
-  come from the pretrain run's checkpoint (``pre_model_path``; the keys both stages have);
-  ``pre_model_path: none`` trains from scratch, on request only. Nothing is frozen.
+  come from the pretrain run's checkpoint (``pre_model_path``; the keys both stages have),
+  which the run flow reads and hands to :meth:`TiMiRec.load_pretrained` (a model reads no
+  file); ``pre_model_path: none`` trains from scratch, on request only. Nothing is frozen.
 
 Weights and biases of Linear and Embedding layers start N(0, 0.01), as ReChorus initialises.
 Variants of the ReChorus README: ComiRec+ = pretrain with ``add_trm``; TiMiRec = both stages
@@ -30,7 +31,6 @@ without it; TiMiRec+ = both stages with it.
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 import torch.nn.functional as F
@@ -130,24 +130,21 @@ class TiMiRec(PluginSequentialModel):
             if self.stage == "finetune" else None
         self.apply(_init_weights)
         self._parts = None  # (interests, logits) of the last training forward, for loss_terms
-        if self.stage == "finetune":
-            self.load_extractor(config["pre_model_path"])
 
-    def load_extractor(self, path) -> None:
-        """The pretrain run's extractor (the keys both stages share), or a refusal."""
-        if isinstance(path, str) and path.lower() == FROM_SCRATCH:
-            return
-        if not isinstance(path, str) or not os.path.isfile(path):
-            raise ConfigError("pre_model_path", path, "the best-model checkpoint of a train_stage=pretrain "
-                              f"run (its extractor starts the finetune stage), or {FROM_SCRATCH!r} to "
-                              "train the finetune stage from scratch")
-        saved = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-        saved = {k.removeprefix("model."): v for k, v in saved.items() if k.removeprefix("model.").startswith("extractor.")}
+    @property
+    def wants_pretrained(self) -> bool:
+        """Whether the run flow should hand this model the weights ``pre_model_path`` names."""
+        return self.stage == "finetune"
+
+    def load_pretrained(self, state: dict) -> None:
+        """Start from the pretrain run's extractor: the ``extractor.*`` entries of its best
+        checkpoint's ``state_dict``. A ValueError names what does not fit this model."""
+        saved = {k.removeprefix("model."): v for k, v in state.items() if k.removeprefix("model.").startswith("extractor.")}
         own = self.state_dict()
         wrong = [k for k, v in saved.items() if k not in own or own[k].shape != v.shape]
         if not saved or wrong:
-            raise ConfigError("pre_model_path", path, "a TiMiRec pretrain checkpoint with this run's "
-                              f"sizes and add_pos/add_trm (mismatched: {wrong[:3] or 'no extractor keys'})")
+            raise ValueError("a TiMiRec pretrain checkpoint with this run's sizes and add_pos/add_trm "
+                             f"(mismatched: {wrong[:3] or 'no extractor keys'})")
         self.load_state_dict(saved, strict=False)
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
