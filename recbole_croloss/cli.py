@@ -8,13 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import distributed
 from .alpha_search import summary_text
-from .errors import ConfigError, DatasetFileError, TrainingDiverged
+from .errors import reporting_errors
 from .evaluation import results_table
 from .flow.launch import launch_run
 from .run_header import summary_lines
-from .spec import DatasetNotFoundError
 
 
 def parse_args(argv):
@@ -41,17 +39,13 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     model, dataset, files, cmd, record_file = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        result = launch_run(model, dataset, config_file_list=files, cmd_args=cmd, record_file=record_file)
-    except (ConfigError, DatasetNotFoundError, DatasetFileError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as err:  # the best checkpoint so far stays; no record is written
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except distributed.DistributedRunError as err:
-        print(f"error: distributed run failed: {err}", file=sys.stderr)
-        return 1
+    # bad settings or files: 2; a diverged or failed distributed run: 1 (errors.reporting_errors)
+    return reporting_errors(lambda: report(launch_run(model, dataset, config_file_list=files, cmd_args=cmd,
+                                                      record_file=record_file)))
+
+
+def report(result: dict | None) -> int:
+    """Print a finished run's results; the exit status (1 when its faiss serving failed)."""
     if result is None:  # a rank other than 0: rank 0 reports
         return 0
     print(f"\n{result['model']} on {result['dataset']}, loss={result['loss']} "

@@ -33,6 +33,7 @@ import pickle
 import torch
 import torch.distributed as dist
 
+from .errors import FAILED
 from .sampler import Draws, Negatives
 
 #: ``dist_backend``: auto (NCCL when the run has GPUs, else Gloo), or one named.
@@ -41,6 +42,8 @@ BACKENDS = ("auto", "nccl", "gloo")
 
 class DistributedRunError(RuntimeError):
     """A rank of a distributed run failed or died; the message names which and how."""
+
+    exit_status, exit_prefix = FAILED, "distributed run failed: "
 
 
 def active() -> bool:

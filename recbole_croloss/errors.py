@@ -1,7 +1,28 @@
-"""One error type for bad settings, so every message names the key, the value and the choices."""
+"""One error type for bad settings, so every message names the key, the value and the choices;
+and one mapping from the errors a command line reports to its exit status
+(:func:`reporting_errors`)."""
 from __future__ import annotations
 
-from typing import Iterable
+import sys
+from typing import Callable, Iterable
+
+#: Exit statuses: bad input (settings, files, queries), a run that failed, a store in use.
+BAD_INPUT, FAILED, BUSY = 2, 1, 3
+
+
+def reporting_errors(body: Callable[[], int], bad_input: tuple[type, ...] = ()) -> int:
+    """Run a command line's ``body`` and return its exit status. An error that carries an
+    ``exit_status`` (class attribute), or one of ``bad_input`` (status 2), is printed as one
+    ``error: ...`` line (with the class's ``exit_prefix``) on stderr and becomes the status;
+    any other error is a bug and propagates with its traceback."""
+    try:
+        return body()
+    except Exception as err:  # noqa: BLE001 - re-raised unless it is one a user can act on
+        status = getattr(err, "exit_status", None) or (BAD_INPUT if isinstance(err, bad_input) else None)
+        if status is None:
+            raise
+        print(f"error: {getattr(err, 'exit_prefix', '')}{err}", file=sys.stderr)
+        return status
 
 
 class ConfigError(ValueError):
@@ -10,6 +31,8 @@ class ConfigError(ValueError):
     The message always names the key, the value given and what is allowed, e.g.
     ``kernel='sigmod' is not valid; choose one of: exp, hinge, sigmoid, softplus, step``.
     """
+
+    exit_status = BAD_INPUT
 
     def __init__(self, key: str, value: object, allowed: str | Iterable[str]):
         if not isinstance(allowed, str):
@@ -45,6 +68,8 @@ class TrainingDiverged(RuntimeError):
     the global batch count, ``epoch * batches + batch``.
     """
 
+    exit_status = FAILED  # the best checkpoint so far stays; no record is written
+
     def __init__(self, epoch: int, batch: int, batches: int, step: int, loss: float,
                  learning_rate: float, detail: str = ""):
         self.epoch, self.batch, self.step, self.loss = epoch, batch, step, loss
@@ -59,3 +84,5 @@ class TrainingDiverged(RuntimeError):
 
 class DatasetFileError(ValueError):
     """A dataset file RecBole cannot read as it is; the message names the file and the line."""
+
+    exit_status = BAD_INPUT

@@ -35,7 +35,7 @@ from . import distributed
 from .alpha_search import AlphaSearchSpec
 from .data.inter_file import InterFile, read_inter_file
 from .data.protocol import PROTOCOLS
-from .errors import ConfigError, DatasetFileError, check_int
+from .errors import BAD_INPUT, ConfigError, DatasetFileError, check_int
 from .evaluation import FullRankingEvaluator, parse_bytes
 from .glue import EVAL_MASKS, SUPPORTED, EvalMask, is_plugin_model
 from .glue import checkpoint
@@ -46,7 +46,9 @@ from .training_spec import TrainingSpec
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    pass
+    """The dataset's files are not where the run looks; the message says where and how to add them."""
+
+    exit_status = BAD_INPUT
 
 
 #: ``eval_engine``: the plugin's memory-bounded evaluator, or RecBole's own full-sort evaluator.

@@ -12,9 +12,10 @@ import os
 import signal
 import sys
 
+from ..errors import reporting_errors
 from ..io import interrupt_signals
-from .grid import GridError, load_grid
-from .store import ResultStore, StoreBusyError
+from .grid import load_grid
+from .store import ResultStore
 
 
 def parse_args(argv):
@@ -48,11 +49,13 @@ def parse_args(argv):
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        grid = load_grid(args.grid, check=not args.report_only)
-    except GridError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    # a bad grid or no Ray: 2; a store another runner holds: 3 (errors.reporting_errors)
+    return reporting_errors(lambda: run_and_report(args))
+
+
+def run_and_report(args) -> int:
+    """Run the grid's missing cells (unless ``--report-only``) and write its reports."""
+    grid = load_grid(args.grid, check=not args.report_only)
     store = ResultStore(args.out or os.path.join("benchmark-results", grid.name))
     if args.report_only and not os.path.isdir(store.out):
         print(f"error: --report-only: the result store {store.out} does not exist (nothing to report; "
@@ -69,22 +72,15 @@ def main(argv=None) -> int:
     failed = []
     if not args.report_only:
         if args.ray_address is not None:
-            from .ray_executor import RayExecutor, RayUnavailableError
+            from .ray_executor import RayExecutor
 
-            try:
-                executor = RayExecutor(args.ray_address, args.cpus_per_cell, args.gpus_per_cell,
-                                       args.threads, local_cpus=args.jobs)
-            except RayUnavailableError as err:
-                print(f"error: {err}", file=sys.stderr)
-                return 2
+            executor = RayExecutor(args.ray_address, args.cpus_per_cell, args.gpus_per_cell,
+                                   args.threads, local_cpus=args.jobs)
         else:
             executor = LocalExecutor(jobs, [g for g in gpus if g] or None, args.threads, cpu_only=args.cpu)
         try:
             with interrupt_signals() as received:  # the runner stops its cells before it lets go of the store
                 outcome = run_grid(grid, store, executor, progress=not args.no_progress)
-        except StoreBusyError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 3
         except RunInterrupted as stop:
             signum = received.signum or stop.signum or signal.SIGINT
             print(f"error: interrupted by {signal.Signals(signum).name}: {stop.detail}", file=sys.stderr)

@@ -15,12 +15,15 @@ import json
 import os
 import sys
 
+from ..errors import BAD_INPUT, reporting_errors
 from ..io import load_per_user_hits, per_user_hits_file
 from .paired import PairedDifference
 
 
 class RecordError(ValueError):
     """A record that cannot be paired; the message names the file."""
+
+    exit_status = BAD_INPUT
 
 
 def read_side(paths: list[str]) -> dict:
@@ -101,12 +104,13 @@ def main(argv=None) -> int:
     parser.add_argument("--against", nargs="+", required=True, help="records of method Y")
     parser.add_argument("--ns", type=int, nargs="+", default=None, help="cut-offs (default: all held)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        x, y = read_side(args.x), read_side(args.against)
-        name, rows = compare(x, y, args.ns)
-    except RecordError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return reporting_errors(lambda: compare_and_report(args))  # a record that cannot be paired: 2
+
+
+def compare_and_report(args) -> int:
+    """Read both sides' records, pair them and print X - Y at every N."""
+    x, y = read_side(args.x), read_side(args.against)
+    name, rows = compare(x, y, args.ns)
     print(describe(x, "X"))
     print(describe(y, "Y"))
     print(f"test {name.capitalize()}@N, X - Y in points (mean over seeds; 95% intervals):")

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..errors import ConfigError, check_int
+from ..errors import BAD_INPUT, ConfigError, check_int
 from ..io import check_dataset_name
 
 GRID_KEYS = ("name", "datasets", "models", "seeds", "config", "pinned_defaults", "methods", "report")
@@ -48,6 +48,8 @@ CELL_KEYS = ("model", "dataset", "seed", "checkpoint_dir", "gpu_id")
 
 class GridError(ValueError):
     """A grid file that cannot run; the message names the file, the place and what is wrong."""
+
+    exit_status = BAD_INPUT
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import os
 
+from ..errors import BAD_INPUT
 from .runner import STOP_GRACE_SECONDS, execute
 
 
 class RayUnavailableError(RuntimeError):
-    pass
+    """``--ray-address`` without Ray, or without its cluster; the message says which and what to install."""
+
+    exit_status = BAD_INPUT
 
 
 def _cell_task(payload: dict, threads: int | None, want_gpu: bool) -> dict:

@@ -20,11 +20,14 @@ import glob
 import json
 import os
 
+from ..errors import BUSY
 from ..io import atomic_write_json, load_per_user_hits, per_user_hits_file, save_per_user_hits
 
 
 class StoreBusyError(RuntimeError):
-    pass
+    """Another runner holds the result store."""
+
+    exit_status = BUSY
 
 
 class ResultStore:

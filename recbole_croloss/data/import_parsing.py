@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 from pandas._libs.parsers import STR_NA_VALUES  # the strings read_csv reads as missing
 
-from ..errors import ConfigError
+from ..errors import BAD_INPUT, ConfigError
 from ..io import AtomicOutputs, check_writable_dir
 
 #: Lines parsed before their rows are checked (vectorised) and written.
@@ -30,6 +30,8 @@ MAX_ID = 2 ** 63 - 1
 class MalformedInputError(ValueError):
     """The input has malformed lines (``on_error="fail"``) or is inconsistent (a user in two
     split files, ids missing from a map file). ``summary`` holds the full report."""
+
+    exit_status = BAD_INPUT
 
     def __init__(self, message: str, summary: dict | None = None):
         super().__init__(message)

@@ -92,7 +92,7 @@ import argparse
 import os
 import sys
 
-from ..errors import ConfigError
+from ..errors import ConfigError, reporting_errors
 from ..io import Interrupted, interrupt_signals
 from .comirec_import import find_prefix, import_comirec
 from .csv_import import import_csv
@@ -207,12 +207,15 @@ def _import(args) -> dict:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    # malformed input, bad options, missing files: 2 (errors.reporting_errors)
+    return reporting_errors(lambda: import_and_report(args), bad_input=(FileNotFoundError,))
+
+
+def import_and_report(args) -> int:
+    """Import what the arguments name and print its summary; a signal leaves nothing written."""
     try:
         with interrupt_signals():  # a signal unwinds the import like an error: its temporaries go
             summary = _import(args)
-    except (MalformedInputError, ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except Interrupted as stop:
         print(f"error: {stop}: nothing written to {os.path.join(args.out, args.name)} (its old outputs, "
               "if any, are unchanged)", file=sys.stderr)

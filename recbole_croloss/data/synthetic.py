@@ -51,7 +51,7 @@ import time
 
 import numpy as np
 
-from ..errors import ConfigError, check_int
+from ..errors import ConfigError, check_int, reporting_errors
 from ..io import AtomicOutputs, Interrupted, check_dataset_name, check_writable_dir, interrupt_signals
 
 #: Expected rows per block of users.
@@ -330,15 +330,17 @@ def main(argv=None) -> int:
     parser.add_argument("--length-sigma", type=float, default=1.0, help="log-sd of the lognormal length")
     parser.add_argument("--seed", type=int, default=0)
     a = parser.parse_args(argv)
+    return reporting_errors(lambda: generate_and_report(a))  # a bad option: 2 (errors.reporting_errors)
+
+
+def generate_and_report(a) -> int:
+    """Generate the dataset the arguments describe and print what was written."""
     try:
         with interrupt_signals():  # a signal unwinds the writer like an error: its temporaries go
             summary = generate(a.name, a.out, a.users, a.items, mean_length=a.mean_length,
                                min_length=a.min_length, max_length=a.max_length,
                                popularity_exponent=a.popularity_exponent, interests=a.interests,
                                user_interests=a.user_interests, seed=a.seed, length_sigma=a.length_sigma)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except Interrupted as stop:
         print(f"error: {stop}: nothing written to {os.path.join(a.out, a.name)} (its old files, if any, "
               "are unchanged)", file=sys.stderr)

@@ -28,9 +28,9 @@ import os
 import sys
 import warnings
 
-from ..errors import ConfigError, DatasetFileError
+from ..errors import BAD_INPUT, ConfigError, reporting_errors
 from ..io import atomic_write, check_writable_dir
-from .recommender import DEFAULT_BATCH, UNKNOWN_TOKENS, Query, Recommender, UnknownTokenError
+from .recommender import DEFAULT_BATCH, UNKNOWN_TOKENS, Query, Recommender
 
 FORMATS = ("jsonl", "tsv")
 TSV_HEADER = "line\tuser\trank\titem\tscore\n"
@@ -38,6 +38,8 @@ TSV_HEADER = "line\tuser\trank\titem\tscore\n"
 
 class InputLineError(ValueError):
     """A line of the input holds no sequence (empty, or a user without items)."""
+
+    exit_status = BAD_INPUT
 
 
 def read_queries(lines):
@@ -149,18 +151,19 @@ def serve(args, out) -> tuple[int, int]:
 
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    # bad settings, tokens, lines or files: 2 (errors.reporting_errors)
+    return reporting_errors(lambda: serve_and_report(args), bad_input=(FileNotFoundError, UnicodeDecodeError))
+
+
+def serve_and_report(args) -> int:
+    """Serve every query, then say on stderr what was served and each warning raised."""
     counts = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if args.output is None:
-                counts = serve(args, sys.stdout)
-            else:
-                atomic_write(args.output, lambda f: counts.extend(serve(args, f)), suffix=".tmp")
-    except (ConfigError, UnknownTokenError, InputLineError, DatasetFileError, FileNotFoundError,
-            UnicodeDecodeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.output is None:
+            counts = serve(args, sys.stdout)
+        else:
+            atomic_write(args.output, lambda f: counts.extend(serve(args, f)), suffix=".tmp")
     for warning in caught:
         if not issubclass(warning.category, (DeprecationWarning, FutureWarning)):
             print(f"warning: {warning.message}", file=sys.stderr)

@@ -31,7 +31,7 @@ from typing import Iterable, Iterator, NamedTuple
 
 import torch
 
-from ..errors import ConfigError, check_bool, check_int
+from ..errors import BAD_INPUT, ConfigError, check_bool, check_int
 from ..evaluation import Exclusions, FullRankingEvaluator, parse_bytes
 
 #: ``unknown``: what a token the dataset does not know does to the call.
@@ -42,6 +42,8 @@ DEFAULT_BATCH = 1024
 
 class UnknownTokenError(ValueError):
     """A sequence holds tokens the model's dataset does not know (``unknown="error"``)."""
+
+    exit_status = BAD_INPUT
 
 
 class UnknownTokensWarning(UserWarning):

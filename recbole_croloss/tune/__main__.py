@@ -6,8 +6,7 @@ import argparse
 import os
 import sys
 
-from ..errors import ConfigError, check_int
-from ..spec import DatasetNotFoundError
+from ..errors import ConfigError, check_int, reporting_errors
 from .space import load_space
 from .study import StudySettings, run_study
 
@@ -39,13 +38,15 @@ def parse_args(argv) -> StudySettings:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    return reporting_errors(lambda: study_and_report(argv))  # bad settings or data: 2
+
+
+def study_and_report(argv) -> int:
+    """Run the study the arguments describe; print its trials and write the best config."""
     try:
         settings = parse_args(argv)
         os.makedirs(settings.out, exist_ok=True)
         study = run_study(settings)
-    except (ConfigError, DatasetNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except ModuleNotFoundError as err:
         if err.name not in ("optuna", "sqlalchemy"):
             raise
