@@ -15,7 +15,9 @@ Version bounds, chosen deliberately:
   CSV reader with dictionary-encoded columns and ``ChunkedArray.unify_dictionaries``; tested
   with 26.
 - ``ray`` extra: RecBole pins ``ray<=2.6.3`` (Python <= 3.11 only); its core runs on numpy 2
-  but imports ``pkg_resources``, so the extra holds setuptools below 81 (README, "Ray").
+  but imports ``pkg_resources``, so the extra holds setuptools below 81 (docs/benchmarks.md, "Ray version").
+- ``docs`` extra: MkDocs, its Material theme and mkdocstrings' Python handler for the site under
+  ``docs/`` (``mkdocs serve``); lower bounds are the versions the strict build is tested with.
 - ``tune`` extra: Optuna for ``python -m recbole_croloss.tune``. hyperopt (RecBole's own
   ``HyperTuning``, tested) is not required: RecBole imports it only when tuning; from 0.2.7 its
   exhaustive search needs the fix in compat.py, which the plugin applies.
@@ -57,8 +59,10 @@ setup(
         # the tests run the Optuna search and RecBole's own HyperTuning (hyperopt)
         "test": ["pytest>=7", "optuna>=3.2", "hyperopt>=0.2.7"],
         # the benchmark runner's --ray-address: RecBole 1.2.1 already pulls ray<=2.6.3 on
-        # Python <= 3.11, whose core needs pkg_resources (setuptools < 81); see README, "Ray"
+        # Python <= 3.11, whose core needs pkg_resources (setuptools < 81); see docs/benchmarks.md, "Ray version"
         "ray": ["ray>=2.6,<=2.6.3; python_version<'3.12'", "setuptools<81; python_version<'3.12'"],
+        # the documentation site: mkdocs serve / mkdocs build --strict
+        "docs": ["mkdocs>=1.6.1", "mkdocs-material>=9.8.2", "mkdocstrings[python]>=1.0.8"],
     },
     entry_points={"console_scripts": ["recbole-croloss=recbole_croloss.quick_start:main"]},
 )

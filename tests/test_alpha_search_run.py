@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from tests.conftest import TINY
+from tests.doc_blocks import page_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: What the test adds to the README's command: a slice of ml-100k, 3 epochs, 1 before the first
@@ -24,8 +25,7 @@ SMALL = {**TINY, "epochs": 3, "state": "INFO"}
 
 def readme_command() -> list[str]:
     """The README's command, as its words."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        section = fh.read().split("## Pick alpha for N", 1)[1]
+    section = page_section("docs/tuning.md", "Pick alpha for N")
     return shlex.split(re.search(r"^python run_recbole_croloss\.py .*$", section, flags=re.M).group(0))
 
 

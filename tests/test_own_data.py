@@ -10,13 +10,14 @@ import sys
 
 import pytest
 
+from tests.doc_blocks import page_section
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def readme_command(name: str, data: str) -> list[str]:
     """The README's own-data command, with its NAME and DATA filled in."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        section = fh.read().split("## Your own data", 1)[1]
+    section = page_section("docs/own-data.md", "Your own data")
     line = re.search(r"^python run_recbole_croloss\.py .*$", section, flags=re.M).group(0)
     script, *args = line.replace("NAME", name).replace("DATA", data).split()[1:]
     return [sys.executable, os.path.join(ROOT, script), *args]  # run from the user's own folder

@@ -13,7 +13,7 @@ import yaml
 import recbole_croloss
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.recbole_contract import model_and_dataset
-from tests.readme_blocks import ROOT, code_blocks
+from tests.doc_blocks import ROOT, code_blocks
 
 hyperopt = pytest.importorskip("hyperopt")
 from recbole.trainer import HyperTuning  # noqa: E402
@@ -49,7 +49,7 @@ def test_model_and_dataset_come_from_the_arguments_then_config_dict_then_files(t
 
 def test_the_readme_exhaustive_search_tries_each_plugin_loss(synthetic, tmp_path):
     """The README's block as written, with its fixed file's ml-100k settings made tiny."""
-    (block,) = code_blocks("Hyper-parameter search", "python")
+    (block,) = code_blocks("docs/tuning.md", "Hyper-parameter search", "python")
     fixed = {"model": "TwoTower", "dataset": "syn", **synthetic, "epochs": 1, "valid_metric": "Recall@100"}
     written = 'f.write("model: TwoTower\\ndataset: ml-100k\\nepochs: 5\\nvalid_metric: Recall@100\\n")'
     assert written in block

@@ -15,6 +15,7 @@ from recbole_croloss.loss import BinaryLossSettings, GeneralisedBCE
 from recbole_croloss.quick_start import main, prepare_run, train_and_test
 from recbole_croloss.sampler import CrossBatchMemory, MixedNegatives, PopularityNegatives
 from recbole_croloss.training_spec import TrainingSpec
+from tests.doc_blocks import page_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,8 +63,7 @@ def test_the_fused_engine_trains_popularity_negatives_without_log_q():
 
 def readme_command() -> list[str]:
     """The arguments of the command in the README's section on negatives."""
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        section = fh.read().split("## Negatives, log q and the baselines", 1)[1].split("\n## ", 1)[0]
+    section = page_section("docs/negatives.md", "Negatives, log q and the baselines")
     return re.search(r"^python run_recbole_croloss\.py (.*)$", section, flags=re.M).group(1).split()
 
 

@@ -79,9 +79,9 @@ def test_the_readme_recipe_s_compare_command_reads_the_records_its_loop_writes(t
     import re
     import shlex
 
-    from tests.readme_blocks import code_blocks
+    from tests.doc_blocks import code_blocks
 
-    (block,) = [b for b in code_blocks("Your own data", "bash") if "compare_records" in b]
+    (block,) = [b for b in code_blocks("docs/comparing-losses.md", "Compare CROLoss with cross-entropy on your data", "bash") if "compare_records" in b]
     seeds = re.search(r"for seed in ([\d ]+);", block).group(1).split()
     written = re.findall(r"--record=(\S+)", block)
     assert sorted(written) == ["runs/ce-$seed.json", "runs/croloss-$seed.json"]

@@ -14,6 +14,7 @@ from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue.trainer import _candidate_scores
 from recbole_croloss.quick_start import prepare_run
 from tests.test_spec import spec_of
+from tests.doc_blocks import read_page
 
 N_NEG = 9
 SAMPLED = {"protocol": "sampled", "topk": [1, 5, 10], "metrics": ["Hit", "NDCG"], "valid_metric": "NDCG@5"}
@@ -193,8 +194,7 @@ def test_the_readme_commands_import_and_train_timirec_on_fixed_negatives(tmp_pat
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    with open(os.path.join(root, "README.md"), encoding="utf-8") as fh:
-        text = fh.read()
+    text = read_page("docs/evaluation.md")
     start = text.index("python -m recbole_croloss.data.importer --format rechorus")
     lines = text[start:text.index("```", start)].replace("\\\n", " ").split("\n")
     commands = [line.split() for line in lines if line.strip()]

@@ -12,6 +12,7 @@ from recbole_croloss.data.importer import main
 from recbole_croloss.data.sequences_import import SNIFF_LINES, detect_layout, import_sequences
 from recbole_croloss.errors import ConfigError
 from tests.data.conftest import ROOT
+from tests.doc_blocks import read_page
 
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
@@ -134,8 +135,7 @@ def test_an_option_the_format_does_not_read_is_refused(tmp_path, capsys):
 
 
 def test_the_readme_command_imports_the_file_it_names(tmp_path):
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
-        text = fh.read()
+    text = read_page("docs/own-data.md")
     start = text.index("python -m recbole_croloss.data.importer --format sequences")
     command = text[start:text.index("\n", start)].split()
     src = command[command.index("--src") + 1]

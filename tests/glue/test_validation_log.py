@@ -19,7 +19,7 @@ from recbole_croloss.errors import ConfigError
 from recbole_croloss.quick_start import configure, main
 from recbole_croloss.run_log import close_log_handlers
 from tests.conftest import SYNTHETIC
-from tests.readme_blocks import code_blocks
+from tests.doc_blocks import code_blocks
 
 
 class Tripwire(types.ModuleType):
@@ -38,7 +38,7 @@ class Tripwire(types.ModuleType):
 
 def readme_run_args(overrides: dict) -> list[str]:
     """The README's Logging command as CLI arguments, with ``overrides`` replacing its values."""
-    command = code_blocks("Logging", "bash")[0].strip()
+    command = code_blocks("docs/configuration.md", "Logging", "bash")[0].strip()
     words = shlex.split(command)
     assert words[:2] == ["python", "run_recbole_croloss.py"]
     settings = dict(word[2:].split("=", 1) for word in words[2:])
@@ -88,7 +88,7 @@ def test_tensorboard_holds_every_validation_metric_and_the_loss_at_each_step(log
 
 def test_the_readme_snippet_reads_the_recall_curve_back(logged_run):
     folder, record, _ = logged_run
-    (snippet,) = code_blocks("Logging", "python")
+    (snippet,) = code_blocks("docs/configuration.md", "Logging", "python")
     printed, cwd = io.StringIO(), os.getcwd()
     os.chdir(folder)
     try:

@@ -11,7 +11,7 @@ from recbole_croloss.errors import ConfigError
 from recbole_croloss.tune.__main__ import main
 from recbole_croloss.tune.space import (Choice, IntRange, LogUniform, Uniform, load_space, parse_space)
 from recbole_croloss.tune.study import check_space
-from tests.readme_blocks import ROOT
+from tests.doc_blocks import ROOT
 
 EXAMPLE = os.path.join(ROOT, "benchmarks", "spaces", "ml-100k-croloss.yaml")
 

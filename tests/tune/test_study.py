@@ -18,14 +18,14 @@ from recbole_croloss.tune.__main__ import main
 from recbole_croloss.tune.space import load_space
 from recbole_croloss.tune.study import StudySettings, open_study
 from tests.conftest import SYNTHETIC
-from tests.readme_blocks import ROOT, code_blocks
+from tests.doc_blocks import ROOT, code_blocks
 
 GOOD_LR, BAD_LR = 0.02, 1e-7
 
 
 def readme_command(space: str, trials: int) -> list[str]:
     """The README's tune command as arguments: its space file and --trials replaced."""
-    (command,) = [b for b in code_blocks("Hyper-parameter search", "bash") if "recbole_croloss.tune" in b]
+    (command,) = [b for b in code_blocks("docs/tuning.md", "Hyper-parameter search", "bash") if "recbole_croloss.tune" in b]
     words = shlex.split(command)
     assert words[:3] == ["python", "-m", "recbole_croloss.tune"]
     args = words[3:]
@@ -97,7 +97,7 @@ def test_the_best_yaml_reruns_to_the_best_trial_s_score(study_run):
     best = yaml.safe_load(text)
     assert best["valid_metric"] == "Recall@100" and best["learning_rate"] == study.best_params["learning_rate"]
     assert f"--config_files={best_file}" in text and not [n for n in os.listdir(os.path.dirname(best_file)) if n.startswith(".tmp-")]
-    (command,) = [b for b in code_blocks("Hyper-parameter search", "bash") if "best.yaml" in b]
+    (command,) = [b for b in code_blocks("docs/tuning.md", "Hyper-parameter search", "bash") if "best.yaml" in b]
     words = shlex.split(command)
     assert words[:2] == ["python", "run_recbole_croloss.py"] and "--dataset=ml-100k" in words
     args = [w.replace("--dataset=ml-100k", "--dataset=syn") for w in words[2:]] + ["--record=rerun.json"]
