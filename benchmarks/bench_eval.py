@@ -159,10 +159,10 @@ class CatalogueShape:
 def train_step_times(n_items, device, reps, batch=512, length=20, loss_engine="eager", sparse=False):
     from recbole.data.interaction import Interaction
 
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
     from recbole_croloss.glue import get_model
     from recbole_croloss.glue.sparse import SparseItemAdam
-    from recbole_croloss.spec import TrainingSpec
+    from recbole_croloss.settings.spec import TrainingSpec
 
     gen = torch.Generator().manual_seed(0)
     seq = torch.randint(1, n_items, (batch, length), generator=gen)

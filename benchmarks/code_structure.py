@@ -28,16 +28,14 @@ LAYERS = {
     "recbole_croloss.compat": 2, "recbole_croloss.glue": 2, "recbole_croloss.data": 2,
     # 3: settings and the run flow; the package's own entry also covers every module without a
     # prefix of its own
-    "recbole_croloss.spec": 3, "recbole_croloss.settings_checks": 3, "recbole_croloss.config": 3,
-    "recbole_croloss.flow": 3, "recbole_croloss.validation_curves": 3,
-    "recbole_croloss.alpha_search": 3, "recbole_croloss.run_log": 3,
+    "recbole_croloss.settings": 3, "recbole_croloss.flow": 3,
     "recbole_croloss": 3,
     # 4: on top of the run flow: reloading and recommending, tuning, the benchmark runner
     "recbole_croloss.serving": 4, "recbole_croloss.tune": 4, "recbole_croloss.benchmark": 4, "recbole_croloss.recbole_contract": 4,
     # 5: the command lines, and the names kept where they used to live
     "recbole_croloss.cli": 5, "recbole_croloss.__main__": 5, "recbole_croloss.quick_start": 5,
     "recbole_croloss.loading": 5, "recbole_croloss.recommender": 5, "recbole_croloss.recommend": 5,
-    "recbole_croloss.retrieval": 5,
+    "recbole_croloss.retrieval": 5, "recbole_croloss.spec": 5,
 }
 # Models and everything below them may subclass RecBole's model base, nothing more.
 RECBOLE_ALLOWED_LOW = ("recbole.model", "recbole.utils")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .alpha_search import summary_text
+from .settings.alpha_search import summary_text
 from .errors import reporting_errors
 from .evaluation import results_table
 from .flow.launch import launch_run
-from .run_header import summary_lines
+from .flow.run_header import summary_lines
 
 
 def parse_args(argv):

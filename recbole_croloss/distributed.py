@@ -20,7 +20,7 @@ metrics. What the plugin adds:
   reduced (:func:`shard_batches`, :func:`reduce_sums`), so the metrics equal one process's
   (RecBole's own reduction weights rounded per-rank means and counts the users its sampler pads).
 
-Keys (``properties/overall.yaml``; read in :class:`recbole_croloss.spec.DistributedSpec`):
+Keys (``properties/overall.yaml``; read in :class:`recbole_croloss.settings.spec.DistributedSpec`):
 ``nproc``, ``world_size``, ``ip``, ``port``, ``offset`` (RecBole's), ``dist_backend``,
 ``dist_timeout``, ``gather_negatives``.
 """
@@ -57,7 +57,7 @@ def is_main(config) -> bool:
 
 def init_process_group(values: dict) -> None:
     """Join the process group a run's config describes, and set its device; called by
-    :class:`~recbole_croloss.config.PluginConfig` in place of RecBole's NCCL-only code.
+    :class:`~recbole_croloss.settings.config.PluginConfig` in place of RecBole's NCCL-only code.
 
     ``values`` is RecBole's ``final_config_dict`` (``local_rank``, ``offset``, ``world_size``,
     ``ip``, ``port``, ``gpu_id``, ``dist_backend``, ``dist_timeout``); it gains ``device``,

@@ -19,9 +19,9 @@ Importing this module applies :func:`recbole_croloss.compat.fix_exhaustive_searc
 from __future__ import annotations
 
 from .compat import fix_exhaustive_search
-from .config import yaml_settings
+from .settings.config import yaml_settings
 from .errors import ConfigError
-from .run_log import close_log_handlers
+from .flow.run_log import close_log_handlers
 from .flow.launch import run as plugin_run
 
 fix_exhaustive_search()

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from recbole_croloss.alpha_search import Candidate, Rung, halving_rungs, survivors
+from recbole_croloss.settings.alpha_search import Candidate, Rung, halving_rungs, survivors
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.quick_start import configure
 

@@ -80,7 +80,7 @@ def test_loaders_built_with_lean_indices_batch_as_recbole_s(tiny):
     from recbole.data.dataset import SequentialDataset
     from torch.utils.data import dataloader
 
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
     from recbole_croloss.glue import get_model
 
     config = PluginConfig(get_model("TwoTower"), "ml-100k", config_dict=tiny)
@@ -97,7 +97,7 @@ def test_loaders_built_with_lean_indices_batch_as_recbole_s(tiny):
 
 @pytest.mark.parametrize("use_gpu, device", [(False, "cpu"), (True, "cuda")])
 def test_use_gpu_false_means_the_cpu_even_where_a_gpu_exists(tiny, monkeypatch, use_gpu, device):
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # RecBole's only question
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # RecBole writes it; the test puts it back

@@ -2,7 +2,7 @@
 written as ``--metrics=[Hit,NDCG]`` would stay one string; the plugin reads it as YAML's list."""
 import pytest
 
-from recbole_croloss.config import PluginConfig
+from recbole_croloss.settings.config import PluginConfig
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue import get_model
 from recbole_croloss.quick_start import configure

@@ -12,7 +12,7 @@ from recbole_croloss.distributed import DistributedRunError
 from recbole_croloss.errors import ConfigError, DatasetFileError, TrainingDiverged, reporting_errors
 from recbole_croloss.serving.cli import InputLineError
 from recbole_croloss.serving.recommender import UnknownTokenError
-from recbole_croloss.spec import DatasetNotFoundError
+from recbole_croloss.settings.spec import DatasetNotFoundError
 
 ROOT = Path(__file__).resolve().parents[1]
 

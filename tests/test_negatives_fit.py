@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from recbole_croloss.config import PluginConfig
+from recbole_croloss.settings.config import PluginConfig
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue import get_model
 from recbole_croloss.quick_start import main, prepare_run
-from recbole_croloss.run_log import log_file
+from recbole_croloss.flow.run_log import log_file
 from recbole_croloss.sampler import FullNegatives, UniformNegatives
-from recbole_croloss.training_spec import TrainingSpec
+from recbole_croloss.settings.training_spec import TrainingSpec
 
 
 def training(**settings) -> TrainingSpec:

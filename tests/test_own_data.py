@@ -78,7 +78,7 @@ def test_a_dataset_without_a_time_field_is_ordered_by_line(tmp_path):
 
 
 def test_line_order_is_the_file_s_order(tmp_path, monkeypatch):
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
     from recbole_croloss.data.line_order import LineOrderDataset
     from recbole_croloss.glue import get_model
 
@@ -104,7 +104,7 @@ def write_plain(folder, users=300):
 
 
 def test_own_data_trains_for_a_budget_a_user_can_wait_for(tmp_path, monkeypatch):
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
     from recbole_croloss.glue import get_model
 
     write_plain(tmp_path)

@@ -9,7 +9,7 @@ import torch
 
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.quick_start import parse_args, prepare_run, run
-from recbole_croloss.spec import DatasetNotFoundError
+from recbole_croloss.settings.spec import DatasetNotFoundError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -167,7 +167,7 @@ def test_cli_bad_value_exits_with_clear_error(tmp_path):
 def test_a_log_that_is_not_a_regular_file_gets_no_record_beside_it(tmp_path):
     import logging
 
-    from recbole_croloss.run_log import log_file
+    from recbole_croloss.flow.run_log import log_file
 
     root = logging.getLogger()
     saved = root.handlers[:]

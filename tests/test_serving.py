@@ -41,7 +41,7 @@ def test_exported_index_serves_like_the_model(tiny, tmp_path, monkeypatch, devic
                                                                **recbole_device(device, monkeypatch)})
     assert prepared.trainer.device.type == device
     prepared.trainer.fit(prepared.train_data, saved=False)
-    from recbole_croloss.spec import ServingSpec
+    from recbole_croloss.settings.spec import ServingSpec
     from recbole_croloss.serving import faiss_test_results
 
     served = faiss_test_results(prepared, ServingSpec("flat", 1, str(tmp_path / "tt")))

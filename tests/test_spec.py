@@ -1,12 +1,12 @@
 """The run spec: every rule checked once, the same way for the CLI, the launcher and the grid."""
 import pytest
 
-from recbole_croloss.config import PluginConfig
+from recbole_croloss.settings.config import PluginConfig
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue import get_model
 from recbole_croloss.loss import Hinge, LossSettings, Sigmoid, Softplus
 from recbole_croloss.quick_start import launch_run
-from recbole_croloss.spec import DatasetNotFoundError, RunSpec
+from recbole_croloss.settings.spec import DatasetNotFoundError, RunSpec
 
 
 def spec_of(model="TwoTower", dataset="ml-100k", **settings):

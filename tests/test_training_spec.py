@@ -8,13 +8,13 @@ import re
 import pytest
 
 from recbole_croloss.benchmark import load_grid
-from recbole_croloss.config import PluginConfig
+from recbole_croloss.settings.config import PluginConfig
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.glue import get_model
 from recbole_croloss.loss import BinaryLossSettings, GeneralisedBCE
 from recbole_croloss.quick_start import main, prepare_run, train_and_test
 from recbole_croloss.sampler import CrossBatchMemory, MixedNegatives, PopularityNegatives
-from recbole_croloss.training_spec import TrainingSpec
+from recbole_croloss.settings.training_spec import TrainingSpec
 from tests.doc_blocks import page_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -23,7 +23,7 @@ The cells are datasets x models x (the union of the blocks' products, duplicates
 seeds. :func:`load_grid` checks everything before any cell runs: unknown top-level or method
 keys, a seed or dataset given twice (the same cell twice), unknown models, losses, kernels and
 any value the CLI would refuse (each method's settings go through the same
-:class:`~recbole_croloss.spec.RunSpec` checks as a run), naming what is wrong.
+:class:`~recbole_croloss.settings.spec.RunSpec` checks as a run), naming what is wrong.
 """
 from __future__ import annotations
 
@@ -299,15 +299,15 @@ def load_grid(path: str, check: bool = True) -> Grid:
 
 def check_grid(grid: Grid) -> None:
     """Every model, dataset and method through the checks a run makes before it loads data
-    (:meth:`~recbole_croloss.spec.RunSpec.from_config`): the model exists, the dataset's files
+    (:meth:`~recbole_croloss.settings.spec.RunSpec.from_config`): the model exists, the dataset's files
     are there, every key is one RecBole or the plugin knows and every value and every rule
     between values is accepted."""
-    from ..config import PluginConfig
+    from ..settings.config import PluginConfig
     from ..glue import get_model
     from ..loss import loss_keys
-    from ..spec import RunSpec
+    from ..settings.spec import RunSpec
 
-    from ..settings_checks import INTEGER_SETTINGS
+    from ..settings.settings_checks import INTEGER_SETTINGS
 
     where = _where(grid.path)
     for seed in grid.seeds:  # a cell sets its seed itself: the same rule as the run's

@@ -1,5 +1,5 @@
 r"""The run of ``alpha: auto``: successive halving over the candidates of
-:class:`~recbole_croloss.alpha_search.AlphaSearchSpec` on the validation split, then the
+:class:`~recbole_croloss.settings.alpha_search.AlphaSearchSpec` on the validation split, then the
 winner trained on to convergence and tested, as one run.
 
 The dataset is loaded once. Each candidate is a model and trainer of its own
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from logging import getLogger
 
-from ..alpha_search import AlphaSearchSpec, Candidate, halving_rungs, summary_text, survivors
+from ..settings.alpha_search import AlphaSearchSpec, Candidate, halving_rungs, summary_text, survivors
 from ..errors import TrainingDiverged
 from ..glue.progress import CONSOLE
 from ..glue.train_loader import rounds

@@ -12,16 +12,16 @@ from recbole.utils import ModelType
 
 from .. import distributed
 from ..compat import check_versions, make_run_dirs
-from ..config import PluginConfig
+from ..settings.config import PluginConfig
 from ..errors import ConfigError
 from ..glue import CROLossAdapter, get_model
 from ..glue.progress import CONSOLE
 from ..glue.trainer import CROLossTrainer
 from ..model.timirec import FROM_SCRATCH
-from ..run_header import dataset_line, run_line
-from ..run_log import init_recbole_logger, verbose
-from ..settings_checks import empty_dataset_error
-from ..spec import ResumeSpec, RunSpec
+from .run_header import dataset_line, run_line
+from .run_log import init_recbole_logger, verbose
+from ..settings.settings_checks import empty_dataset_error
+from ..settings.spec import ResumeSpec, RunSpec
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..evaluation import results_table
 from ..glue.masks import NoMask
 from ..faiss_index import ItemIndex, ann_recall
-from ..spec import ServingSpec
+from ..settings.spec import ServingSpec
 
 
 def faiss_test_results(prepared, serving: ServingSpec) -> dict:

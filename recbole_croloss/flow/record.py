@@ -7,8 +7,8 @@ import os
 from .. import distributed
 from ..errors import ConfigError
 from ..io import atomic_write_json, per_user_hits_file, save_per_user_hits
-from ..run_log import log_file
-from ..settings_checks import check_writable_dir
+from .run_log import log_file
+from ..settings.settings_checks import check_writable_dir
 from .build import PreparedRun
 
 
@@ -74,11 +74,11 @@ def write_per_user_hits(per_user_hits: dict | None, record: dict, record_file: s
 
 def write_curves(record: dict, record_file: str | None) -> None:
     """The validation curves as a PNG beside ``record_file`` (``X.json`` -> ``X.curves.png``,
-    :mod:`recbole_croloss.validation_curves`), when one is asked for, named in the record's
+    :mod:`recbole_croloss.flow.validation_curves`), when one is asked for, named in the record's
     ``files.curves``."""
     if not record_file:
         return
-    from ..validation_curves import curves_file, draw_validation_curves
+    from .validation_curves import curves_file, draw_validation_curves
 
     path = curves_file(record_file)
     record["files"]["curves"] = path if draw_validation_curves(record, path) else None

@@ -6,8 +6,8 @@ from logging import getLogger
 from .. import distributed
 from ..evaluation import results_table
 from ..glue.progress import CONSOLE
-from ..run_header import budget_line, files_lines
-from ..run_log import log_file
+from .run_header import budget_line, files_lines
+from .run_log import log_file
 from .build import PreparedRun
 from .record import run_record, write_curves, write_per_user_hits, write_record
 

@@ -1,8 +1,8 @@
 """One configured run in this process: the ``alpha: auto`` search, or a single run."""
 from __future__ import annotations
 
-from ..config import PluginConfig
-from ..spec import RunSpec
+from ..settings.config import PluginConfig
+from ..settings.spec import RunSpec
 from . import single
 from .alpha_search import search_and_train
 from .build import prepare

@@ -4,7 +4,7 @@ with the plugin's evaluator (:mod:`.trainer`) and its checkpoints (:mod:`.checkp
 training split's item counts the frequency-based samplers draw by (:mod:`.item_counts`).
 
 Above the models and the torch-only bottom (loss, evaluation, scoring, samplers, distributed);
-below the run flow (:mod:`recbole_croloss.spec`, :mod:`recbole_croloss.flow`).
+below the run flow (:mod:`recbole_croloss.settings.spec`, :mod:`recbole_croloss.flow`).
 """
 from .adapter import CROLossAdapter
 from .item_counts import training_item_counts

@@ -203,7 +203,7 @@ RANDOM_HEX = 6
 def model_file_for(checkpoint_dir: str, model: str) -> str:
     """The absolute path of a new run's best-model file: ``<stem>.pth`` in ``checkpoint_dir``,
     where the stem is the run's log file's (RecBole's ``<model>-<dataset>-<time>-<hash>``, made
-    unique by :func:`recbole_croloss.run_log.init_recbole_logger`; RecBole names the run's
+    unique by :func:`recbole_croloss.flow.run_log.init_recbole_logger`; RecBole names the run's
     TensorBoard folder after it the same way), so the log, the record and the model files of one
     run share it. A process without such a log, or whose log's files are already there (a
     second trainer under one log), gets ``<model>-<time>-<random>``."""

@@ -33,13 +33,13 @@ import os
 import warnings
 from typing import NamedTuple
 
-from ..alpha_search import SEARCH_KEYS
+from ..settings.alpha_search import SEARCH_KEYS
 from ..glue import checkpoint, get_model
 from ..glue.trainer import CROLossTrainer
 from ..errors import ConfigError
 from ..model.timirec import FROM_SCRATCH
 from ..flow.build import build_adapter, configure, load_splits, log_dataset_settings
-from ..spec import EvaluationSpec
+from ..settings.spec import EvaluationSpec
 
 #: What an ``alpha: auto`` run's search set in its config, which a reload takes from there.
 SEARCHED_CONFIG = ("alpha", "kernel", "topk", "valid_metric")

@@ -32,7 +32,7 @@ from ..io import atomic_write
 from ..flow.build import configure, prepare
 from ..flow.single import train_and_test
 from ..flow.stages import stage_plan
-from ..run_log import close_log_handlers
+from ..flow.run_log import close_log_handlers
 from .space import SearchSpace
 
 #: Seconds between a running trial's heartbeats, and without one before it counts as dead.

@@ -4,9 +4,9 @@ import os
 import pytest
 import yaml
 
-from recbole_croloss.config import PROPERTIES_DIR
+from recbole_croloss.settings.config import PROPERTIES_DIR
 from recbole_croloss.glue import get_model
-from recbole_croloss.config import PluginConfig
+from recbole_croloss.settings.config import PluginConfig
 
 PAPER = {  # CROLoss paper, section 4.1
     "amazon-books": {"MAX_ITEM_LIST_LENGTH": 20, "train_batch_size": 256},

@@ -90,7 +90,7 @@ def test_comirec_output_is_recbole_loadable(tmp_path):
     from recbole.data import create_dataset
 
     from recbole_croloss.glue import get_model
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
 
     rows = write_comirec(tmp_path / "src")
     import_comirec(str(tmp_path / "src"), "fixture", str(tmp_path / "out"))
@@ -375,7 +375,7 @@ def test_token_ids_recbole_would_misread_are_malformed_lines(tmp_path, bad, reas
 def test_a_token_id_csv_loads_in_recbole_with_its_own_tokens(tmp_path):
     from recbole.data import create_dataset
 
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
     from recbole_croloss.glue import get_model
 
     src = tmp_path / "amz.csv"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from recbole.data.dataset import SequentialDataset
 
-from recbole_croloss.config import PluginConfig
+from recbole_croloss.settings.config import PluginConfig
 from recbole_croloss.data.lean_inter import LEAN_CLASSES, LeanSequentialDataset, factorize_pieces
 from recbole_croloss.data.line_order import LineOrderDataset, LineOrderMaterialisedDataset
 from recbole_croloss.data.windows import WindowedSequentialDataset

@@ -45,7 +45,7 @@ def test_one_interaction_per_line_keeps_the_line_order_as_time(tmp_path):
 def test_recbole_reads_each_user_s_sequence_in_file_order(tmp_path):
     from recbole.data import create_dataset
 
-    from recbole_croloss.config import PluginConfig
+    from recbole_croloss.settings.config import PluginConfig
     from recbole_croloss.glue import get_model
 
     src = tmp_path / "seq.txt"

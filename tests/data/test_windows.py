@@ -5,7 +5,7 @@ import pytest
 import torch
 from recbole.data.dataset import SequentialDataset
 
-from recbole_croloss.config import PluginConfig
+from recbole_croloss.settings.config import PluginConfig
 from recbole.data.interaction import Interaction
 
 from recbole_croloss.data.windows import (WINDOW_START, WindowedSequentialDataset, sort_by_user_then_time,

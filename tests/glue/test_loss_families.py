@@ -22,7 +22,7 @@ from recbole_croloss.glue import SUPPORTED, CROLossAdapter
 from recbole_croloss.loss import PRESETS, build_loss
 from recbole_croloss.model import PLUGIN_MODELS, PluginSequentialModel
 from recbole_croloss.quick_start import build_trainer, configure, load_data
-from recbole_croloss.training_spec import MODEL_LOSS, loss_names
+from recbole_croloss.settings.training_spec import MODEL_LOSS, loss_names
 from tests.conftest import TINY
 from tests.glue.test_adapter import FEATURES
 

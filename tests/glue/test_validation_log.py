@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from recbole_croloss.errors import ConfigError
 from recbole_croloss.quick_start import configure, main
-from recbole_croloss.run_log import close_log_handlers
+from recbole_croloss.flow.run_log import close_log_handlers
 from tests.conftest import SYNTHETIC
 from tests.doc_blocks import code_blocks
 

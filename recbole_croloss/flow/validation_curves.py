@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 
-from .io import save_png
+from ..io import save_png
 
 
 def curves_file(record_path: str) -> str:

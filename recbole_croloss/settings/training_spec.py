@@ -1,5 +1,5 @@
 """How a run trains: the loss and the negatives it trains on, every key parsed and checked once,
-before any data is loaded (part of :class:`~recbole_croloss.spec.RunSpec`).
+before any data is loaded (part of :class:`~recbole_croloss.settings.spec.RunSpec`).
 
 - the loss (:class:`TrainingSpec`): ``loss``, ``kernel``, ``alpha``, ``lambda_kernel``,
   ``margin``, ``rank_estimator`` (resolved into a CROLoss preset's settings), ``loss_engine``
@@ -23,13 +23,13 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from . import distributed
-from .errors import ConfigError, check_bool, check_int
-from .glue import CROLossAdapter, check_model_class, is_plugin_model, training_item_counts
-from .loss import ENGINES, LOSS_OPTIONS, PRESETS, BinaryLossSettings, LossSettings, get_preset, loss_keys
-from .sampler import (NEGATIVES, CrossBatchMemory, FullNegatives, NegativeSampler, UniformNegatives, build_sampler,
+from .. import distributed
+from ..errors import ConfigError, check_bool, check_int
+from ..glue import CROLossAdapter, check_model_class, is_plugin_model, training_item_counts
+from ..loss import ENGINES, LOSS_OPTIONS, PRESETS, BinaryLossSettings, LossSettings, get_preset, loss_keys
+from ..sampler import (NEGATIVES, CrossBatchMemory, FullNegatives, NegativeSampler, UniformNegatives, build_sampler,
                       check_sampler_name, check_sampler_settings)
-from .scoring import Score, get_score
+from ..scoring import Score, get_score
 from .settings_checks import refuse_unread
 
 #: The model's own RecBole loss (cross-entropy for loss_type CE), untouched: the baseline.

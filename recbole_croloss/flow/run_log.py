@@ -7,8 +7,8 @@ import os
 import secrets
 from logging import getLogger
 
-from .errors import check_bool
-from .glue.progress import compact_console
+from ..errors import check_bool
+from ..glue.progress import compact_console
 
 
 def init_recbole_logger(config) -> None:

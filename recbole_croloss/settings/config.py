@@ -13,11 +13,11 @@ import os
 
 import yaml
 
-from . import distributed
-from .compat import CompatConfig
-from .errors import ConfigError
+from .. import distributed
+from ..compat import CompatConfig
+from ..errors import ConfigError
 
-PROPERTIES_DIR = os.path.join(os.path.dirname(__file__), "properties")
+PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "properties")  # the package's
 
 
 def model_properties(name: str) -> str | None:
@@ -146,7 +146,7 @@ class PluginConfig(CompatConfig):
             return {}
         from recbole.evaluator import smaller_metrics
 
-        from .data.sampled_protocol import evaluation_defaults
+        from ..data.sampled_protocol import evaluation_defaults
 
         filled = evaluation_defaults(self.final_config_dict, set(self.user_settings))
         self.final_config_dict.update(filled)

@@ -28,8 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .errors import ConfigError, check_int
-from .loss import PRESETS, get_preset
+from ..errors import ConfigError, check_int
+from ..loss import PRESETS, get_preset
 from .settings_checks import refuse_unread
 
 #: The value of ``alpha`` that asks for the search.

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .data.train_sampling import check_train_sampling
-from .errors import ConfigError, check_bool, check_int
-from .glue.support import READS_STORED_HISTORIES
-from .glue.train_loader import scheduled_loader
+from ..data.train_sampling import check_train_sampling
+from ..errors import ConfigError, check_bool, check_int
+from ..glue.support import READS_STORED_HISTORIES
+from ..glue.train_loader import scheduled_loader
 
 TEST_WEIGHTS = ("best", "last")
 
@@ -111,9 +111,9 @@ class ScheduleSpec:
         time field)."""
         from recbole.data.dataset import SequentialDataset
 
-        from .data.lean_inter import LEAN_CLASSES
-        from .data.line_order import LineOrderDataset, LineOrderMaterialisedDataset
-        from .data.windows import WindowedSequentialDataset
+        from ..data.lean_inter import LEAN_CLASSES
+        from ..data.line_order import LineOrderDataset, LineOrderMaterialisedDataset
+        from ..data.windows import WindowedSequentialDataset
 
         if line_order:
             base = LineOrderDataset if self.windows else LineOrderMaterialisedDataset

@@ -13,9 +13,9 @@ import math
 import os
 import re
 
-from .errors import ConfigError, check_bool, check_int
-from .io import check_writable_dir
-from .loss import loss_keys
+from ..errors import ConfigError, check_bool, check_int
+from ..io import check_writable_dir
+from ..loss import loss_keys
 
 __all__ = ["check_recbole_settings", "check_valid_metric", "check_writable_dir", "refuse_unread",
            "empty_dataset_error", "unknown_key_warnings", "INTEGER_SETTINGS"]
