@@ -1,4 +1,4 @@
-"""``alpha: auto`` end to end: the README's "Pick alpha for N" command, as written, on a slice of
+"""``alpha: auto`` end to end: docs/tuning.md's "Pick alpha for N" command, as written, on a slice of
 ml-100k with a budget of 3 epochs and a first rung of 1 (the only keys the test adds, with
 where files go). Its record holds the search; the halving kept exactly the best of each rung; the
 winner's record is exactly that of a plain run with the chosen alpha and kernel; only the
@@ -18,13 +18,13 @@ from tests.conftest import TINY
 from tests.doc_blocks import page_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: What the test adds to the README's command: a slice of ml-100k, 3 epochs, 1 before the first
+#: What the test adds to the docs' command: a slice of ml-100k, 3 epochs, 1 before the first
 #: cut; INFO, for the log lines.
 SMALL = {**TINY, "epochs": 3, "state": "INFO"}
 
 
 def readme_command() -> list[str]:
-    """The README's command, as its words."""
+    """The docs' command, as its words."""
     section = page_section("docs/tuning.md", "Pick alpha for N")
     return shlex.split(re.search(r"^python run_recbole_croloss\.py .*$", section, flags=re.M).group(0))
 
@@ -45,7 +45,7 @@ def cli_run(folder, words: list[str], **settings) -> dict:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """The README's command, and a plain run with the alpha and kernel it chose."""
+    """The docs' command, and a plain run with the alpha and kernel it chose."""
     root = tmp_path_factory.mktemp("alpha_auto")
     record = cli_run(root / "search", readme_command(), alpha_search_epochs=1)
     chosen = record["alpha_search"]["chosen"]

@@ -4,7 +4,7 @@
   and the union of the ranks' negatives;
 - evaluation under 2 ranks gives exactly one process's metrics, and the ranks draw different
   negatives;
-- the CLI trains and evaluates with ``--nproc=2`` (the README's command);
+- the CLI trains and evaluates with ``--nproc=2`` (docs/distributed.md's command);
 - a rank that dies, or stops answering, ends the run with a clear error instead of a hang.
 """
 import os

@@ -1,6 +1,6 @@
-"""A new user's own data, the way the README says: write it with the synthetic generator or import
-a CSV with the importer, then run the README's "Your own data" command on it. The command is
-taken from the README as it is; the tests add only ``--epochs=2`` (RecBole's default is 300) and
+"""A new user's own data, the way docs/own-data.md says: write it with the synthetic generator or import
+a CSV with the importer, then run its "Your own data" command on it. The command is
+taken from the page as it is; the tests add only ``--epochs=2`` (RecBole's default is 300) and
 ``--record`` to read the result, no key that makes the data load.)"""
 import json
 import os
@@ -8,15 +8,13 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from tests.doc_blocks import page_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def readme_command(name: str, data: str) -> list[str]:
-    """The README's own-data command, with its NAME and DATA filled in."""
+    """The page's own-data command, with its NAME and DATA filled in."""
     section = page_section("docs/own-data.md", "Your own data")
     line = re.search(r"^python run_recbole_croloss\.py .*$", section, flags=re.M).group(0)
     script, *args = line.replace("NAME", name).replace("DATA", data).split()[1:]

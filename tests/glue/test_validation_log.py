@@ -1,6 +1,6 @@
 """What a run shows its user: every validation metric and the training loss in TensorBoard at
 each validation's step, the validation curves as a PNG beside the record, and wandb untouched
-without ``log_wandb``. The run is the README's "Logging" command (its settings for ml-100k
+without ``log_wandb``. The run is docs/configuration.md's "Logging" command (its settings for ml-100k
 replaced by the synthetic dataset's), read back with TensorBoard's own EventAccumulator."""
 import contextlib
 import glob
@@ -37,7 +37,7 @@ class Tripwire(types.ModuleType):
 
 
 def readme_run_args(overrides: dict) -> list[str]:
-    """The README's Logging command as CLI arguments, with ``overrides`` replacing its values."""
+    """The docs' Logging command as CLI arguments, with ``overrides`` replacing its values."""
     command = code_blocks("docs/configuration.md", "Logging", "bash")[0].strip()
     words = shlex.split(command)
     assert words[:2] == ["python", "run_recbole_croloss.py"]
@@ -48,7 +48,7 @@ def readme_run_args(overrides: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def logged_run(synthetic_data, tmp_path_factory):
-    """The README's command in a fresh folder, with wandb replaced by a tripwire."""
+    """The docs' command in a fresh folder, with wandb replaced by a tripwire."""
     folder = tmp_path_factory.mktemp("logging")
     overrides = {**SYNTHETIC, "dataset": "syn", "data_path": synthetic_data, "epochs": 3}
     tripwire, old_cwd, old_wandb = Tripwire(), os.getcwd(), sys.modules.get("wandb")

@@ -1,4 +1,4 @@
-"""An Optuna study of real runs, through the README's command: SQLite storage in a temporary
+"""An Optuna study of real runs, through docs/tuning.md's command: SQLite storage in a temporary
 folder, two trials then resumed to three, the second trial constructed to be pruned (a learning
 rate that leaves the model untrained, against the median pruner after one trial), and the best
 trial's YAML rerun to the same validation score. The example space runs on the synthetic
@@ -24,7 +24,7 @@ GOOD_LR, BAD_LR = 0.02, 1e-7
 
 
 def readme_command(space: str, trials: int) -> list[str]:
-    """The README's tune command as arguments: its space file and --trials replaced."""
+    """The docs' tune command as arguments: its space file and --trials replaced."""
     (command,) = [b for b in code_blocks("docs/tuning.md", "Hyper-parameter search", "bash") if "recbole_croloss.tune" in b]
     words = shlex.split(command)
     assert words[:3] == ["python", "-m", "recbole_croloss.tune"]
@@ -89,7 +89,7 @@ def test_the_untrained_trial_is_pruned_at_its_first_validation(study_run):
 
 
 def test_the_best_yaml_reruns_to_the_best_trial_s_score(study_run):
-    """The README's command for the best trial's file, on the synthetic dataset."""
+    """The docs' command for the best trial's file, on the synthetic dataset."""
     folder, _, settings, study, _ = study_run
     best_file = os.path.join(folder, settings["--out"], "best.yaml")
     with open(best_file) as fh:
