@@ -36,17 +36,23 @@ def dataset_properties(dataset: str) -> str | None:
 UNKNOWN_DATASET_PROPERTIES = os.path.join(PROPERTIES_DIR, "unknown_dataset.yaml")
 
 
+def read_yaml(path: str, key: str):
+    """The YAML document at ``path``; a file that cannot be read or parsed is a ConfigError
+    naming ``key`` (the setting or argument that named the file)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except OSError as err:
+        raise ConfigError(key, path, f"it cannot be read ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(key, path, f"it is not valid YAML: {err}") from None
+
+
 def yaml_settings(paths) -> dict:
     """The keys and values of YAML ``paths`` (later files win), each file named in its error."""
     values = {}
     for path in paths:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                loaded = yaml.safe_load(fh)
-        except OSError as err:
-            raise ConfigError("config_files", path, f"it cannot be read ({err.strerror})") from None
-        except yaml.YAMLError as err:
-            raise ConfigError("config_files", path, f"it is not valid YAML: {err}") from None
+        loaded = read_yaml(path, "config_files")
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError("config_files", path, "a YAML mapping of key: value lines")
         values.update(loaded or {})

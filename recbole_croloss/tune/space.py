@@ -27,9 +27,8 @@ import json
 import math
 from dataclasses import dataclass, field
 
-import yaml
-
 from ..errors import ConfigError, check_int
+from ..settings.config import read_yaml
 
 #: The top-level keys of a space file.
 SPACE_KEYS = ("model", "dataset", "fixed", "search", "pruner", "sampler")
@@ -251,11 +250,4 @@ def parse_space(source) -> SearchSpace:
 
 def load_space(path: str) -> SearchSpace:
     """Read and check a space file; a file that cannot be read or parsed is a ConfigError."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            source = yaml.safe_load(fh)
-    except OSError as err:
-        raise ConfigError("space", path, f"it cannot be read ({err.strerror})") from None
-    except yaml.YAMLError as err:
-        raise ConfigError("space", path, f"it is not valid YAML: {err}") from None
-    return parse_space(source)
+    return parse_space(read_yaml(path, "space"))
