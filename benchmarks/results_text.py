@@ -221,6 +221,11 @@ def check(path: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    missing = [path for path in argv if not os.path.isfile(path)]
+    if missing:
+        print(f"error: no such page: {', '.join(missing)} (give markdown files, or nothing for README.md "
+              "and every docs/ page)", file=sys.stderr)
+        return 2
     failures = sum([check(path) for path in (argv or pages())])  # every page reported, not the first only
     return 1 if failures else 0
 

@@ -69,3 +69,9 @@ def test_a_report_that_is_not_what_its_cells_give_is_caught(tmp_path):
     results_text.render.cache_clear()
     stale = results_text.stale_reports(section)
     assert len(stale) == 1 and stale[0].endswith("sparse-ml-100k/report/report.md")
+
+
+def test_a_page_that_is_not_there_is_one_sentence(capsys):
+    assert results_text.main(["no/such/page.md"]) == 2
+    assert capsys.readouterr().err == ("error: no such page: no/such/page.md (give markdown files, or nothing "
+                                       "for README.md and every docs/ page)\n")
